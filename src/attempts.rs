@@ -1,0 +1,90 @@
+//! Failed attempts per task, kept in the planDir across processes and restarts.
+//!
+//! Only failures count: a render killed by a signal or by the death of its worker is not an
+//! attempt. Records are written only by the holder of the task's lock.
+
+use crate::fsio;
+use crate::plandir::{PlanDir, PlanDirError, TaskId};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io;
+
+/// One failed attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedAttempt {
+    /// Attempt number, from 1.
+    pub attempt: u32,
+    /// What went wrong, in one line.
+    pub error: String,
+    /// The attempt's log file, relative to the planDir.
+    pub log: String,
+    /// When it failed, seconds since the Unix epoch.
+    pub at: f64,
+    /// Host of the worker.
+    pub host: String,
+    /// Process id of the worker.
+    pub pid: u32,
+}
+
+/// `attempts/<task>.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// Failed attempts so far.
+    pub failures: Vec<FailedAttempt>,
+    /// Whether the task ran out of attempts (workers skip it until `--retry-failed`).
+    pub exhausted: bool,
+}
+
+impl AttemptRecord {
+    /// The last failure's message.
+    pub fn last_error(&self) -> Option<&str> {
+        self.failures.last().map(|f| f.error.as_str())
+    }
+}
+
+/// Reads a task's record; an absent or unreadable record counts as no failures.
+pub fn read(dir: &PlanDir, task: TaskId) -> AttemptRecord {
+    fs::read(dir.attempts(task))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Records a failed attempt and its log; marks the task exhausted once `max_attempts` failures
+/// are recorded. The caller must hold the task's lock.
+pub fn record_failure(
+    dir: &PlanDir,
+    task: TaskId,
+    error: &str,
+    log_text: &str,
+    max_attempts: u32,
+) -> Result<AttemptRecord, PlanDirError> {
+    let mut record = read(dir, task);
+    let attempt = record.failures.len() as u32 + 1;
+    let log_path = dir.attempt_log(task, attempt);
+    fsio::write_atomic(&log_path, log_text.as_bytes()).map_err(|source| PlanDirError::Write {
+        path: log_path.clone(),
+        source,
+    })?;
+    record.failures.push(FailedAttempt {
+        attempt,
+        error: error.to_string(),
+        log: format!(
+            "logs/{}",
+            log_path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+        at: fsio::unix_now(),
+        host: fsio::host_name(),
+        pid: std::process::id(),
+    });
+    record.exhausted = attempt >= max_attempts;
+    let path = dir.attempts(task);
+    fsio::write_json_atomic(&path, &record)
+        .map_err(|source| PlanDirError::Write { path, source })?;
+    Ok(record)
+}
+
+/// Forgets a task's failures (the logs stay for reference). The caller must hold its lock.
+pub fn reset(dir: &PlanDir, task: TaskId) -> io::Result<()> {
+    fsio::remove_if_exists(&dir.attempts(task))
+}

@@ -1,0 +1,387 @@
+//! Audio: tracks on a timeline, mixed once for the whole range.
+//!
+//! Chunks are silent; the audio task renders every track positioned on the timeline, mixes them
+//! without attenuation, and pads or trims the mix to exactly the video's length. A render that
+//! starts at timeline time `rs` places a track by seed 002's rule: a track that starts after `rs`
+//! is delayed by the difference; otherwise it is seeked to `seek + (rs - offset) * rate`. A seek
+//! into a looped track wraps around the media's length. Rates change tempo, not pitch (atempo).
+
+use crate::exit::{Code, HasCode};
+use crate::plandir::{AudioPlan, AudioTrack, Plan};
+use std::path::PathBuf;
+
+/// A track as the user wrote it with `--audio file=PATH[,offset=S][,seek=S][,rate=R]...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackSpec {
+    /// The media file.
+    pub path: PathBuf,
+    /// Start on the timeline, seconds.
+    pub offset: f64,
+    /// In-point in the media, seconds.
+    pub seek: f64,
+    /// Playback rate.
+    pub rate: f64,
+    /// Linear gain.
+    pub volume: f64,
+    /// Fade-in length, seconds.
+    pub fade_in: f64,
+    /// Fade-out length, seconds.
+    pub fade_out: f64,
+    /// Loop the media forever.
+    pub looped: bool,
+}
+
+/// An `--audio` spec that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioSpecError {
+    /// A key vre does not know.
+    #[error("--audio '{spec}': unknown key '{key}' (known: file, offset, seek, rate, volume, fade-in, fade-out, loop)")]
+    UnknownKey {
+        /// The whole spec.
+        spec: String,
+        /// The bad key.
+        key: String,
+    },
+    /// A value out of range or not a number.
+    #[error("--audio '{spec}': '{part}' {why}")]
+    BadValue {
+        /// The whole spec.
+        spec: String,
+        /// The bad `key=value`.
+        part: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// No `file=`.
+    #[error("--audio '{spec}': no file=PATH given")]
+    NoFile {
+        /// The whole spec.
+        spec: String,
+    },
+    /// The file does not exist.
+    #[error("--audio '{spec}': file '{}' does not exist", .path.display())]
+    FileMissing {
+        /// The whole spec.
+        spec: String,
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// The file has no audio.
+    #[error("--audio '{spec}': '{}' has no audio stream", .path.display())]
+    NoAudio {
+        /// The whole spec.
+        spec: String,
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl HasCode for AudioSpecError {
+    fn code(&self) -> Code {
+        match self {
+            AudioSpecError::FileMissing { .. } => Code::NoInput,
+            AudioSpecError::NoAudio { .. } => Code::DataErr,
+            _ => Code::Usage,
+        }
+    }
+}
+
+/// Parses one `--audio` spec (syntax only; the file is checked when planning).
+pub fn parse_spec(spec: &str) -> Result<TrackSpec, AudioSpecError> {
+    let mut track = TrackSpec {
+        path: PathBuf::new(),
+        offset: 0.0,
+        seek: 0.0,
+        rate: 1.0,
+        volume: 1.0,
+        fade_in: 0.0,
+        fade_out: 0.0,
+        looped: false,
+    };
+    let mut has_file = false;
+    for part in spec.split(',') {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        let bad = |why| AudioSpecError::BadValue {
+            spec: spec.to_string(),
+            part: part.to_string(),
+            why,
+        };
+        let number = || -> Result<f64, AudioSpecError> {
+            let v: f64 = value.trim().parse().map_err(|_| bad("is not a number"))?;
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(bad("is not finite"))
+            }
+        };
+        let non_negative = || -> Result<f64, AudioSpecError> {
+            let v = number()?;
+            if v < 0.0 {
+                Err(bad("must not be negative"))
+            } else {
+                Ok(v)
+            }
+        };
+        match key.trim() {
+            "file" if !value.is_empty() => {
+                track.path = PathBuf::from(value);
+                has_file = true;
+            }
+            "file" => return Err(bad("needs a path")),
+            "offset" => track.offset = number()?,
+            "seek" => track.seek = non_negative()?,
+            "rate" => {
+                track.rate = number()?;
+                if track.rate <= 0.0 {
+                    return Err(bad("must be greater than 0"));
+                }
+            }
+            "volume" => track.volume = non_negative()?,
+            "fade-in" => track.fade_in = non_negative()?,
+            "fade-out" => track.fade_out = non_negative()?,
+            "loop" if value.is_empty() || value == "1" || value == "true" => track.looped = true,
+            "loop" => return Err(bad("takes no value")),
+            other => {
+                return Err(AudioSpecError::UnknownKey {
+                    spec: spec.to_string(),
+                    key: other.to_string(),
+                })
+            }
+        }
+    }
+    if !has_file {
+        return Err(AudioSpecError::NoFile {
+            spec: spec.to_string(),
+        });
+    }
+    Ok(track)
+}
+
+/// Where a track's media starts playing relative to the output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// Silence before the track starts in the output, seconds.
+    pub delay: f64,
+    /// Position in the media where playback starts, seconds (wrapped for looped tracks).
+    pub media_seek: f64,
+}
+
+/// Seed 002's rule: places a track for a render that starts at timeline time `range_start`.
+pub fn place(track: &AudioTrack, range_start: f64) -> Placement {
+    let (delay, media_seek) = if track.offset > range_start {
+        (track.offset - range_start, track.seek)
+    } else {
+        (0.0, track.seek + (range_start - track.offset) * track.rate)
+    };
+    let media_seek = if track.looped && track.media_duration > 0.0 {
+        media_seek % track.media_duration
+    } else {
+        media_seek
+    };
+    Placement { delay, media_seek }
+}
+
+/// One input of the mix.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MixInput {
+    /// A lavfi source of silence (the mix's base: it fixes format and length).
+    Silence(String),
+    /// A media file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Input seek, seconds.
+        seek: f64,
+        /// Loop the input forever.
+        looped: bool,
+    },
+}
+
+/// The inputs and filter graph of the audio task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixGraph {
+    /// Inputs in order (input `i` is `[i:a]` in the graph).
+    pub inputs: Vec<MixInput>,
+    /// The `-filter_complex` text.
+    pub filter: String,
+    /// The label of the graph's output.
+    pub output_label: String,
+}
+
+fn channel_layout(channels: u32) -> &'static str {
+    if channels == 1 {
+        "mono"
+    } else {
+        "stereo"
+    }
+}
+
+/// atempo takes factors in [0.5, 100] on ffmpeg 5.1: chain it for rates outside.
+fn atempo_chain(rate: f64) -> Vec<String> {
+    let mut factors = Vec::new();
+    let mut rest = rate;
+    while rest < 0.5 {
+        factors.push(0.5);
+        rest /= 0.5;
+    }
+    while rest > 100.0 {
+        factors.push(100.0);
+        rest /= 100.0;
+    }
+    if (rest - 1.0).abs() > 1e-12 {
+        factors.push(rest);
+    }
+    factors.into_iter().map(|f| format!("atempo={f}")).collect()
+}
+
+/// The gain of a track over output time `t`: its volume, shaped by fades at its start and end.
+fn gain_filter(track: &AudioTrack, start_out: f64, end_out: f64) -> Option<String> {
+    let mut factors = Vec::new();
+    if track.fade_in > 0.0 {
+        factors.push(format!(
+            "clip((t-({start_out:.6}))/{:.6},0,1)",
+            track.fade_in
+        ));
+    }
+    if track.fade_out > 0.0 {
+        factors.push(format!(
+            "clip((({end_out:.6})-t)/{:.6},0,1)",
+            track.fade_out
+        ));
+    }
+    if factors.is_empty() {
+        return ((track.volume - 1.0).abs() > 1e-12).then(|| format!("volume={}", track.volume));
+    }
+    Some(format!(
+        "volume='{}*{}':eval=frame",
+        track.volume,
+        factors.join("*")
+    ))
+}
+
+/// Builds the audio task's inputs and graph: silence as the base, each audible track resampled,
+/// tempo-scaled, gain-shaped and delayed into place, mixed with `normalize=0` (no automatic
+/// attenuation), and cut at exactly the plan's sample count.
+pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
+    let sr = audio.sample_rate;
+    let layout = channel_layout(audio.channels);
+    let range_start = plan.output.frame_rate.seconds_of(plan.output.start_frame);
+    let length = audio.samples as f64 / f64::from(sr);
+    let mut inputs = vec![MixInput::Silence(format!("anullsrc=r={sr}:cl={layout}"))];
+    let mut chains = Vec::new();
+    let mut labels = vec!["[0:a]".to_string()];
+    for track in &audio.tracks {
+        let placement = place(track, range_start);
+        let exhausted = !track.looped && placement.media_seek >= track.media_duration;
+        if exhausted || placement.delay >= length {
+            continue;
+        }
+        let index = inputs.len();
+        inputs.push(MixInput::File {
+            path: track.path.clone(),
+            seek: placement.media_seek,
+            looped: track.looped,
+        });
+        let mut steps = vec![
+            format!("aresample={sr}"),
+            format!("aformat=sample_fmts=fltp:channel_layouts={layout}"),
+        ];
+        steps.extend(track.filter.clone());
+        steps.extend(atempo_chain(track.rate));
+        if placement.delay > 0.0 {
+            let samples = (placement.delay * f64::from(sr)).round() as u64;
+            steps.push(format!("adelay=delays={samples}S:all=1"));
+        }
+        steps.push("asetpts=N/SR/TB".to_string());
+        let start_out = track.offset - range_start;
+        let end_out = if track.looped {
+            length
+        } else {
+            start_out + (track.media_duration - track.seek) / track.rate
+        };
+        steps.extend(gain_filter(track, start_out, end_out));
+        let label = format!("[t{index}]");
+        chains.push(format!("[{index}:a:0]{}{label}", steps.join(",")));
+        labels.push(label);
+    }
+    let end = format!("atrim=end_sample={}", audio.samples);
+    let mix = if labels.len() == 1 {
+        format!("[0:a]{end}[aout]")
+    } else {
+        format!(
+            "{}amix=inputs={}:normalize=0:duration=first:dropout_transition=0,{end}[aout]",
+            labels.join(""),
+            labels.len()
+        )
+    };
+    chains.push(mix);
+    MixGraph {
+        inputs,
+        filter: chains.join(";"),
+        output_label: "aout".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(offset: f64, seek: f64, rate: f64) -> AudioTrack {
+        AudioTrack {
+            path: PathBuf::from("/m.wav"),
+            blake3: String::new(),
+            is_source: false,
+            offset,
+            seek,
+            rate,
+            volume: 1.0,
+            fade_in: 0.0,
+            fade_out: 0.0,
+            looped: false,
+            filter: None,
+            media_duration: 30.0,
+        }
+    }
+
+    #[test]
+    fn seed_002_rate_scaled_seeks() {
+        assert_eq!(place(&track(0.0, 0.0, 2.0), 5.0).media_seek, 10.0);
+        assert_eq!(place(&track(0.0, 0.0, 0.5), 5.0).media_seek, 2.5);
+        assert_eq!(place(&track(0.0, 0.0, 1.0), 5.0).media_seek, 5.0);
+        let late = place(&track(8.0, 1.0, 2.0), 5.0);
+        assert_eq!((late.delay, late.media_seek), (3.0, 1.0));
+        let exact = place(&track(5.0, 1.0, 2.0), 5.0);
+        assert_eq!((exact.delay, exact.media_seek), (0.0, 1.0));
+    }
+
+    #[test]
+    fn looped_seeks_wrap() {
+        let mut t = track(0.0, 0.0, 1.0);
+        t.looped = true;
+        t.media_duration = 4.0;
+        assert_eq!(place(&t, 9.0).media_seek, 1.0);
+    }
+
+    #[test]
+    fn atempo_is_chained_outside_its_range() {
+        assert_eq!(atempo_chain(0.25), vec!["atempo=0.5", "atempo=0.5"]);
+        assert_eq!(atempo_chain(2.0), vec!["atempo=2"]);
+        assert!(atempo_chain(1.0).is_empty());
+    }
+
+    #[test]
+    fn specs_parse_and_bad_parts_are_quoted() {
+        let t = parse_spec("file=/a b.wav,offset=2,rate=0.5,volume=0.5,loop").unwrap();
+        assert_eq!(t.path, PathBuf::from("/a b.wav"));
+        assert_eq!(
+            (t.offset, t.rate, t.volume, t.looped),
+            (2.0, 0.5, 0.5, true)
+        );
+        let msg = |s: &str| parse_spec(s).unwrap_err().to_string();
+        assert!(msg("file=a,rate=0").contains("'rate=0'"));
+        assert!(msg("file=a,rate=inf").contains("'rate=inf'"));
+        assert!(msg("file=a,seek=-1").contains("'seek=-1'"));
+        assert!(msg("file=a,speed=2").contains("'speed'"));
+        assert!(msg("offset=1").contains("no file"));
+    }
+}

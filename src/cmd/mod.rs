@@ -1,0 +1,8 @@
+//! One module per verb: each turns parsed options into calls of the library and prints what
+//! happened.
+
+pub mod assemble;
+pub mod plan;
+pub mod run;
+pub mod status;
+pub mod work;

@@ -1,0 +1,74 @@
+//! `vre plan`: analyse the input and write a planDir.
+
+use crate::cli::{self, PlanArgs};
+use crate::exit::Code;
+use crate::plandir::{LoadedPlan, PlanDir};
+use crate::planner::{self, PlanOutcome};
+
+/// Runs `vre plan`.
+pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<Code> {
+    let request = args
+        .options
+        .request(args.input.clone(), cli::cores() as u32);
+    let loaded = planner::make_plan(&request)?;
+    let dir = PlanDir::new(&args.plan_dir);
+    let outcome = planner::write_plan(&dir, &loaded, args.options.force)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&loaded.plan)?);
+    } else if !quiet {
+        print!("{}", describe(&dir, &loaded, &outcome));
+    }
+    Ok(Code::Success)
+}
+
+/// A human description of a plan and of what writing it did.
+pub fn describe(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> String {
+    let plan = &loaded.plan;
+    let out = &plan.output;
+    let lengths: Vec<u64> = loaded.chunks.iter().map(|c| c.frames()).collect();
+    let (shortest, longest) = (
+        lengths.iter().min().copied().unwrap_or(0),
+        lengths.iter().max().copied().unwrap_or(0),
+    );
+    let what = match outcome {
+        PlanOutcome::Created => "planned".to_string(),
+        PlanOutcome::Unchanged => "plan unchanged (already there)".to_string(),
+        PlanOutcome::Replaced { kept, withdrawn } => {
+            format!("plan replaced ({kept} finished pieces kept, {withdrawn} withdrawn)")
+        }
+    };
+    let audio = match &plan.audio {
+        Some(a) => format!(
+            "{} track(s) mixed once, {} {} Hz",
+            a.tracks.len(),
+            a.codec,
+            a.sample_rate
+        ),
+        None => "none".to_string(),
+    };
+    format!(
+        "vre: {what}: {}\n  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames\n  filter     {}\n  encoder    {} crf {} preset {} {} threads {} keyint {}\n  audio      {}\n",
+        dir.root().display(),
+        plan.plan_hash,
+        plan.input.path.display(),
+        plan.source.width,
+        plan.source.height,
+        plan.source.frame_rate,
+        plan.source.total_frames,
+        out.start_frame,
+        out.end_frame,
+        out.total_frames(),
+        out.frame_rate.seconds_of(out.total_frames()),
+        loaded.chunks.len(),
+        shortest,
+        longest,
+        plan.video_filter.as_deref().unwrap_or("none"),
+        plan.encoder.codec,
+        plan.encoder.crf,
+        plan.encoder.preset,
+        plan.encoder.pix_fmt,
+        plan.encoder.threads,
+        plan.encoder.gop.keyint,
+        audio,
+    )
+}

@@ -1,0 +1,83 @@
+//! `vre run`: plan, render with local workers, and assemble, resuming whatever an earlier run
+//! of the same command left.
+
+use crate::assemble;
+use crate::cli::{self, RunArgs};
+use crate::events::HumanLog;
+use crate::exit::Code;
+use crate::plandir::PlanDir;
+use crate::planner;
+use crate::status;
+use crate::worker::{self, WorkOptions};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The planDir `vre run` uses when none is given: `OUT.vre` beside OUT.
+pub fn default_plan_dir(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".vre");
+    PathBuf::from(name)
+}
+
+/// Runs `vre run`.
+pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
+    let started = Instant::now();
+    let jobs = args.jobs.unwrap_or_else(cli::cores).max(1);
+    let threads_per_chunk = (cli::cores() / jobs).max(1) as u32;
+    let dir = PlanDir::new(
+        args.plan_dir
+            .clone()
+            .unwrap_or_else(|| default_plan_dir(&args.out)),
+    );
+    let request = args.options.request(args.input.clone(), threads_per_chunk);
+    let loaded = planner::make_plan(&request)?;
+    assemble::check_output_path(&loaded, &args.out)?;
+    let outcome = planner::write_plan(&dir, &loaded, args.options.force)?;
+    let plan_seconds = started.elapsed().as_secs_f64();
+    if !quiet {
+        eprint!("{}", crate::cmd::plan::describe(&dir, &loaded, &outcome));
+    }
+
+    let clock = Instant::now();
+    let options = WorkOptions {
+        threads: jobs,
+        first_index: None,
+        once: false,
+        max_attempts: args.max_attempts.max(1),
+        retry_failed: false,
+    };
+    let summary = worker::work(&dir, &options, &HumanLog { quiet })?;
+    let work_seconds = clock.elapsed().as_secs_f64();
+    let code = crate::cmd::work::outcome_code(&summary);
+    if code != Code::Success {
+        eprintln!(
+            "vre: run stopped ({code}); the planDir {} keeps what is done: run the same command again to resume",
+            dir.root().display()
+        );
+        return Ok(code);
+    }
+
+    let clock = Instant::now();
+    let done = assemble::assemble(&dir, &args.out)?;
+    let assemble_seconds = clock.elapsed().as_secs_f64();
+    if !quiet {
+        let status = status::status_of(&dir, &loaded)?;
+        eprint!("{}", status::task_table(&status));
+        eprintln!("{}", crate::cmd::assemble::describe(&done));
+        let total = started.elapsed().as_secs_f64();
+        eprintln!(
+            "vre: total {total:.2} s (plan {plan_seconds:.2} s, work {work_seconds:.2} s with {jobs} worker(s), assemble {assemble_seconds:.2} s): {:.1} frames/s",
+            done.frames as f64 / total.max(1e-9)
+        );
+    }
+    if !args.keep_temp {
+        std::fs::remove_dir_all(dir.root()).map_err(|e| {
+            anyhow::anyhow!(
+                "{} was written, but its planDir {} could not be removed: {e}",
+                args.out.display(),
+                dir.root().display()
+            )
+        })?;
+    }
+    Ok(Code::Success)
+}

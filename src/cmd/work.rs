@@ -1,0 +1,33 @@
+//! `vre work`: claim and render chunks of a planDir.
+
+use crate::cli::WorkArgs;
+use crate::events::{HumanLog, JsonLines, Observer};
+use crate::exit::Code;
+use crate::plandir::PlanDir;
+use crate::worker::{self, WorkOptions, WorkSummary};
+
+/// Runs `vre work`.
+pub fn run(args: &WorkArgs, quiet: bool) -> anyhow::Result<Code> {
+    let options = WorkOptions {
+        threads: args.jobs,
+        first_index: None,
+        once: false,
+        max_attempts: args.max_attempts.max(1),
+        retry_failed: args.retry_failed,
+    };
+    let human = HumanLog { quiet };
+    let observer: &dyn Observer = if args.json { &JsonLines } else { &human };
+    let summary = worker::work(&PlanDir::new(&args.plan_dir), &options, observer)?;
+    Ok(outcome_code(&summary))
+}
+
+/// The exit code a worker's summary stands for.
+pub fn outcome_code(summary: &WorkSummary) -> Code {
+    if summary.interrupted {
+        Code::Interrupted
+    } else if !summary.exhausted.is_empty() {
+        Code::ChunksFailed
+    } else {
+        Code::Success
+    }
+}

@@ -1,0 +1,162 @@
+//! Process exit codes: the stable contract that shells and schedulers act on.
+//!
+//! The numbers follow sysexits(3) where one fits; the README's table lists them and a test walks
+//! that table against this module.
+
+use std::fmt;
+
+/// Why vre stopped. Each variant has one documented, stable exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// Everything asked for is done.
+    Success,
+    /// An unexpected failure: a bug in vre, or an error it could not classify.
+    Failure,
+    /// The command line is wrong (unknown flag, bad value, conflicting options).
+    Usage,
+    /// Input data is unusable: not a video, a plan that was edited or belongs to another run,
+    /// a chunk whose bytes do not match its sidecar.
+    DataErr,
+    /// A file that must exist does not: the input, the planDir, an audio track.
+    NoInput,
+    /// A program vre needs (ffmpeg, ffprobe) is not installed or cannot run.
+    Unavailable,
+    /// An output cannot be created: its directory is missing or not writable, or the planDir
+    /// holds a different plan.
+    CantCreate,
+    /// Reading or writing failed (disk full, permission lost, I/O error).
+    IoErr,
+    /// Try again later: another process holds a lock vre needs, or the work is not finished yet.
+    TempFail,
+    /// Some chunks ran out of attempts; `vre status` shows why, `vre work --retry-failed`
+    /// gives them fresh attempts.
+    ChunksFailed,
+    /// Stopped by SIGINT or SIGTERM after cleaning up; running the same command again resumes.
+    Interrupted,
+}
+
+impl Code {
+    /// Every code, in the order of the README's table.
+    pub const ALL: [Code; 11] = [
+        Code::Success,
+        Code::Failure,
+        Code::Usage,
+        Code::DataErr,
+        Code::NoInput,
+        Code::Unavailable,
+        Code::CantCreate,
+        Code::IoErr,
+        Code::TempFail,
+        Code::ChunksFailed,
+        Code::Interrupted,
+    ];
+
+    /// The number the process exits with.
+    pub fn number(self) -> i32 {
+        match self {
+            Code::Success => 0,
+            Code::Failure => 1,
+            Code::Usage => 64,
+            Code::DataErr => 65,
+            Code::NoInput => 66,
+            Code::Unavailable => 69,
+            Code::CantCreate => 73,
+            Code::IoErr => 74,
+            Code::TempFail => 75,
+            Code::ChunksFailed => 80,
+            Code::Interrupted => 130,
+        }
+    }
+
+    /// A short stable name, used in JSON output and the README.
+    pub fn name(self) -> &'static str {
+        match self {
+            Code::Success => "success",
+            Code::Failure => "failure",
+            Code::Usage => "usage",
+            Code::DataErr => "data-error",
+            Code::NoInput => "no-input",
+            Code::Unavailable => "unavailable",
+            Code::CantCreate => "cannot-create",
+            Code::IoErr => "io-error",
+            Code::TempFail => "temporary-failure",
+            Code::ChunksFailed => "chunks-failed",
+            Code::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether a scheduler should run the same command again (the failure may go away).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Code::IoErr | Code::TempFail | Code::Interrupted)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.number(), self.name())
+    }
+}
+
+/// Implemented by every domain error so the edge can map it to an exit code.
+pub trait HasCode {
+    /// The exit code this error stands for.
+    fn code(&self) -> Code;
+}
+
+/// An error that carries its exit code explicitly, for the few places where no domain error fits.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Coded {
+    /// The exit code.
+    pub code: Code,
+    /// One sentence: what, where, what to do.
+    pub message: String,
+}
+
+impl Coded {
+    /// Builds an error with the given code and message.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Coded {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl HasCode for Coded {
+    fn code(&self) -> Code {
+        self.code
+    }
+}
+
+/// Finds the exit code an error stands for: the outermost domain error in its chain decides;
+/// a bare I/O error means [`Code::IoErr`]; anything else is [`Code::Failure`].
+pub fn code_of(err: &anyhow::Error) -> Code {
+    for cause in err.chain() {
+        if let Some(code) = domain_code(cause) {
+            return code;
+        }
+    }
+    Code::Failure
+}
+
+fn domain_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
+    macro_rules! try_types {
+        ($($ty:ty),* $(,)?) => {
+            $(if let Some(e) = cause.downcast_ref::<$ty>() { return Some(e.code()); })*
+        };
+    }
+    try_types!(
+        Coded,
+        crate::plandir::PlanDirError,
+        crate::ffmpeg::FfmpegError,
+        crate::probe::ProbeError,
+        crate::assemble::AssembleError,
+        crate::planner::PlanError,
+        crate::audio::AudioSpecError,
+    );
+    if cause.downcast_ref::<std::io::Error>().is_some() {
+        return Some(Code::IoErr);
+    }
+    None
+}

@@ -1,0 +1,397 @@
+//! The ffmpeg command builder: every ffmpeg and ffprobe command vre runs is built here, as a list
+//! of arguments, never through a shell.
+//!
+//! Local files are always passed as `file:` URLs with `-protocol_whitelist file`, so a path that
+//! looks like a protocol (`http:…`), an option (`-x`) or a playlist pointing at the network is
+//! still opened as a plain local file and nothing else.
+
+use crate::audio;
+use crate::exit::{Code, HasCode};
+use crate::plandir::{micros_to_seconds_text, Chunk, Plan};
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A program and its arguments.
+#[derive(Debug, Clone)]
+pub struct Argv {
+    program: &'static str,
+    args: Vec<OsString>,
+}
+
+impl Argv {
+    fn new(program: &'static str) -> Self {
+        Argv {
+            program,
+            args: Vec::new(),
+        }
+    }
+
+    fn ffmpeg() -> Self {
+        let mut argv = Argv::new("ffmpeg");
+        argv.push_all([
+            "-nostdin",
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-y",
+        ]);
+        argv
+    }
+
+    fn ffprobe() -> Self {
+        let mut argv = Argv::new("ffprobe");
+        argv.push_all(["-v", "error", "-of", "json"]);
+        argv
+    }
+
+    fn push(&mut self, arg: impl Into<OsString>) -> &mut Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    fn push_all<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a local file as an input, restricted to the `file` protocol.
+    fn input_file(&mut self, path: &Path) -> &mut Self {
+        self.push_all(["-protocol_whitelist", "file", "-i"]);
+        self.push(file_url(path))
+    }
+
+    /// The program's name.
+    pub fn program(&self) -> &'static str {
+        self.program
+    }
+
+    /// The arguments after the program name.
+    pub fn args(&self) -> &[OsString] {
+        &self.args
+    }
+
+    /// A `Command` ready to spawn (stdin closed; stdout and stderr left for the caller to set).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(self.program);
+        cmd.args(&self.args).stdin(Stdio::null());
+        cmd
+    }
+
+    /// The command line as a person would type it, quoted for a POSIX shell (for logs only;
+    /// vre itself never runs a shell).
+    pub fn display(&self) -> String {
+        std::iter::once(OsStr::new(self.program))
+            .chain(self.args.iter().map(OsString::as_os_str))
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn shell_quote(arg: &OsStr) -> String {
+    let text = arg.to_string_lossy();
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
+    if plain {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// A local path as a URL ffmpeg cannot mistake for a protocol or an option.
+pub fn file_url(path: &Path) -> OsString {
+    let mut url = OsString::from("file:");
+    url.push(path.as_os_str());
+    url
+}
+
+/// `ffmpeg -version`.
+pub fn version() -> Argv {
+    let mut argv = Argv::new("ffmpeg");
+    argv.push("-version");
+    argv
+}
+
+/// ffprobe of a file's container and streams, as JSON.
+pub fn probe(path: &Path) -> Argv {
+    let mut argv = Argv::ffprobe();
+    argv.push_all([
+        "-show_format",
+        "-show_streams",
+        "-protocol_whitelist",
+        "file",
+    ]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// ffprobe that counts the packets of the first video stream (demuxing only, no decoding).
+pub fn count_video_packets(path: &Path) -> Argv {
+    let mut argv = Argv::ffprobe();
+    argv.push_all([
+        "-select_streams",
+        "v:0",
+        "-count_packets",
+        "-show_entries",
+        "stream=nb_read_packets",
+        "-protocol_whitelist",
+        "file",
+    ]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// ffprobe of every stream's timing in a finished output (start, duration, sample rate, packets).
+pub fn probe_timing(path: &Path) -> Argv {
+    let mut argv = Argv::ffprobe();
+    argv.push_all([
+        "-count_packets",
+        "-show_entries",
+        "stream=index,codec_type,start_time,duration,sample_rate,nb_read_packets,r_frame_rate,avg_frame_rate",
+        "-protocol_whitelist",
+        "file",
+    ]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// Seeks into the input at `start_frame`, applies the filter chain and encodes `frames` frames,
+/// video only, as closed GOPs starting on an IDR frame. The caller adds the output.
+fn encode_frames(plan: &Plan, start_frame: u64, frames: u64) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    let rate = plan.output.frame_rate;
+    if start_frame > 0 {
+        let micros = rate.frame_time_micros_floor(start_frame);
+        argv.push("-ss").push(micros_to_seconds_text(micros));
+    }
+    argv.input_file(&plan.input.path);
+    argv.push_all([
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+    ]);
+    if let Some(filter) = &plan.video_filter {
+        argv.push("-vf").push(filter);
+    }
+    argv.push("-frames:v").push(frames.to_string());
+    argv.push("-r").push(rate.to_string());
+    push_encoder(&mut argv, plan);
+    argv
+}
+
+/// Renders one chunk into `temp_output`; `-progress pipe:1` reports progress on stdout.
+pub fn render_chunk(plan: &Plan, chunk: &Chunk, temp_output: &Path) -> Argv {
+    let mut argv = encode_frames(plan, chunk.start_frame, chunk.frames());
+    argv.push_all(["-fflags", "+bitexact", "-progress", "pipe:1"]);
+    argv.push("-f").push(plan.chunk_muxer());
+    argv.push(file_url(temp_output));
+    argv
+}
+
+/// Renders the plan's first frame and discards it: a trial that makes ffmpeg reject a bad
+/// filter chain, encoder, preset or pixel format at plan time.
+pub fn trial_frame(plan: &Plan) -> Argv {
+    let mut argv = encode_frames(plan, plan.output.start_frame, 1);
+    argv.push_all(["-f", "null", "-"]);
+    argv
+}
+
+fn push_encoder(argv: &mut Argv, plan: &Plan) {
+    let enc = &plan.encoder;
+    let keyint = enc.gop.keyint.to_string();
+    argv.push("-c:v").push(&enc.codec);
+    argv.push("-preset").push(&enc.preset);
+    argv.push("-crf").push(enc.crf.to_string());
+    argv.push("-pix_fmt").push(&enc.pix_fmt);
+    argv.push("-threads").push(enc.threads.to_string());
+    argv.push("-g").push(&keyint);
+    argv.push("-keyint_min").push(&keyint);
+    argv.push_all(["-sc_threshold", "0", "-force_key_frames", "expr:eq(n,0)"]);
+    argv.push("-flags:v").push("+bitexact");
+    argv.push("-x264-params")
+        .push("scenecut=0:open-gop=0:repeat-headers=1");
+}
+
+/// Renders the audio task: every track positioned on the timeline, mixed without attenuation,
+/// padded or trimmed to exactly the output's length, encoded once.
+pub fn render_audio(plan: &Plan, temp_output: &Path) -> Option<Argv> {
+    let audio_plan = plan.audio.as_ref()?;
+    let graph = audio::mix_graph(plan, audio_plan);
+    let mut argv = Argv::ffmpeg();
+    for input in &graph.inputs {
+        match input {
+            audio::MixInput::Silence(spec) => {
+                argv.push_all(["-f", "lavfi", "-i"]).push(spec);
+            }
+            audio::MixInput::File { path, seek, looped } => {
+                if *looped {
+                    argv.push_all(["-stream_loop", "-1"]);
+                }
+                if *seek > 0.0 {
+                    argv.push("-ss").push(format!("{seek:.6}"));
+                }
+                argv.input_file(path);
+            }
+        }
+    }
+    argv.push("-filter_complex").push(&graph.filter);
+    argv.push("-map").push(format!("[{}]", graph.output_label));
+    argv.push("-c:a").push(&audio_plan.codec);
+    argv.push("-b:a").push(audio_plan.bitrate.to_string());
+    argv.push_all([
+        "-fflags",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
+        "-progress",
+        "pipe:1",
+    ]);
+    argv.push_all(["-f", "mp4"]);
+    argv.push(file_url(temp_output));
+    Some(argv)
+}
+
+/// Concatenates the chunks without re-encoding (concat demuxer, stream copy), muxes the audio
+/// (stream copy) and stamps the exact frame rate, in a single pass; `+faststart` once for mp4.
+pub fn assemble(plan: &Plan, concat_list: &Path, audio: Option<&Path>, temp_output: &Path) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.push_all(["-f", "concat", "-safe", "1"]);
+    argv.input_file(concat_list);
+    if let Some(audio) = audio {
+        argv.input_file(audio);
+    }
+    argv.push_all(["-map", "0:v:0"]);
+    if audio.is_some() {
+        argv.push_all(["-map", "1:a:0"]);
+    }
+    argv.push_all(["-c", "copy", "-map_metadata", "-1"]);
+    argv.push("-r").push(plan.output.frame_rate.to_string());
+    argv.push_all(["-movflags", "+faststart"]);
+    argv.push("-f").push(plan.output.container.muxer());
+    argv.push(file_url(temp_output));
+    argv
+}
+
+/// Errors from running ffmpeg or ffprobe.
+#[derive(Debug, thiserror::Error)]
+pub enum FfmpegError {
+    /// The program is not installed.
+    #[error("{program} is not installed or not on PATH; install ffmpeg (on Debian: `apt-get install ffmpeg`, or `make deps`)")]
+    Missing {
+        /// ffmpeg or ffprobe.
+        program: &'static str,
+    },
+    /// The program could not be started.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// ffmpeg or ffprobe.
+        program: &'static str,
+        /// Why.
+        source: io::Error,
+    },
+    /// The program ran and failed.
+    #[error("{program} failed on {}: {stderr}", .subject.display())]
+    Failed {
+        /// ffmpeg or ffprobe.
+        program: &'static str,
+        /// The file it was working on.
+        subject: PathBuf,
+        /// The last lines of its stderr.
+        stderr: String,
+    },
+}
+
+impl HasCode for FfmpegError {
+    fn code(&self) -> Code {
+        match self {
+            FfmpegError::Missing { .. } => Code::Unavailable,
+            FfmpegError::Spawn { .. } => Code::IoErr,
+            FfmpegError::Failed { .. } => Code::Failure,
+        }
+    }
+}
+
+/// Maps a spawn error to [`FfmpegError`], telling "not installed" apart.
+pub fn spawn_error(program: &'static str, source: io::Error) -> FfmpegError {
+    if source.kind() == io::ErrorKind::NotFound {
+        FfmpegError::Missing { program }
+    } else {
+        FfmpegError::Spawn { program, source }
+    }
+}
+
+/// Runs a short command to completion and returns its stdout; `subject` names the file it is
+/// about, for the error message.
+pub fn run_capture(argv: &Argv, subject: &Path) -> Result<Vec<u8>, FfmpegError> {
+    let output = argv
+        .command()
+        .output()
+        .map_err(|e| spawn_error(argv.program, e))?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(FfmpegError::Failed {
+            program: argv.program,
+            subject: subject.to_path_buf(),
+            stderr: last_lines(&String::from_utf8_lossy(&output.stderr), 6),
+        })
+    }
+}
+
+/// The last `n` non-empty lines of a text, joined with " | " (for one-line error messages).
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(n);
+    let joined = lines[start..].join(" | ");
+    if joined.is_empty() {
+        "no diagnostic output".to_string()
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_what_a_shell_would_split() {
+        let mut argv = Argv::new("ffmpeg");
+        argv.push_all(["-i", "file:/a b/it's.mp4", "-vf", "hue=s=0"]);
+        assert_eq!(
+            argv.display(),
+            r"ffmpeg -i 'file:/a b/it'\''s.mp4' -vf hue=s=0"
+        );
+    }
+
+    #[test]
+    fn file_urls_neutralise_protocols_and_dashes() {
+        assert_eq!(file_url(Path::new("-x.mp4")), OsString::from("file:-x.mp4"));
+        assert_eq!(
+            file_url(Path::new("/in/http:evil")),
+            OsString::from("file:/in/http:evil")
+        );
+    }
+
+    #[test]
+    fn last_lines_keeps_the_tail() {
+        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b | c");
+        assert_eq!(last_lines("", 2), "no diagnostic output");
+    }
+}

@@ -1,0 +1,156 @@
+//! Crash-safe file writes and content hashing.
+//!
+//! Every file that matters is written as: temp file in the same directory → write → fsync →
+//! rename → fsync the directory. A crash at any instant leaves either the old file or the new one,
+//! never a torn one.
+
+use serde::Serialize;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A name for a temp file that no other process or thread picks: pid, a per-process counter and
+/// the clock.
+pub fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{}-{:08x}", std::process::id(), n, nanos)
+}
+
+/// The temp path used while `dest` is being written: hidden, in the same directory (so the
+/// rename is atomic), and recognisable by [`is_temp_of`].
+pub fn temp_path_for(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}.tmp-{}", unique_suffix()))
+}
+
+/// Whether `candidate` (a file name) is a temp file of the destination named `dest_name`.
+pub fn is_temp_of(candidate: &str, dest_name: &str) -> bool {
+    candidate
+        .strip_prefix('.')
+        .and_then(|rest| rest.strip_prefix(dest_name))
+        .is_some_and(|rest| rest.starts_with(".tmp-"))
+}
+
+/// fsyncs a directory so that a rename or creation inside it survives a crash.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The directory that holds `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Moves a finished temp file into place: fsync the file, rename, fsync the directory.
+pub fn publish(temp: &Path, dest: &Path) -> io::Result<()> {
+    File::open(temp)?.sync_all()?;
+    fs::rename(temp, dest)?;
+    fsync_dir(parent_dir(dest))
+}
+
+/// Writes `bytes` to `dest` atomically.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    let temp = temp_path_for(dest);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, dest)?;
+        fsync_dir(parent_dir(dest))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Writes `value` as pretty JSON (with a final newline) to `dest` atomically.
+pub fn write_json_atomic<T: Serialize + ?Sized>(dest: &Path, value: &T) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    write_atomic(dest, &bytes)
+}
+
+/// Removes a file, treating "already gone" as success.
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The size and blake3 (hex) of a file's content. Large files are memory-mapped and hashed on
+/// all cores, which runs at several GB/s.
+pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_mmap_rayon(path)?;
+    let size = fs::metadata(path)?.len();
+    Ok((size, hasher.finalize().to_hex().to_string()))
+}
+
+/// Seconds since the Unix epoch, as a float (for timings in sidecars and reports).
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// This machine's host name (for sidecars and status: who rendered what).
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".to_string();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised_only_for_their_destination() {
+        let dest = Path::new("/x/chunk-000001.mp4");
+        let temp = temp_path_for(dest);
+        let name = temp.file_name().unwrap().to_str().unwrap();
+        assert!(is_temp_of(name, "chunk-000001.mp4"));
+        assert!(!is_temp_of(name, "chunk-000011.mp4"));
+        assert!(!is_temp_of("chunk-000001.mp4", "chunk-000001.mp4"));
+    }
+
+    #[test]
+    fn atomic_write_replaces_content_and_leaves_no_temp() {
+        let dir = std::env::temp_dir().join(format!("vre-fsio-{}", unique_suffix()));
+        fs::create_dir_all(&dir).unwrap();
+        let dest = dir.join("a.json");
+        write_atomic(&dest, b"one").unwrap();
+        write_atomic(&dest, b"two").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        let (size, hash) = hash_file(&dest).unwrap();
+        assert_eq!(size, 3);
+        assert_eq!(hash, blake3::hash(b"two").to_hex().to_string());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

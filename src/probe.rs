@@ -1,0 +1,245 @@
+//! Reading facts about media files with ffprobe.
+
+use crate::exit::{Code, HasCode};
+use crate::ffmpeg::{self, FfmpegError};
+use crate::plandir::Rational;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// The first video stream of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// Codec name.
+    pub codec: String,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Frame rate (ffprobe's `r_frame_rate`).
+    pub frame_rate: Rational,
+    /// Average frame rate, when ffprobe knows it.
+    pub avg_frame_rate: Option<Rational>,
+    /// Pixel format.
+    pub pix_fmt: String,
+}
+
+/// The first audio stream of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioInfo {
+    /// Codec name.
+    pub codec: String,
+    /// Sample rate.
+    pub sample_rate: u32,
+    /// Channels.
+    pub channels: u32,
+}
+
+/// What ffprobe says about a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaInfo {
+    /// Container format name(s).
+    pub format_name: String,
+    /// Duration of the container, seconds.
+    pub duration: Option<f64>,
+    /// First video stream (attached pictures such as cover art are not video).
+    pub video: Option<VideoInfo>,
+    /// First audio stream.
+    pub audio: Option<AudioInfo>,
+}
+
+/// Timing of one stream of a finished file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamTiming {
+    /// `video` or `audio`.
+    pub codec_type: String,
+    /// Start time, seconds.
+    pub start_time: f64,
+    /// Duration, seconds.
+    pub duration: f64,
+    /// Sample rate (audio).
+    pub sample_rate: Option<u32>,
+    /// Packets counted.
+    pub packets: u64,
+    /// `r_frame_rate` (video).
+    pub r_frame_rate: Option<Rational>,
+    /// `avg_frame_rate` (video).
+    pub avg_frame_rate: Option<Rational>,
+}
+
+/// Errors about the content of a media file.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The file does not exist.
+    #[error("{} does not exist; check the path", .path.display())]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// ffprobe cannot read it.
+    #[error("{} is not a media file ffmpeg can read ({detail}); pass a video file", .path.display())]
+    NotMedia {
+        /// The file.
+        path: PathBuf,
+        /// ffprobe's complaint.
+        detail: String,
+    },
+    /// It has no video stream.
+    #[error("{} has no video stream (it holds {what}); vre renders video, pass a file with a video stream", .path.display())]
+    NoVideo {
+        /// The file.
+        path: PathBuf,
+        /// What it holds instead.
+        what: String,
+    },
+    /// Its video stream has no frames.
+    #[error("{} has a video stream with no frames; it may be truncated or empty", .path.display())]
+    NoFrames {
+        /// The file.
+        path: PathBuf,
+    },
+    /// ffmpeg/ffprobe itself could not run.
+    #[error(transparent)]
+    Tool(#[from] FfmpegError),
+}
+
+impl HasCode for ProbeError {
+    fn code(&self) -> Code {
+        match self {
+            ProbeError::Missing { .. } => Code::NoInput,
+            ProbeError::NotMedia { .. }
+            | ProbeError::NoVideo { .. }
+            | ProbeError::NoFrames { .. } => Code::DataErr,
+            ProbeError::Tool(e) => e.code(),
+        }
+    }
+}
+
+fn run_json(argv: &ffmpeg::Argv, path: &Path) -> Result<Value, ProbeError> {
+    if !path.exists() {
+        return Err(ProbeError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    let stdout = ffmpeg::run_capture(argv, path).map_err(|e| match e {
+        FfmpegError::Failed {
+            subject, stderr, ..
+        } => ProbeError::NotMedia {
+            path: subject,
+            detail: stderr,
+        },
+        other => ProbeError::Tool(other),
+    })?;
+    serde_json::from_slice(&stdout).map_err(|e| ProbeError::NotMedia {
+        path: path.to_path_buf(),
+        detail: format!("ffprobe printed unreadable JSON: {e}"),
+    })
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn number<T: std::str::FromStr>(v: &Value, key: &str) -> Option<T> {
+    match v.get(key)? {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+fn rational(v: &Value, key: &str) -> Option<Rational> {
+    v.get(key).and_then(Value::as_str).and_then(Rational::parse)
+}
+
+/// Reads the container and first video and audio streams of a file.
+pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
+    let json = run_json(&ffmpeg::probe(path), path)?;
+    let streams = json
+        .get("streams")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let is_attached_picture = |s: &Value| {
+        s.get("disposition")
+            .and_then(|d| d.get("attached_pic"))
+            .and_then(Value::as_i64)
+            == Some(1)
+    };
+    let video = streams
+        .iter()
+        .find(|s| text(s, "codec_type").as_deref() == Some("video") && !is_attached_picture(s))
+        .and_then(|s| {
+            Some(VideoInfo {
+                codec: text(s, "codec_name").unwrap_or_default(),
+                width: number(s, "width")?,
+                height: number(s, "height")?,
+                frame_rate: rational(s, "r_frame_rate")
+                    .or_else(|| rational(s, "avg_frame_rate"))?,
+                avg_frame_rate: rational(s, "avg_frame_rate"),
+                pix_fmt: text(s, "pix_fmt").unwrap_or_default(),
+            })
+        });
+    let audio = streams
+        .iter()
+        .find(|s| text(s, "codec_type").as_deref() == Some("audio"))
+        .map(|s| AudioInfo {
+            codec: text(s, "codec_name").unwrap_or_default(),
+            sample_rate: number(s, "sample_rate").unwrap_or(0),
+            channels: number(s, "channels").unwrap_or(0),
+        });
+    let format = json.get("format").cloned().unwrap_or(Value::Null);
+    Ok(MediaInfo {
+        format_name: text(&format, "format_name").unwrap_or_default(),
+        duration: number(&format, "duration"),
+        video,
+        audio,
+    })
+}
+
+/// Counts the frames of a file's first video stream by demuxing it (no decoding).
+pub fn count_frames(path: &Path) -> Result<u64, ProbeError> {
+    let json = run_json(&ffmpeg::count_video_packets(path), path)?;
+    json.get("streams")
+        .and_then(Value::as_array)
+        .and_then(|s| s.first())
+        .and_then(|s| number(s, "nb_read_packets"))
+        .ok_or_else(|| ProbeError::NoVideo {
+            path: path.to_path_buf(),
+            what: "no countable video packets".to_string(),
+        })
+}
+
+/// Reads the timing of every stream of a finished file.
+pub fn stream_timings(path: &Path) -> Result<Vec<StreamTiming>, ProbeError> {
+    let json = run_json(&ffmpeg::probe_timing(path), path)?;
+    let streams = json
+        .get("streams")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    Ok(streams
+        .iter()
+        .map(|s| StreamTiming {
+            codec_type: text(s, "codec_type").unwrap_or_default(),
+            start_time: number(s, "start_time").unwrap_or(0.0),
+            duration: number(s, "duration").unwrap_or(0.0),
+            sample_rate: number(s, "sample_rate"),
+            packets: number(s, "nb_read_packets").unwrap_or(0),
+            r_frame_rate: rational(s, "r_frame_rate"),
+            avg_frame_rate: rational(s, "avg_frame_rate"),
+        })
+        .collect())
+}
+
+/// The version of the installed ffmpeg, e.g. `5.1.9-0+deb12u1`.
+pub fn ffmpeg_version() -> Result<String, FfmpegError> {
+    let stdout = ffmpeg::run_capture(&ffmpeg::version(), Path::new("ffmpeg"))?;
+    let text = String::from_utf8_lossy(&stdout);
+    Ok(text
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("ffmpeg version "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("unknown")
+        .to_string())
+}

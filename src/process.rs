@@ -1,0 +1,160 @@
+//! Child processes that cannot outlive their worker, and graceful stops on SIGINT/SIGTERM.
+//!
+//! The orphan trap: when a worker is SIGKILLed the kernel releases its chunk lock at once, but
+//! an ffmpeg it spawned would keep running, reparented to init, and keep writing while another
+//! worker claims the chunk. vre closes the trap twice over:
+//! - the child inherits the task's lock descriptor, so the lock lives as long as the child;
+//! - the child asks the kernel for `SIGKILL` when its parent thread dies (`PR_SET_PDEATHSIG`).
+//!
+//! Children run in their own process group, so a terminal's Ctrl-C reaches only vre, which then
+//! kills the groups it started, removes its temp files, releases its locks and exits with
+//! [`crate::exit::Code::Interrupted`].
+
+use crate::ffmpeg::{spawn_error, Argv, FfmpegError};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Once};
+use std::thread;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static RUNNING_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static INSTALL: Once = Once::new();
+
+/// How many lines of a child's stderr are kept for logs and error messages.
+const STDERR_TAIL_LINES: usize = 40;
+
+/// Installs the SIGINT/SIGTERM handler (once per process). The first signal marks the process
+/// interrupted and kills every running child group; a second one exits at once.
+pub fn install_signal_handlers() {
+    INSTALL.call_once(|| {
+        let signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM]);
+        let Ok(mut signals) = signals else {
+            return;
+        };
+        thread::spawn(move || {
+            for _ in signals.forever() {
+                let groups = RUNNING_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+                let again = INTERRUPTED.swap(true, Ordering::SeqCst);
+                kill_groups(&groups);
+                if again {
+                    std::process::exit(crate::exit::Code::Interrupted.number());
+                }
+            }
+        });
+    });
+}
+
+fn kill_groups(groups: &[i32]) {
+    for &pgid in groups {
+        // SAFETY: killpg only sends a signal; a stale group id fails harmlessly with ESRCH.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Whether SIGINT or SIGTERM has arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// How a guarded child ended.
+#[derive(Debug)]
+pub struct ChildOutcome {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// The last lines of its stderr.
+    pub stderr_tail: String,
+    /// Whether vre was interrupted while it ran (it was then killed).
+    pub interrupted: bool,
+}
+
+/// Runs a command as a guarded child: own process group, killed with its parent thread, and
+/// optionally holding `inherit_fd` (a lock) for as long as it lives. Each line the child
+/// prints on stdout is handed to `on_stdout_line` (ffmpeg's `-progress pipe:1`).
+pub fn run_guarded(
+    argv: &Argv,
+    inherit_fd: Option<RawFd>,
+    mut on_stdout_line: impl FnMut(&str),
+) -> Result<ChildOutcome, FfmpegError> {
+    let mut cmd = argv.command();
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // functions (prctl, getppid, fcntl, _exit) on values copied into it.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            if let Some(fd) = inherit_fd {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+
+    let mut child = {
+        let mut groups = RUNNING_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+        if interrupted() {
+            return Err(FfmpegError::Spawn {
+                program: argv.program(),
+                source: std::io::Error::new(std::io::ErrorKind::Interrupted, "interrupted"),
+            });
+        }
+        let child = cmd.spawn().map_err(|e| spawn_error(argv.program(), e))?;
+        groups.push(child.id() as i32);
+        child
+    };
+    let pgid = child.id() as i32;
+
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let stderr_reader = thread::spawn(move || tail_lines(stderr));
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            match line {
+                Ok(line) => on_stdout_line(&line),
+                Err(_) => break,
+            }
+        }
+    }
+    let status = child.wait();
+    RUNNING_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|&g| g != pgid);
+    let stderr_tail = stderr_reader.join().unwrap_or_default();
+    let status = status.map_err(|source| FfmpegError::Spawn {
+        program: argv.program(),
+        source,
+    })?;
+    Ok(ChildOutcome {
+        status,
+        stderr_tail,
+        interrupted: interrupted(),
+    })
+}
+
+fn tail_lines(stream: impl Read) -> String {
+    let mut tail = VecDeque::with_capacity(STDERR_TAIL_LINES);
+    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    Vec::from(tail).join("\n")
+}

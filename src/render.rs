@@ -1,0 +1,242 @@
+//! Rendering one claimed task into its planDir and publishing it with its sidecar.
+//!
+//! The output is written to a uniquely named temp file beside its final name, checked (frame or
+//! sample count), hashed, renamed into place, and only then proven done by writing the sidecar
+//! atomically. A crash at any instant leaves at worst a temp file or an unproven output, both of
+//! which the next claimant of the task discards.
+
+use crate::claim::TaskLock;
+use crate::ffmpeg::{self, Argv};
+use crate::fsio;
+use crate::plandir::{self, LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, TaskId};
+use crate::probe;
+use crate::process;
+use std::fs;
+use std::path::Path;
+use std::time::Instant;
+
+/// Why a render did not publish.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// SIGINT/SIGTERM arrived; the temp file is gone and the task can be claimed again.
+    #[error("interrupted")]
+    Interrupted,
+    /// The render failed; this counts as an attempt.
+    #[error("{reason}")]
+    Failed {
+        /// One line: what went wrong.
+        reason: String,
+        /// The attempt's log: command line and the tail of ffmpeg's stderr.
+        log: String,
+    },
+    /// The planDir could not be written: not the render's fault, not an attempt.
+    #[error(transparent)]
+    PlanDir(#[from] PlanDirError),
+}
+
+/// Progress of a running render, as ffmpeg reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Progress {
+    /// Frames encoded so far (chunks) or 0 (audio).
+    pub frames: u64,
+    /// Output time encoded so far, seconds.
+    pub seconds: f64,
+}
+
+/// Removes temp files that earlier, killed renders of this task left behind. Safe because the
+/// caller holds the task's lock, which every live writer of those files would hold too.
+fn remove_stale_temps(dest: &Path) -> Result<(), PlanDirError> {
+    let out_dir = fsio::parent_dir(dest);
+    let dest_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let entries = fs::read_dir(out_dir).map_err(|source| PlanDirError::Read {
+        path: out_dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        if fsio::is_temp_of(&entry.file_name().to_string_lossy(), &dest_name) {
+            let path = entry.path();
+            fsio::remove_if_exists(&path).map_err(|source| PlanDirError::Write { path, source })?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_progress(line: &str, progress: &mut Progress) -> bool {
+    match line.split_once('=') {
+        Some(("frame", v)) => {
+            progress.frames = v.trim().parse().unwrap_or(progress.frames);
+            false
+        }
+        Some(("out_time_us", v)) => {
+            if let Ok(us) = v.trim().parse::<i64>() {
+                progress.seconds = us.max(0) as f64 / 1e6;
+            }
+            false
+        }
+        Some(("progress", _)) => true,
+        _ => false,
+    }
+}
+
+fn failure_log(argv: &Argv, stderr_tail: &str, reason: &str) -> String {
+    format!(
+        "command: {}\nerror: {reason}\n--- ffmpeg stderr (tail) ---\n{stderr_tail}\n",
+        argv.display()
+    )
+}
+
+/// Renders the claimed task, verifies it, and publishes it with its sidecar.
+/// `on_progress` is called as ffmpeg reports progress.
+pub fn render_task(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    lock: &TaskLock,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<Sidecar, RenderError> {
+    let plan = &loaded.plan;
+    let task = lock.task();
+    let dest = dir.output(plan, task);
+    remove_stale_temps(&dest)?;
+    let temp = fsio::temp_path_for(&dest);
+    let argv = match task {
+        TaskId::Chunk(_) => {
+            let chunk = loaded
+                .chunk(task)
+                .expect("chunk tasks come from chunks.json");
+            ffmpeg::render_chunk(plan, chunk, &temp)
+        }
+        TaskId::Audio => {
+            ffmpeg::render_audio(plan, &temp).expect("audio task implies an audio plan")
+        }
+    };
+    let started_at = fsio::unix_now();
+    let clock = Instant::now();
+    let result = run_and_verify(loaded, task, &argv, lock, &temp, &mut on_progress);
+    let media = match result {
+        Ok(media) => media,
+        Err(e) => {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    let (bytes, blake3) = fsio::hash_file(&temp).map_err(|source| PlanDirError::Read {
+        path: temp.clone(),
+        source,
+    })?;
+    fsio::publish(&temp, &dest).map_err(|source| {
+        let _ = fs::remove_file(&temp);
+        PlanDirError::Write {
+            path: dest.clone(),
+            source,
+        }
+    })?;
+    let sidecar = Sidecar {
+        format_version: plandir::FORMAT_VERSION,
+        plan_hash: plan.plan_hash.clone(),
+        task_key: loaded.task_key(task),
+        media,
+        bytes,
+        blake3,
+        encode_seconds: clock.elapsed().as_secs_f64(),
+        started_at,
+        finished_at: fsio::unix_now(),
+        host: fsio::host_name(),
+        pid: std::process::id(),
+    };
+    let sidecar_path = dir.sidecar(task);
+    fsio::write_json_atomic(&sidecar_path, &sidecar).map_err(|source| PlanDirError::Write {
+        path: sidecar_path,
+        source,
+    })?;
+    Ok(sidecar)
+}
+
+fn run_and_verify(
+    loaded: &LoadedPlan,
+    task: TaskId,
+    argv: &Argv,
+    lock: &TaskLock,
+    temp: &Path,
+    on_progress: &mut impl FnMut(Progress),
+) -> Result<Media, RenderError> {
+    let mut progress = Progress::default();
+    let outcome = process::run_guarded(argv, Some(lock.raw_fd()), |line| {
+        if parse_progress(line, &mut progress) {
+            on_progress(progress);
+        }
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(_) if process::interrupted() => return Err(RenderError::Interrupted),
+        Err(e) => {
+            let reason = e.to_string();
+            return Err(RenderError::Failed {
+                log: failure_log(argv, "", &reason),
+                reason,
+            });
+        }
+    };
+    if outcome.interrupted {
+        return Err(RenderError::Interrupted);
+    }
+    let fail = |reason: String| RenderError::Failed {
+        log: failure_log(argv, &outcome.stderr_tail, &reason),
+        reason,
+    };
+    if !outcome.status.success() {
+        return Err(fail(format!(
+            "ffmpeg {}: {}",
+            outcome.status,
+            ffmpeg::last_lines(&outcome.stderr_tail, 3)
+        )));
+    }
+    match task {
+        TaskId::Chunk(_) => {
+            let chunk = loaded
+                .chunk(task)
+                .expect("chunk tasks come from chunks.json");
+            let frames = probe::count_frames(temp).map_err(|e| fail(e.to_string()))?;
+            if frames != chunk.frames() {
+                return Err(fail(format!(
+                    "rendered {frames} frames, the chunk has {} (frames {}..{}); the input may be shorter than planned or the filter may drop frames",
+                    chunk.frames(),
+                    chunk.start_frame,
+                    chunk.end_frame
+                )));
+            }
+            Ok(Media::Chunk {
+                index: chunk.index,
+                start_frame: chunk.start_frame,
+                end_frame: chunk.end_frame,
+                frames,
+            })
+        }
+        TaskId::Audio => {
+            let audio = loaded
+                .plan
+                .audio
+                .as_ref()
+                .expect("audio task implies an audio plan");
+            let timings = probe::stream_timings(temp).map_err(|e| fail(e.to_string()))?;
+            let stream = timings
+                .iter()
+                .find(|t| t.codec_type == "audio")
+                .ok_or_else(|| fail("the rendered audio has no audio stream".to_string()))?;
+            let samples = (stream.duration * f64::from(audio.sample_rate)).round() as u64;
+            if samples != audio.samples {
+                return Err(fail(format!(
+                    "rendered {samples} audio samples, the plan needs exactly {}",
+                    audio.samples
+                )));
+            }
+            Ok(Media::Audio {
+                samples,
+                sample_rate: audio.sample_rate,
+                duration_seconds: samples as f64 / f64::from(audio.sample_rate),
+            })
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Where a run stands: each task done, running, pending or failed, read from the planDir alone.
+
+use crate::attempts;
+use crate::claim;
+use crate::plandir::{LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, TaskId};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// The state of one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Published with a sidecar of this plan.
+    Done,
+    /// Its lock is held: a worker renders it now.
+    Running,
+    /// Waiting to be claimed.
+    Pending,
+    /// Out of attempts.
+    Failed,
+}
+
+/// One task's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStatus {
+    /// `chunk` or `audio`.
+    pub kind: &'static str,
+    /// Chunk index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// State.
+    pub state: TaskState,
+    /// Frames in the task (0 for audio).
+    pub frames: u64,
+    /// Failed attempts so far.
+    pub failed_attempts: u32,
+    /// The last failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The sidecar, when done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<Sidecar>,
+}
+
+/// The status of a whole planDir.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The plan.
+    pub plan_hash: String,
+    /// Chunks in the plan.
+    pub chunks: usize,
+    /// Tasks (chunks and audio).
+    pub total: usize,
+    /// Tasks done.
+    pub done: usize,
+    /// Tasks running.
+    pub running: usize,
+    /// Tasks pending.
+    pub pending: usize,
+    /// Tasks out of attempts.
+    pub failed: usize,
+    /// Frames in done chunks.
+    pub frames_done: u64,
+    /// Frames in the plan.
+    pub frames_total: u64,
+    /// Every task.
+    pub tasks: Vec<TaskStatus>,
+}
+
+impl Status {
+    /// Whether every task is done.
+    pub fn complete(&self) -> bool {
+        self.done == self.total
+    }
+}
+
+/// Reads the status of every task of a planDir.
+pub fn status(dir: &PlanDir) -> Result<Status, PlanDirError> {
+    let loaded = dir.load()?;
+    status_of(dir, &loaded)
+}
+
+/// Reads the status of every task of an already loaded plan.
+pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirError> {
+    let mut tasks = Vec::new();
+    for task in loaded.tasks() {
+        let frames = loaded.chunk(task).map_or(0, |c| c.frames());
+        let sidecar = dir
+            .read_sidecar(task)
+            .ok()
+            .flatten()
+            .filter(|s| s.plan_hash == loaded.plan.plan_hash);
+        let record = attempts::read(dir, task);
+        let state = if sidecar.is_some() {
+            TaskState::Done
+        } else if claim::is_claimed(dir, task).map_err(|source| PlanDirError::Read {
+            path: dir.lock(task),
+            source,
+        })? {
+            TaskState::Running
+        } else if record.exhausted {
+            TaskState::Failed
+        } else {
+            TaskState::Pending
+        };
+        let (kind, index) = match task {
+            TaskId::Audio => ("audio", None),
+            TaskId::Chunk(i) => ("chunk", Some(i)),
+        };
+        tasks.push(TaskStatus {
+            kind,
+            index,
+            state,
+            frames,
+            failed_attempts: record.failures.len() as u32,
+            last_error: record.last_error().map(str::to_string),
+            sidecar,
+        });
+    }
+    let count = |s: TaskState| tasks.iter().filter(|t| t.state == s).count();
+    let frames_done = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Done)
+        .map(|t| t.frames)
+        .sum();
+    Ok(Status {
+        plan_hash: loaded.plan.plan_hash.clone(),
+        chunks: loaded.chunks.len(),
+        total: tasks.len(),
+        done: count(TaskState::Done),
+        running: count(TaskState::Running),
+        pending: count(TaskState::Pending),
+        failed: count(TaskState::Failed),
+        frames_done,
+        frames_total: loaded.plan.output.total_frames(),
+        tasks,
+    })
+}
+
+/// The summary line: counts of tasks and frames.
+pub fn summary_line(status: &Status) -> String {
+    format!(
+        "{} chunks{}: {} done, {} running, {} pending, {} failed; {}/{} frames done",
+        status.chunks,
+        if status.total > status.chunks {
+            " + audio"
+        } else {
+            ""
+        },
+        status.done,
+        status.running,
+        status.pending,
+        status.failed,
+        status.frames_done,
+        status.frames_total
+    )
+}
+
+/// A table of every task: state, frames, render time, speed, worker, last error.
+pub fn task_table(status: &Status) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<10} {:<8} {:>14} {:>8} {:>8}  worker / last error",
+        "task", "state", "frames", "seconds", "fps"
+    );
+    for task in &status.tasks {
+        let name = match task.index {
+            Some(i) => format!("chunk {i}"),
+            None => task.kind.to_string(),
+        };
+        let state = format!("{:?}", task.state).to_lowercase();
+        let (range, seconds, fps, who) = match &task.sidecar {
+            Some(s) => {
+                let range = match s.media {
+                    Media::Chunk {
+                        start_frame,
+                        end_frame,
+                        ..
+                    } => format!("{start_frame}..{end_frame}"),
+                    Media::Audio {
+                        duration_seconds, ..
+                    } => format!("{duration_seconds:.3} s"),
+                };
+                let fps = if task.frames > 0 {
+                    format!("{:.1}", task.frames as f64 / s.encode_seconds.max(1e-9))
+                } else {
+                    "-".to_string()
+                };
+                (
+                    range,
+                    format!("{:.2}", s.encode_seconds),
+                    fps,
+                    format!("{}:{}", s.host, s.pid),
+                )
+            }
+            None => (
+                task.frames.to_string(),
+                "-".to_string(),
+                "-".to_string(),
+                task.last_error.clone().unwrap_or_default(),
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "{name:<10} {state:<8} {range:>14} {seconds:>8} {fps:>8}  {who}"
+        );
+    }
+    out
+}

@@ -1,0 +1,119 @@
+//! Checking a published task against its sidecar: the sidecar belongs to this plan and this
+//! task, and the output's size and blake3 match it.
+
+use crate::fsio;
+use crate::plandir::{LoadedPlan, Media, PlanDir, Sidecar, TaskId};
+use std::fmt;
+use std::io;
+
+/// Why a task's output cannot be trusted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// No sidecar: not rendered (yet).
+    NotDone,
+    /// The sidecar does not parse.
+    BadSidecar(String),
+    /// The sidecar carries another plan's hash.
+    ForeignPlan(String),
+    /// The sidecar describes another task or another range.
+    WrongMedia(String),
+    /// The sidecar exists but the output file does not.
+    OutputMissing,
+    /// The output's size differs from the sidecar's.
+    SizeMismatch {
+        /// Bytes on disk.
+        found: u64,
+        /// Bytes in the sidecar.
+        expected: u64,
+    },
+    /// The output's blake3 differs from the sidecar's.
+    HashMismatch,
+    /// The output could not be read.
+    Unreadable(String),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NotDone => write!(f, "not rendered yet (no sidecar)"),
+            Problem::BadSidecar(why) => write!(f, "its sidecar is unreadable ({why})"),
+            Problem::ForeignPlan(hash) => write!(f, "its sidecar belongs to another plan ({hash})"),
+            Problem::WrongMedia(what) => write!(f, "its sidecar describes {what}"),
+            Problem::OutputMissing => write!(f, "its output file is missing"),
+            Problem::SizeMismatch { found, expected } => write!(
+                f,
+                "its output has {found} bytes, the sidecar says {expected}"
+            ),
+            Problem::HashMismatch => write!(f, "its output's blake3 does not match the sidecar"),
+            Problem::Unreadable(why) => write!(f, "its output cannot be read ({why})"),
+        }
+    }
+}
+
+fn expected_media(loaded: &LoadedPlan, task: TaskId, media: &Media) -> Result<(), Problem> {
+    match (task, media) {
+        (
+            TaskId::Chunk(_),
+            Media::Chunk {
+                index,
+                start_frame,
+                end_frame,
+                frames,
+            },
+        ) => {
+            let chunk = loaded.chunk(task).expect("task comes from this plan");
+            if *index == chunk.index
+                && *start_frame == chunk.start_frame
+                && *end_frame == chunk.end_frame
+                && *frames == chunk.frames()
+            {
+                Ok(())
+            } else {
+                Err(Problem::WrongMedia(format!(
+                    "chunk {index}, frames [{start_frame}, {end_frame}) counted {frames}, but this chunk is [{}, {})",
+                    chunk.start_frame, chunk.end_frame
+                )))
+            }
+        }
+        (TaskId::Audio, Media::Audio { samples, .. }) => {
+            let expected = loaded.plan.audio.as_ref().map_or(0, |a| a.samples);
+            if *samples == expected {
+                Ok(())
+            } else {
+                Err(Problem::WrongMedia(format!(
+                    "{samples} audio samples, the plan needs {expected}"
+                )))
+            }
+        }
+        _ => Err(Problem::WrongMedia("another kind of task".to_string())),
+    }
+}
+
+/// Checks everything about a published task, including its bytes; returns its sidecar.
+pub fn check_task(dir: &PlanDir, loaded: &LoadedPlan, task: TaskId) -> Result<Sidecar, Problem> {
+    let sidecar = match dir.read_sidecar(task) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(Problem::NotDone),
+        Err(e) => return Err(Problem::BadSidecar(e.to_string())),
+    };
+    if sidecar.plan_hash != loaded.plan.plan_hash {
+        return Err(Problem::ForeignPlan(sidecar.plan_hash));
+    }
+    expected_media(loaded, task, &sidecar.media)?;
+    let output = dir.output(&loaded.plan, task);
+    let (bytes, blake3) = match fsio::hash_file(&output) {
+        Ok(digest) => digest,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Problem::OutputMissing),
+        Err(e) => return Err(Problem::Unreadable(e.to_string())),
+    };
+    if bytes != sidecar.bytes {
+        return Err(Problem::SizeMismatch {
+            found: bytes,
+            expected: sidecar.bytes,
+        });
+    }
+    if blake3 != sidecar.blake3 {
+        return Err(Problem::HashMismatch);
+    }
+    Ok(sidecar)
+}

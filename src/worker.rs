@@ -1,0 +1,343 @@
+//! The worker: claims the tasks of a planDir with file locks and renders them, with any number of
+//! threads in one process and any number of processes on one planDir.
+//!
+//! Claiming walks the task list once, in order, without re-reading the planDir per claim: a task
+//! with a sidecar of this plan is skipped, a task whose lock is held elsewhere is set aside, and
+//! a free one is rendered. Tasks set aside are retried when the planDir changes (or every second,
+//! for workers that die without a trace on disk), until every task is done.
+
+use crate::attempts;
+use crate::claim::{self, TaskLock};
+use crate::events::{Event, Observer, TaskRef};
+use crate::plandir::{LoadedPlan, PlanDir, PlanDirError, Sidecar, TaskId};
+use crate::process;
+use crate::render::{self, RenderError};
+use crate::watch::DirWatcher;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// How a `vre work` process behaves.
+#[derive(Debug, Clone)]
+pub struct WorkOptions {
+    /// Worker threads in this process.
+    pub threads: usize,
+    /// The chunk to claim first (array-job index).
+    pub first_index: Option<u32>,
+    /// Render at most one task, then stop.
+    pub once: bool,
+    /// Failed attempts after which a task is marked failed.
+    pub max_attempts: u32,
+    /// Give tasks that ran out of attempts a fresh set.
+    pub retry_failed: bool,
+}
+
+/// What a worker process did.
+#[derive(Debug, Default)]
+pub struct WorkSummary {
+    /// Sidecars of the tasks this process published.
+    pub rendered: Vec<Sidecar>,
+    /// Tasks out of attempts, with their last error.
+    pub exhausted: Vec<(TaskId, String)>,
+    /// Whether a signal stopped the work.
+    pub interrupted: bool,
+}
+
+/// How long a worker waits for a change before it looks again at tasks held elsewhere.
+const RECHECK_HELD: Duration = Duration::from_secs(1);
+
+struct Queue {
+    pending: VecDeque<TaskId>,
+    held_elsewhere: Vec<TaskId>,
+    watching: bool,
+    rendering: usize,
+    stop: bool,
+    last_idle: usize,
+}
+
+enum Next {
+    Task(TaskId),
+    Watch(Vec<TaskId>),
+    Done,
+}
+
+enum Outcome {
+    Done,
+    Held,
+    Published(Sidecar),
+    Retry,
+    Exhausted(String),
+    Interrupted,
+}
+
+struct Scheduler<'a> {
+    dir: &'a PlanDir,
+    loaded: &'a LoadedPlan,
+    options: &'a WorkOptions,
+    observer: &'a dyn Observer,
+    watcher: DirWatcher,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    summary: Mutex<WorkSummary>,
+    refreshed: Mutex<HashSet<TaskId>>,
+}
+
+/// The order a worker tries tasks in: the audio first (a failing track shows up early) unless a
+/// first chunk is asked for, which then goes before everything; the chunks after it follow in
+/// order, wrapping around.
+pub fn claim_order(loaded: &LoadedPlan, first_index: Option<u32>) -> Vec<TaskId> {
+    let chunks = loaded.chunks.len() as u32;
+    let audio = loaded.plan.audio.as_ref().map(|_| TaskId::Audio);
+    match first_index.filter(|&i| i < chunks) {
+        Some(first) => std::iter::once(TaskId::Chunk(first))
+            .chain(audio)
+            .chain((1..chunks).map(|k| TaskId::Chunk((first + k) % chunks)))
+            .collect(),
+        None => loaded.tasks(),
+    }
+}
+
+/// Works on a planDir until every task is done (or failed for good, or a signal arrives).
+pub fn work(
+    dir: &PlanDir,
+    options: &WorkOptions,
+    observer: &dyn Observer,
+) -> Result<WorkSummary, PlanDirError> {
+    process::install_signal_handlers();
+    let _plan_lock = claim::lock_plan_shared(dir)?;
+    let loaded = dir.load()?;
+    crate::planner::check_input_unchanged(&loaded.plan)?;
+    let order = claim_order(&loaded, options.first_index);
+    let done = order.iter().filter(|&&t| dir.is_done(&loaded, t)).count();
+    let threads = if options.once {
+        1
+    } else {
+        options.threads.max(1)
+    };
+    observer.on(&Event::Started {
+        plan_hash: loaded.plan.plan_hash.clone(),
+        tasks: order.len(),
+        done,
+        threads,
+    });
+    let scheduler = Scheduler {
+        dir,
+        loaded: &loaded,
+        options,
+        observer,
+        watcher: DirWatcher::new([
+            dir.output_dir(TaskId::Audio).as_path(),
+            dir.output_dir(TaskId::Chunk(0)).as_path(),
+        ]),
+        queue: Mutex::new(Queue {
+            pending: order.into(),
+            held_elsewhere: Vec::new(),
+            watching: false,
+            rendering: 0,
+            stop: false,
+            last_idle: 0,
+        }),
+        wake: Condvar::new(),
+        summary: Mutex::new(WorkSummary::default()),
+        refreshed: Mutex::new(HashSet::new()),
+    };
+    let first_error = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| scope.spawn(|| scheduler.run_thread()))
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().expect("worker threads do not panic").err())
+            .next()
+    });
+    let summary = scheduler
+        .summary
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    observer.on(&Event::Finished {
+        rendered: summary.rendered.len(),
+        failed: summary.exhausted.len(),
+        interrupted: summary.interrupted,
+    });
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+impl Scheduler<'_> {
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next(&self) -> Next {
+        let mut q = self.lock_queue();
+        loop {
+            if q.stop || process::interrupted() {
+                return Next::Done;
+            }
+            if let Some(task) = q.pending.pop_front() {
+                q.rendering += 1;
+                return Next::Task(task);
+            }
+            if !q.held_elsewhere.is_empty() && !q.watching {
+                q.watching = true;
+                let held = std::mem::take(&mut q.held_elsewhere);
+                if held.len() != q.last_idle {
+                    q.last_idle = held.len();
+                    self.observer.on(&Event::Idle {
+                        waiting_for: held.len(),
+                    });
+                }
+                return Next::Watch(held);
+            }
+            if !q.watching && q.rendering == 0 {
+                return Next::Done;
+            }
+            q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn run_thread(&self) -> Result<(), PlanDirError> {
+        loop {
+            match self.next() {
+                Next::Done => return Ok(()),
+                Next::Watch(held) => {
+                    self.watcher.wait(RECHECK_HELD);
+                    let mut q = self.lock_queue();
+                    q.watching = false;
+                    q.pending.extend(held);
+                    self.wake.notify_all();
+                }
+                Next::Task(task) => {
+                    let outcome = self.attempt(task);
+                    let mut q = self.lock_queue();
+                    q.rendering -= 1;
+                    let result = match outcome {
+                        Ok(Outcome::Done) => Ok(()),
+                        Ok(Outcome::Held) => {
+                            q.held_elsewhere.push(task);
+                            Ok(())
+                        }
+                        Ok(Outcome::Retry) => {
+                            q.pending.push_back(task);
+                            Ok(())
+                        }
+                        Ok(Outcome::Published(sidecar)) => {
+                            q.stop |= self.options.once;
+                            self.summary_mut().rendered.push(sidecar);
+                            Ok(())
+                        }
+                        Ok(Outcome::Exhausted(error)) => {
+                            self.summary_mut().exhausted.push((task, error));
+                            Ok(())
+                        }
+                        Ok(Outcome::Interrupted) => {
+                            q.stop = true;
+                            self.summary_mut().interrupted = true;
+                            Ok(())
+                        }
+                        Err(e) => {
+                            q.stop = true;
+                            Err(e)
+                        }
+                    };
+                    self.wake.notify_all();
+                    result?;
+                }
+            }
+        }
+    }
+
+    fn summary_mut(&self) -> std::sync::MutexGuard<'_, WorkSummary> {
+        self.summary.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn attempt(&self, task: TaskId) -> Result<Outcome, PlanDirError> {
+        let dir = self.dir;
+        if dir.is_done(self.loaded, task) {
+            return Ok(Outcome::Done);
+        }
+        let lock = claim::try_claim(dir, task).map_err(|source| PlanDirError::Write {
+            path: dir.lock(task),
+            source,
+        })?;
+        let Some(lock) = lock else {
+            return Ok(Outcome::Held);
+        };
+        // Someone may have published between our check and our claim.
+        if dir.is_done(self.loaded, task) {
+            return Ok(Outcome::Done);
+        }
+        let record = attempts::read(dir, task);
+        if record.exhausted {
+            let first_refresh = self.options.retry_failed
+                && self
+                    .refreshed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(task);
+            if !first_refresh {
+                return Ok(Outcome::Exhausted(
+                    record
+                        .last_error()
+                        .unwrap_or("no error recorded")
+                        .to_string(),
+                ));
+            }
+            attempts::reset(dir, task).map_err(|source| PlanDirError::Write {
+                path: dir.attempts(task),
+                source,
+            })?;
+        }
+        self.render(task, &lock)
+    }
+
+    fn render(&self, task: TaskId, lock: &TaskLock) -> Result<Outcome, PlanDirError> {
+        let frames = self.loaded.chunk(task).map_or(0, |c| c.frames());
+        self.observer.on(&Event::Claimed {
+            task: task.into(),
+            frames,
+        });
+        let result = render::render_task(self.dir, self.loaded, lock, |p| {
+            self.observer.on(&Event::Progress {
+                task: task.into(),
+                frames_done: p.frames,
+                frames,
+            })
+        });
+        match result {
+            Ok(sidecar) => {
+                self.observer.on(&Event::Published {
+                    task: TaskRef::from(task),
+                    frames,
+                    seconds: sidecar.encode_seconds,
+                    bytes: sidecar.bytes,
+                });
+                Ok(Outcome::Published(sidecar))
+            }
+            Err(RenderError::Interrupted) => Ok(Outcome::Interrupted),
+            Err(RenderError::PlanDir(e)) => Err(e),
+            Err(RenderError::Failed { reason, log }) => {
+                let record = attempts::record_failure(
+                    self.dir,
+                    task,
+                    &reason,
+                    &log,
+                    self.options.max_attempts,
+                )?;
+                self.observer.on(&Event::Failed {
+                    task: task.into(),
+                    attempt: record.failures.len() as u32,
+                    exhausted: record.exhausted,
+                    error: reason.clone(),
+                });
+                Ok(if record.exhausted {
+                    Outcome::Exhausted(reason)
+                } else {
+                    Outcome::Retry
+                })
+            }
+        }
+    }
+}
