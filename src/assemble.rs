@@ -4,7 +4,7 @@
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
 use crate::fsio;
-use crate::plandir::{LoadedPlan, PlanDir, PlanDirError, Sidecar, TaskId};
+use crate::plandir::{micros_to_seconds_text, LoadedPlan, PlanDir, PlanDirError, Sidecar, TaskId};
 use crate::probe;
 use crate::process;
 use crate::verify::{self, Problem};
@@ -188,7 +188,14 @@ pub fn concat_quote(path: &str) -> String {
 /// Writes the concat list for this assembly: a private file in the planDir root, so that its
 /// entries are the fixed relative names `chunks/chunk-NNNNNN.ext` and concurrent assemblies
 /// never share one.
+///
+/// Each entry states its duration. Without it the concat demuxer offsets the next file by the
+/// container's duration, which mp4 rounds to milliseconds: half a millisecond of drift per chunk
+/// that breaks the frame rate. The durations are differences of the chunk boundaries' exact
+/// times rounded to microseconds, so their running sum is always within half a microsecond of
+/// the true boundary: rounding never accumulates, however many chunks there are.
 fn write_concat_list(dir: &PlanDir, loaded: &LoadedPlan) -> Result<PathBuf, PlanDirError> {
+    let rate = loaded.plan.output.frame_rate;
     let mut list = String::from("ffconcat version 1.0\n");
     for chunk in &loaded.chunks {
         let output = dir.output(&loaded.plan, TaskId::Chunk(chunk.index));
@@ -196,7 +203,13 @@ fn write_concat_list(dir: &PlanDir, loaded: &LoadedPlan) -> Result<PathBuf, Plan
             "chunks/{}",
             output.file_name().unwrap_or_default().to_string_lossy()
         );
-        list.push_str(&format!("file {}\n", concat_quote(&relative)));
+        let micros = rate.frame_time_micros_round(chunk.end_frame)
+            - rate.frame_time_micros_round(chunk.start_frame);
+        list.push_str(&format!(
+            "file {}\nduration {}\n",
+            concat_quote(&relative),
+            micros_to_seconds_text(micros)
+        ));
     }
     let path = fsio::temp_path_for(&dir.concat_list());
     fs::write(&path, list).map_err(|source| PlanDirError::Write {

@@ -52,6 +52,13 @@ impl Rational {
         micros as u64
     }
 
+    /// The instant of frame `frame` on a grid of this rate, in whole microseconds rounded to
+    /// the nearest.
+    pub fn frame_time_micros_round(self, frame: u64) -> u64 {
+        let scaled = u128::from(frame) * u128::from(self.den) * 2_000_000;
+        ((scaled + u128::from(self.num)) / (2 * u128::from(self.num))) as u64
+    }
+
     /// Seconds spanned by `frames` frames of this rate.
     pub fn seconds_of(self, frames: u64) -> f64 {
         frames as f64 * f64::from(self.den) / f64::from(self.num)
@@ -869,6 +876,8 @@ mod tests {
         };
         assert_eq!(ntsc.frame_time_micros_floor(7), 233_566);
         assert_eq!(ntsc.frame_time_micros_floor(150), 5_005_000);
+        assert_eq!(ntsc.frame_time_micros_round(7), 233_567);
+        assert_eq!(ntsc.frame_time_micros_round(15), 500_500);
         assert_eq!(micros_to_seconds_text(233_566), "0.233566");
         assert_eq!(micros_to_seconds_text(12_000_000_000), "12000.000000");
     }

@@ -1,0 +1,74 @@
+//! The JSON Schemas in `schemas/` describe the files vre really writes.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn check(schema_name: &str, file: &Path) {
+    let schema = read_json(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("schemas")
+            .join(schema_name),
+    );
+    let validator = jsonschema::validator_for(&schema).expect("the schema itself is valid");
+    let instance = read_json(file);
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} violates {schema_name}: {errors:#?}",
+        file.display()
+    );
+}
+
+#[test]
+fn files_vre_writes_match_their_schemas() {
+    let tmp = temp_dir();
+    let input = tmp.path().join("in.mp4");
+    make_video(
+        &input,
+        &VideoSpec {
+            seconds: 2.0,
+            ..VideoSpec::default()
+        },
+    );
+    let plan_dir = tmp.path().join("job.vre");
+    let track = format!(
+        "file={},offset=0.5,rate=1.5,volume=0.5,fade-in=0.2",
+        input.display()
+    );
+    vre_ok([
+        "plan".as_ref(),
+        input.as_os_str(),
+        "-o".as_ref(),
+        plan_dir.as_os_str(),
+        "--chunks".as_ref(),
+        "2".as_ref(),
+        "--audio".as_ref(),
+        track.as_ref(),
+    ]);
+    vre_ok(["work".as_ref(), plan_dir.as_os_str(), "-q".as_ref()]);
+
+    check("plan.schema.json", &plan_dir.join("plan.json"));
+    check("chunks.schema.json", &plan_dir.join("chunks.json"));
+    check(
+        "sidecar.schema.json",
+        &plan_dir.join("chunks/chunk-000001.json"),
+    );
+    check("sidecar.schema.json", &plan_dir.join("audio/audio.json"));
+    let plan = read_json(&plan_dir.join("plan.json"));
+    assert_eq!(plan["audio"]["tracks"].as_array().map(Vec::len), Some(2));
+
+    // A schema that accepted anything would prove nothing: a damaged sidecar must fail it.
+    let schema =
+        read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/sidecar.schema.json"));
+    let mut broken = read_json(&plan_dir.join("chunks/chunk-000000.json"));
+    broken["blake3"] = Value::from("not-a-hash");
+    assert!(!jsonschema::validator_for(&schema)
+        .unwrap()
+        .is_valid(&broken));
+}
