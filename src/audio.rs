@@ -4,7 +4,12 @@
 //! without attenuation, and pads or trims the mix to exactly the video's length. A render that
 //! starts at timeline time `rs` places a track by seed 002's rule: a track that starts after `rs`
 //! is delayed by the difference; otherwise it is seeked to `seek + (rs - offset) * rate`. A seek
-//! into a looped track wraps around the media's length. Rates change tempo, not pitch (atempo).
+//! into a looped track wraps around the media's length.
+//!
+//! A rate changes tempo and pitch together, like a tape played faster (`asetrate` + `aresample`).
+//! That keeps every sound sample-exactly where the timeline puts it; pitch-preserving stretchers
+//! (atempo, rubberband) smear onsets by 30–90 ms on ffmpeg 5.1, which would break sync. Rates are
+//! applied in steps of 1/48000.
 
 use crate::exit::{Code, HasCode};
 use crate::plandir::{AudioPlan, AudioTrack, Plan};
@@ -216,22 +221,13 @@ fn channel_layout(channels: u32) -> &'static str {
     }
 }
 
-/// atempo takes factors in [0.5, 100] on ffmpeg 5.1: chain it for rates outside.
-fn atempo_chain(rate: f64) -> Vec<String> {
-    let mut factors = Vec::new();
-    let mut rest = rate;
-    while rest < 0.5 {
-        factors.push(0.5);
-        rest /= 0.5;
+/// Plays the track `rate` times faster: relabel its sample rate, then resample back to `sr`.
+fn rate_filters(rate: f64, sr: u32) -> Vec<String> {
+    if (rate - 1.0).abs() < 0.5 / f64::from(sr) {
+        return Vec::new();
     }
-    while rest > 100.0 {
-        factors.push(100.0);
-        rest /= 100.0;
-    }
-    if (rest - 1.0).abs() > 1e-12 {
-        factors.push(rest);
-    }
-    factors.into_iter().map(|f| format!("atempo={f}")).collect()
+    let relabelled = (f64::from(sr) * rate).round().max(1.0) as u64;
+    vec![format!("asetrate={relabelled}"), format!("aresample={sr}")]
 }
 
 /// The gain of a track over output time `t`: its volume, shaped by fades at its start and end.
@@ -287,7 +283,7 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
             format!("aformat=sample_fmts=fltp:channel_layouts={layout}"),
         ];
         steps.extend(track.filter.clone());
-        steps.extend(atempo_chain(track.rate));
+        steps.extend(rate_filters(track.rate, sr));
         if placement.delay > 0.0 {
             let samples = (placement.delay * f64::from(sr)).round() as u64;
             steps.push(format!("adelay=delays={samples}S:all=1"));
@@ -363,10 +359,16 @@ mod tests {
     }
 
     #[test]
-    fn atempo_is_chained_outside_its_range() {
-        assert_eq!(atempo_chain(0.25), vec!["atempo=0.5", "atempo=0.5"]);
-        assert_eq!(atempo_chain(2.0), vec!["atempo=2"]);
-        assert!(atempo_chain(1.0).is_empty());
+    fn rates_resample_and_rate_one_is_untouched() {
+        assert_eq!(
+            rate_filters(0.5, 48000),
+            vec!["asetrate=24000", "aresample=48000"]
+        );
+        assert_eq!(
+            rate_filters(2.0, 48000),
+            vec!["asetrate=96000", "aresample=48000"]
+        );
+        assert!(rate_filters(1.0, 48000).is_empty());
     }
 
     #[test]

@@ -262,6 +262,9 @@ pub fn render_audio(plan: &Plan, temp_output: &Path) -> Option<Argv> {
         "-progress",
         "pipe:1",
     ]);
+    // The default movie timescale (1/1000 s) would cut the audio to whole milliseconds.
+    argv.push("-movie_timescale")
+        .push(audio_plan.sample_rate.to_string());
     argv.push_all(["-f", "mp4"]);
     argv.push(file_url(temp_output));
     Some(argv)
@@ -283,9 +286,35 @@ pub fn assemble(plan: &Plan, concat_list: &Path, audio: Option<&Path>, temp_outp
     argv.push_all(["-c", "copy", "-map_metadata", "-1"]);
     argv.push("-r").push(plan.output.frame_rate.to_string());
     argv.push_all(["-movflags", "+faststart"]);
+    argv.push("-movie_timescale")
+        .push(movie_timescale(plan).to_string());
     argv.push("-f").push(plan.output.container.muxer());
     argv.push(file_url(temp_output));
     argv
+}
+
+/// A movie timescale in which every frame boundary and every audio sample is a whole tick, so
+/// that the container states both tracks' durations exactly (the default, 1/1000 s, rounds them
+/// to milliseconds). Falls back to the frame-rate numerator if the common multiple is too large.
+fn movie_timescale(plan: &Plan) -> u64 {
+    let video = u64::from(plan.output.frame_rate.num);
+    let Some(audio) = plan.audio.as_ref().map(|a| u64::from(a.sample_rate)) else {
+        return video;
+    };
+    let lcm = video / gcd(video, audio) * audio;
+    if lcm <= i32::MAX as u64 {
+        lcm
+    } else {
+        video
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 /// Errors from running ffmpeg or ffprobe.

@@ -220,7 +220,7 @@ pub struct AudioTrack {
     pub offset: f64,
     /// In-point in the media, seconds.
     pub seek: f64,
-    /// Playback rate: tempo changes, pitch is kept.
+    /// Playback rate: tempo and pitch change together, like a tape.
     pub rate: f64,
     /// Linear gain.
     pub volume: f64,

@@ -468,3 +468,20 @@ fn status_counts_tasks_and_frames() {
             });
     assert_eq!(states.get("done"), Some(&4));
 }
+
+#[test]
+fn a_range_renders_exactly_its_frames() {
+    let tmp = temp_dir();
+    let input = ntsc_video(tmp.path(), 4.0);
+    let all = framemd5(&input, None);
+    for (range, first, end) in [("30:100", 30, 100), ("1s:2.5s", 30, 75)] {
+        let out = tmp.path().join(format!("range-{first}.mp4"));
+        vre_ok(args![
+            "run", input, "-o", out, "--crf", "0", "--range", range, "--chunks", "3"
+        ]);
+        assert_eq!(framemd5(&out, None), all[first..end], "--range {range}");
+        let audio = stream(&out, "audio").unwrap();
+        let seconds = (end - first) as f64 * 1001.0 / 30000.0;
+        assert!((num(&audio, "duration") - seconds).abs() <= 1024.0 / 48000.0);
+    }
+}

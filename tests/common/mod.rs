@@ -51,7 +51,8 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn ffmpeg(args: &[&str]) {
+/// Runs ffmpeg with `args` (after `-nostdin -v error -y`) and asserts it succeeds.
+pub fn ffmpeg(args: &[&str]) {
     let status = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y"])
         .args(args)
@@ -189,4 +190,76 @@ pub fn chunk_files(plan_dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// Decodes a file's first audio stream to mono 48 kHz float samples.
+pub fn audio_samples(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "f32le", "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "decoding audio of {} failed",
+        path.display()
+    );
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Times (seconds) where the signal rises above `threshold` after at least `gap` seconds below it.
+pub fn onsets(samples: &[f32], threshold: f32, gap: f64) -> Vec<f64> {
+    let gap = (gap * 48000.0) as usize;
+    let mut quiet_since = 0usize;
+    let mut found = Vec::new();
+    let mut loud = false;
+    for (i, s) in samples.iter().enumerate() {
+        if s.abs() >= threshold {
+            if !loud && (found.is_empty() || i - quiet_since >= gap) {
+                found.push(i as f64 / 48000.0);
+            }
+            loud = true;
+        } else if loud {
+            loud = false;
+            quiet_since = i;
+        }
+    }
+    found
+}
+
+/// Root mean square of samples between two times.
+pub fn rms(samples: &[f32], from: f64, to: f64) -> f64 {
+    let window = &samples[(from * 48000.0) as usize..(to * 48000.0) as usize];
+    (window.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / window.len() as f64).sqrt()
+}
+
+/// Indices of the frames of a file's video whose mean luma is above half.
+pub fn bright_frames(path: &Path) -> Vec<usize> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-vf",
+            "scale=8:8,format=gray",
+            "-f",
+            "rawvideo",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success());
+    out.stdout
+        .chunks_exact(64)
+        .enumerate()
+        .filter(|(_, px)| px.iter().map(|&p| u32::from(p)).sum::<u32>() / 64 > 128)
+        .map(|(i, _)| i)
+        .collect()
 }
