@@ -73,6 +73,9 @@ pub enum AssembleError {
         /// OUT.
         out: PathBuf,
     },
+    /// OUT's filesystem cannot hold it.
+    #[error(transparent)]
+    Space(#[from] crate::space::SpaceError),
     /// The planDir itself is unusable.
     #[error(transparent)]
     PlanDir(#[from] PlanDirError),
@@ -86,6 +89,7 @@ impl HasCode for AssembleError {
             AssembleError::Output { code, .. } => *code,
             AssembleError::Ffmpeg { .. } | AssembleError::Check { .. } => Code::Failure,
             AssembleError::Interrupted { .. } => Code::Interrupted,
+            AssembleError::Space(e) => e.code(),
             AssembleError::PlanDir(e) => e.code(),
         }
     }
@@ -278,6 +282,12 @@ pub fn assemble(dir: &PlanDir, out: &Path) -> Result<Assembled, AssembleError> {
     let clock = Instant::now();
     let chunks = verify_all(dir, &loaded)?;
     let verify_seconds = clock.elapsed().as_secs_f64();
+    let audio_bytes = match &loaded.plan.audio {
+        Some(_) => dir.read_sidecar(TaskId::Audio)?.map_or(0, |s| s.bytes),
+        None => 0,
+    };
+    let needed = chunks.iter().map(|s| s.bytes).sum::<u64>() + audio_bytes;
+    crate::space::ensure_free(fsio::parent_dir(out), "the assembled output", needed)?;
     let clock = Instant::now();
     let list = write_concat_list(dir, &loaded)?;
     let audio = loaded

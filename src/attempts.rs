@@ -29,8 +29,12 @@ pub struct FailedAttempt {
 /// `attempts/<task>.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
-    /// Failed attempts so far.
+    /// Every failed attempt, oldest first (attempt numbers never repeat, so logs are never
+    /// overwritten).
     pub failures: Vec<FailedAttempt>,
+    /// How many of `failures` came before the last `--retry-failed`; only the ones after it
+    /// count against `--max-attempts`.
+    pub forgiven: usize,
     /// Whether the task ran out of attempts (workers skip it until `--retry-failed`).
     pub exhausted: bool,
 }
@@ -77,14 +81,18 @@ pub fn record_failure(
         host: fsio::host_name(),
         pid: std::process::id(),
     });
-    record.exhausted = attempt >= max_attempts;
+    record.exhausted = record.failures.len() - record.forgiven >= max_attempts as usize;
     let path = dir.attempts(task);
     fsio::write_json_atomic(&path, &record)
         .map_err(|source| PlanDirError::Write { path, source })?;
     Ok(record)
 }
 
-/// Forgets a task's failures (the logs stay for reference). The caller must hold its lock.
-pub fn reset(dir: &PlanDir, task: TaskId) -> io::Result<()> {
-    fsio::remove_if_exists(&dir.attempts(task))
+/// Gives a task a fresh set of attempts, keeping its history and logs. The caller must hold its
+/// lock.
+pub fn grant_fresh_attempts(dir: &PlanDir, task: TaskId) -> io::Result<()> {
+    let mut record = read(dir, task);
+    record.forgiven = record.failures.len();
+    record.exhausted = false;
+    fsio::write_json_atomic(&dir.attempts(task), &record)
 }

@@ -50,6 +50,9 @@ pub enum Command {
     /// Plan, render with N local workers, and assemble; run it again after a crash to resume.
     #[command(after_help = "Example:\n  vre run in.mp4 -o out.mp4 -j 2 --vf 'smartblur=lr=5'")]
     Run(RunArgs),
+    /// Re-hash every published chunk and the audio; withdraw the ones that do not match.
+    #[command(after_help = "Example:\n  vre verify job.vre && vre assemble job.vre -o out.mp4")]
+    Verify(VerifyArgs),
     /// Show where a planDir stands: chunks done, running, pending, failed.
     #[command(after_help = "Example:\n  vre status job.vre --json")]
     Status(StatusArgs),
@@ -154,6 +157,9 @@ pub struct WorkArgs {
     /// Print one JSON event per line on stdout instead of human messages.
     #[arg(long)]
     pub json: bool,
+    /// Start even if the remaining chunks look too big for the planDir's filesystem.
+    #[arg(long = "no-space-check")]
+    pub no_space_check: bool,
 }
 
 /// `vre assemble`.
@@ -186,9 +192,22 @@ pub struct RunArgs {
     /// Failed attempts after which a chunk is marked failed.
     #[arg(long = "max-attempts", default_value_t = 3, value_name = "N")]
     pub max_attempts: u32,
+    /// Start even if the chunks and output look too big for their filesystems.
+    #[arg(long = "no-space-check")]
+    pub no_space_check: bool,
     /// Plan options.
     #[command(flatten)]
     pub options: PlanOptions,
+}
+
+/// `vre verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The planDir.
+    pub plan_dir: PathBuf,
+    /// Report only; withdraw nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
 }
 
 /// `vre status`.
@@ -220,13 +239,15 @@ pub fn main() -> i32 {
         Command::Work(args) => cmd::work::run(args, cli.quiet),
         Command::Assemble(args) => cmd::assemble::run(args, cli.quiet),
         Command::Run(args) => cmd::run::run(args, cli.quiet),
+        Command::Verify(args) => cmd::verify::run(args, cli.quiet),
         Command::Status(args) => cmd::status::run(args),
     };
     match result {
         Ok(code) => code.number(),
         Err(e) => {
             let code = exit::code_of(&e);
-            eprintln!("vre: error: {e:#}");
+            // Every vre error names its cause in its own message: print it once, not the chain.
+            eprintln!("vre: error: {e}");
             code.number()
         }
     }

@@ -154,6 +154,8 @@ fn domain_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
         crate::assemble::AssembleError,
         crate::planner::PlanError,
         crate::audio::AudioSpecError,
+        crate::space::SpaceError,
+        crate::worker::WorkError,
     );
     if cause.downcast_ref::<std::io::Error>().is_some() {
         return Some(Code::IoErr);

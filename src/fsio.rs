@@ -23,22 +23,14 @@ pub fn unique_suffix() -> String {
     format!("{}-{}-{:08x}", std::process::id(), n, nanos)
 }
 
-/// The temp path used while `dest` is being written: hidden, in the same directory (so the
-/// rename is atomic), and recognisable by [`is_temp_of`].
+/// The temp path used while `dest` is being written: `.NAME.tmp-…`, hidden, in the same
+/// directory (so the rename is atomic).
 pub fn temp_path_for(dest: &Path) -> PathBuf {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     dest.with_file_name(format!(".{name}.tmp-{}", unique_suffix()))
-}
-
-/// Whether `candidate` (a file name) is a temp file of the destination named `dest_name`.
-pub fn is_temp_of(candidate: &str, dest_name: &str) -> bool {
-    candidate
-        .strip_prefix('.')
-        .and_then(|rest| rest.strip_prefix(dest_name))
-        .is_some_and(|rest| rest.starts_with(".tmp-"))
 }
 
 /// fsyncs a directory so that a rename or creation inside it survives a crash.
@@ -128,16 +120,6 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temp_names_are_recognised_only_for_their_destination() {
-        let dest = Path::new("/x/chunk-000001.mp4");
-        let temp = temp_path_for(dest);
-        let name = temp.file_name().unwrap().to_str().unwrap();
-        assert!(is_temp_of(name, "chunk-000001.mp4"));
-        assert!(!is_temp_of(name, "chunk-000011.mp4"));
-        assert!(!is_temp_of("chunk-000001.mp4", "chunk-000001.mp4"));
-    }
 
     #[test]
     fn atomic_write_replaces_content_and_leaves_no_temp() {

@@ -22,6 +22,7 @@ pub mod planner;
 pub mod probe;
 pub mod process;
 pub mod render;
+pub mod space;
 pub mod status;
 pub mod verify;
 pub mod watch;

@@ -43,22 +43,28 @@ pub struct Progress {
     pub seconds: f64,
 }
 
-/// Removes temp files that earlier, killed renders of this task left behind. Safe because the
-/// caller holds the task's lock, which every live writer of those files would hold too.
-fn remove_stale_temps(dest: &Path) -> Result<(), PlanDirError> {
-    let out_dir = fsio::parent_dir(dest);
-    let dest_name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let entries = fs::read_dir(out_dir).map_err(|source| PlanDirError::Read {
-        path: out_dir.to_path_buf(),
-        source,
-    })?;
-    for entry in entries.flatten() {
-        if fsio::is_temp_of(&entry.file_name().to_string_lossy(), &dest_name) {
-            let path = entry.path();
-            fsio::remove_if_exists(&path).map_err(|source| PlanDirError::Write { path, source })?;
+/// Removes temp files that earlier, killed workers left behind for this task: of its output,
+/// sidecar, attempt record and logs. Safe because the caller holds the task's lock, which every
+/// live writer of those files would hold too.
+fn remove_stale_temps(dir: &PlanDir, task: TaskId) -> Result<(), PlanDirError> {
+    let prefix = format!(".{}.", task.stem());
+    let folders = [
+        dir.output_dir(task),
+        fsio::parent_dir(&dir.attempts(task)).to_path_buf(),
+        fsio::parent_dir(&dir.attempt_log(task, 1)).to_path_buf(),
+    ];
+    for folder in folders {
+        let entries = fs::read_dir(&folder).map_err(|source| PlanDirError::Read {
+            path: folder.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name.contains(".tmp-") {
+                let path = entry.path();
+                fsio::remove_if_exists(&path)
+                    .map_err(|source| PlanDirError::Write { path, source })?;
+            }
         }
     }
     Ok(())
@@ -99,7 +105,7 @@ pub fn render_task(
     let plan = &loaded.plan;
     let task = lock.task();
     let dest = dir.output(plan, task);
-    remove_stale_temps(&dest)?;
+    remove_stale_temps(dir, task)?;
     let temp = fsio::temp_path_for(&dest);
     let argv = match task {
         TaskId::Chunk(_) => {

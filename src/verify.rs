@@ -1,8 +1,9 @@
-//! Checking a published task against its sidecar: the sidecar belongs to this plan and this
-//! task, and the output's size and blake3 match it.
+//! Checking published tasks against their sidecars: the sidecar belongs to this plan and this
+//! task, and the output's size and blake3 match it (`vre assemble`, `vre verify`).
 
+use crate::claim;
 use crate::fsio;
-use crate::plandir::{LoadedPlan, Media, PlanDir, Sidecar, TaskId};
+use crate::plandir::{LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, TaskId};
 use std::fmt;
 use std::io;
 
@@ -116,4 +117,49 @@ pub fn check_task(dir: &PlanDir, loaded: &LoadedPlan, task: TaskId) -> Result<Si
         return Err(Problem::HashMismatch);
     }
     Ok(sidecar)
+}
+
+/// What `vre verify` found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Published tasks whose bytes match their sidecars.
+    pub good: Vec<TaskId>,
+    /// Tasks whose output cannot be trusted (withdrawn unless it was a dry run).
+    pub bad: Vec<(TaskId, Problem)>,
+    /// Tasks not published yet.
+    pub not_done: Vec<TaskId>,
+    /// Tasks skipped because a worker holds them right now.
+    pub running: Vec<TaskId>,
+}
+
+/// Re-hashes every published task against its sidecar; withdraws (sidecar first, then output)
+/// each one that cannot be trusted, unless `dry_run`, so that the next `vre work` renders just
+/// those again. Each task is checked while holding its lock.
+pub fn verify_plan(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    dry_run: bool,
+) -> Result<Report, PlanDirError> {
+    let mut report = Report::default();
+    for task in loaded.tasks() {
+        let Some(_lock) = claim::try_claim(dir, task).map_err(|source| PlanDirError::Write {
+            path: dir.lock(task),
+            source,
+        })?
+        else {
+            report.running.push(task);
+            continue;
+        };
+        match check_task(dir, loaded, task) {
+            Ok(_) => report.good.push(task),
+            Err(Problem::NotDone) => report.not_done.push(task),
+            Err(problem) => {
+                if !dry_run {
+                    dir.withdraw(&loaded.plan, task)?;
+                }
+                report.bad.push((task, problem));
+            }
+        }
+    }
+    Ok(report)
 }

@@ -30,6 +30,28 @@ pub struct WorkOptions {
     pub max_attempts: u32,
     /// Give tasks that ran out of attempts a fresh set.
     pub retry_failed: bool,
+    /// Refuse to start when the remaining chunks cannot fit on the planDir's filesystem.
+    pub space_check: bool,
+}
+
+/// Why a worker could not work.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    /// The planDir is unusable.
+    #[error(transparent)]
+    PlanDir(#[from] PlanDirError),
+    /// The remaining chunks cannot fit.
+    #[error(transparent)]
+    Space(#[from] crate::space::SpaceError),
+}
+
+impl crate::exit::HasCode for WorkError {
+    fn code(&self) -> crate::exit::Code {
+        match self {
+            WorkError::PlanDir(e) => e.code(),
+            WorkError::Space(e) => e.code(),
+        }
+    }
 }
 
 /// What a worker process did.
@@ -102,11 +124,21 @@ pub fn work(
     dir: &PlanDir,
     options: &WorkOptions,
     observer: &dyn Observer,
-) -> Result<WorkSummary, PlanDirError> {
+) -> Result<WorkSummary, WorkError> {
     process::install_signal_handlers();
+    if !dir.has_plan() {
+        return Err(PlanDirError::NotAPlanDir {
+            dir: dir.root().to_path_buf(),
+        }
+        .into());
+    }
     let _plan_lock = claim::lock_plan_shared(dir)?;
     let loaded = dir.load()?;
     crate::planner::check_input_unchanged(&loaded.plan)?;
+    if options.space_check {
+        let needed = crate::space::estimate_remaining(dir, &loaded);
+        crate::space::ensure_free(dir.root(), "the remaining chunks", needed)?;
+    }
     let order = claim_order(&loaded, options.first_index);
     let done = order.iter().filter(|&&t| dir.is_done(&loaded, t)).count();
     let threads = if options.once {
@@ -160,7 +192,7 @@ pub fn work(
         interrupted: summary.interrupted,
     });
     match first_error {
-        Some(e) => Err(e),
+        Some(e) => Err(e.into()),
         None => Ok(summary),
     }
 }
@@ -285,7 +317,7 @@ impl Scheduler<'_> {
                         .to_string(),
                 ));
             }
-            attempts::reset(dir, task).map_err(|source| PlanDirError::Write {
+            attempts::grant_fresh_attempts(dir, task).map_err(|source| PlanDirError::Write {
                 path: dir.attempts(task),
                 source,
             })?;
@@ -316,7 +348,9 @@ impl Scheduler<'_> {
                 });
                 Ok(Outcome::Published(sidecar))
             }
+            // A render cut short by a signal (ffmpeg or ffprobe killed) is not an attempt.
             Err(RenderError::Interrupted) => Ok(Outcome::Interrupted),
+            Err(RenderError::Failed { .. }) if process::interrupted() => Ok(Outcome::Interrupted),
             Err(RenderError::PlanDir(e)) => Err(e),
             Err(RenderError::Failed { reason, log }) => {
                 let record = attempts::record_failure(

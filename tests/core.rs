@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 macro_rules! args {
     ($($x:expr),* $(,)?) => { vec![$(OsString::from(&$x)),*] };
@@ -179,31 +179,6 @@ fn two_worker_processes_render_every_chunk_exactly_once() {
     ]);
 }
 
-/// Pids of the direct children of `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut kids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) {
-            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-            let ppid: u32 = after_name.split(' ').nth(1).unwrap().parse().unwrap();
-            if ppid == pid {
-                kids.push(child);
-            }
-        }
-    }
-    kids
-}
-
-/// Whether a process still runs (zombies count as gone).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
-        .unwrap_or(false)
-}
-
 #[test]
 fn a_sigkilled_worker_leaves_no_orphan_and_a_rerun_completes_frame_exact() {
     let tmp = temp_dir();
@@ -257,21 +232,12 @@ fn a_sigkilled_worker_leaves_no_orphan_and_a_rerun_completes_frame_exact() {
         "a chunk must outlast the allowance, took {chunk_seconds} s"
     );
     // The claim is announced just before ffmpeg starts: wait for the child to appear.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut ffmpeg_children = children_of(worker.id());
-    while ffmpeg_children.is_empty() && Instant::now() < deadline {
-        std::thread::yield_now();
-        ffmpeg_children = children_of(worker.id());
-    }
+    let ffmpeg_children = wait_for_children(worker.id());
     assert!(!ffmpeg_children.is_empty(), "the worker is rendering");
     worker.kill().unwrap();
     worker.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(1);
-    while ffmpeg_children.iter().any(|&p| alive(p)) && Instant::now() < deadline {
-        std::thread::yield_now();
-    }
     assert!(
-        ffmpeg_children.iter().all(|&p| !alive(p)),
+        all_gone_within(&ffmpeg_children, Duration::from_secs(1)),
         "ffmpeg outlived its SIGKILLed worker by more than a second"
     );
 
@@ -285,12 +251,11 @@ fn a_sigkilled_worker_leaves_no_orphan_and_a_rerun_completes_frame_exact() {
     let out = tmp.path().join("out.mp4");
     vre_ok(args!["assemble", plan_dir, "-o", out]);
     assert_eq!(framemd5(&out, None), framemd5(&input, Some(filter)));
-    let leftovers: Vec<_> = std::fs::read_dir(plan_dir.join("chunks"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with('.'))
-        .collect();
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    assert_eq!(
+        temp_files(&plan_dir),
+        Vec::<std::path::PathBuf>::new(),
+        "temp files left"
+    );
 }
 
 fn rendered_plan(dir: &Path, name: &str, input: &Path, crf: &str) -> std::path::PathBuf {

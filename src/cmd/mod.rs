@@ -5,4 +5,5 @@ pub mod assemble;
 pub mod plan;
 pub mod run;
 pub mod status;
+pub mod verify;
 pub mod work;

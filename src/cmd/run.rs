@@ -5,8 +5,9 @@ use crate::assemble;
 use crate::cli::{self, RunArgs};
 use crate::events::HumanLog;
 use crate::exit::Code;
-use crate::plandir::PlanDir;
+use crate::plandir::{LoadedPlan, PlanDir};
 use crate::planner;
+use crate::space::{self, SpaceError};
 use crate::status;
 use crate::worker::{self, WorkOptions};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,19 @@ pub fn default_plan_dir(out: &Path) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
     name.push(".vre");
     PathBuf::from(name)
+}
+
+/// Refuses a run whose chunks and output cannot fit: both on one filesystem need room for both.
+fn check_space(dir: &PlanDir, loaded: &LoadedPlan, out: &Path) -> Result<(), SpaceError> {
+    let chunks = space::estimate_remaining(dir, loaded);
+    let output = space::estimate_output(loaded);
+    let out_dir = crate::fsio::parent_dir(out);
+    if space::same_filesystem(dir.root(), out_dir) {
+        space::ensure_free(dir.root(), "the chunks and the output", chunks + output)
+    } else {
+        space::ensure_free(dir.root(), "the chunks", chunks)?;
+        space::ensure_free(out_dir, "the output", output)
+    }
 }
 
 /// Runs `vre run`.
@@ -33,6 +47,9 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
     let loaded = planner::make_plan(&request)?;
     assemble::check_output_path(&loaded, &args.out)?;
     let outcome = planner::write_plan(&dir, &loaded, args.options.force)?;
+    if !args.no_space_check {
+        check_space(&dir, &loaded, &args.out)?;
+    }
     let plan_seconds = started.elapsed().as_secs_f64();
     if !quiet {
         eprint!("{}", crate::cmd::plan::describe(&dir, &loaded, &outcome));
@@ -45,6 +62,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
         once: false,
         max_attempts: args.max_attempts.max(1),
         retry_failed: false,
+        space_check: false,
     };
     let summary = worker::work(&dir, &options, &HumanLog { quiet })?;
     let work_seconds = clock.elapsed().as_secs_f64();

@@ -14,6 +14,7 @@ pub fn run(args: &WorkArgs, quiet: bool) -> anyhow::Result<Code> {
         once: false,
         max_attempts: args.max_attempts.max(1),
         retry_failed: args.retry_failed,
+        space_check: !args.no_space_check,
     };
     let human = HumanLog { quiet };
     let observer: &dyn Observer = if args.json { &JsonLines } else { &human };

@@ -263,3 +263,66 @@ pub fn bright_frames(path: &Path) -> Vec<usize> {
         .map(|(i, _)| i)
         .collect()
 }
+
+/// Pids of the direct children of `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) {
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            let ppid: u32 = after_name.split(' ').nth(1).unwrap().parse().unwrap();
+            if ppid == pid {
+                kids.push(child);
+            }
+        }
+    }
+    kids
+}
+
+/// Whether a process still runs (zombies count as gone).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+        .unwrap_or(false)
+}
+
+/// Waits until none of `pids` runs, up to `limit`; returns whether they all ended in time.
+pub fn all_gone_within(pids: &[u32], limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while pids.iter().any(|&p| alive(p)) {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
+/// Waits until `pid` has at least one child (the worker started its ffmpeg), up to 20 s.
+pub fn wait_for_children(pid: u32) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let kids = children_of(pid);
+        if !kids.is_empty() || std::time::Instant::now() >= deadline {
+            return kids;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Files anywhere under `dir` whose names mark them as temp files.
+pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(temp_files(&path));
+        } else if entry.file_name().to_string_lossy().contains(".tmp-") {
+            found.push(path);
+        }
+    }
+    found
+}
