@@ -1,6 +1,7 @@
 //! Assembly: verify every published task, concatenate the chunks without re-encoding, mux the
 //! audio, and put the output in place atomically.
 
+use crate::attempts;
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
 use crate::fsio;
@@ -8,9 +9,10 @@ use crate::plandir::{micros_to_seconds_text, LoadedPlan, PlanDir, PlanDirError, 
 use crate::probe;
 use crate::process;
 use crate::verify::{self, Problem};
+use crate::watch::DirWatcher;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why assembly refused or failed. OUT is never touched in any of these cases.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,26 @@ pub enum AssembleError {
         /// What is wrong.
         what: String,
     },
+    /// `--wait` gave up.
+    #[error("{} still has {pending} unfinished task(s) after {seconds:.0} s; run `vre work {}`, or wait longer", .dir.display(), .dir.display())]
+    Timeout {
+        /// The planDir.
+        dir: PathBuf,
+        /// Tasks not done.
+        pending: usize,
+        /// Seconds waited.
+        seconds: f64,
+    },
+    /// A task ran out of attempts while waiting.
+    #[error("{task} failed for good ({error}); see `vre status {}`, fix the cause, then `vre work --retry-failed {}`", .dir.display(), .dir.display())]
+    Exhausted {
+        /// The task.
+        task: TaskId,
+        /// Its last error.
+        error: String,
+        /// The planDir.
+        dir: PathBuf,
+    },
     /// Interrupted by a signal; the temp output is gone.
     #[error("interrupted; nothing was written to {}", .out.display())]
     Interrupted {
@@ -84,7 +106,8 @@ pub enum AssembleError {
 impl HasCode for AssembleError {
     fn code(&self) -> Code {
         match self {
-            AssembleError::NotDone { .. } => Code::TempFail,
+            AssembleError::NotDone { .. } | AssembleError::Timeout { .. } => Code::TempFail,
+            AssembleError::Exhausted { .. } => Code::ChunksFailed,
             AssembleError::Untrusted { .. } | AssembleError::FrameCount { .. } => Code::DataErr,
             AssembleError::Output { code, .. } => *code,
             AssembleError::Ffmpeg { .. } | AssembleError::Check { .. } => Code::Failure,
@@ -183,6 +206,61 @@ pub fn verify_all(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Vec<Sidecar>, As
     }
     Ok(chunks)
 }
+
+/// Blocks until every task of the planDir is published, watching its output directories with
+/// notify (a re-check every second covers filesystems without change events and keeps signals
+/// prompt). Tasks are awaited in order: each wake-up re-reads only the first unfinished task and
+/// the ones after it that are already done, so waiting costs the same for 10 chunks or 10,000.
+pub fn wait_until_complete(
+    dir: &PlanDir,
+    out: &Path,
+    timeout: Option<Duration>,
+) -> Result<(), AssembleError> {
+    process::install_signal_handlers();
+    let loaded = dir.load()?;
+    let watcher = DirWatcher::new([
+        dir.output_dir(TaskId::Audio).as_path(),
+        dir.output_dir(TaskId::Chunk(0)).as_path(),
+        fsio::parent_dir(&dir.attempts(TaskId::Audio)),
+    ]);
+    let started = Instant::now();
+    let tasks = loaded.tasks();
+    let mut next = 0;
+    loop {
+        while next < tasks.len() && dir.is_done(&loaded, tasks[next]) {
+            next += 1;
+        }
+        let Some(&waiting_for) = tasks.get(next) else {
+            return Ok(());
+        };
+        let record = attempts::read(dir, waiting_for);
+        if record.exhausted {
+            return Err(AssembleError::Exhausted {
+                task: waiting_for,
+                error: record.last_error().unwrap_or_default().to_string(),
+                dir: dir.root().to_path_buf(),
+            });
+        }
+        if process::interrupted() {
+            return Err(AssembleError::Interrupted {
+                out: out.to_path_buf(),
+            });
+        }
+        let waited = started.elapsed();
+        if timeout.is_some_and(|t| waited >= t) {
+            return Err(AssembleError::Timeout {
+                dir: dir.root().to_path_buf(),
+                pending: tasks.len() - next,
+                seconds: waited.as_secs_f64(),
+            });
+        }
+        let slice = timeout.map_or(WAIT_RECHECK, |t| (t - waited).min(WAIT_RECHECK));
+        watcher.wait(slice);
+    }
+}
+
+/// How often `--wait` re-checks when no change event arrives.
+const WAIT_RECHECK: Duration = Duration::from_secs(1);
 
 /// Quotes a path for an ffconcat list: single quotes, with `'` written as `'\''`.
 pub fn concat_quote(path: &str) -> String {

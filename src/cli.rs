@@ -148,6 +148,13 @@ pub struct WorkArgs {
     /// Worker threads in this process.
     #[arg(short = 'j', long = "jobs", default_value_t = 1, value_name = "N")]
     pub jobs: usize,
+    /// Claim chunk I first, then go on with free chunks [default: SLURM_ARRAY_TASK_ID,
+    /// JOB_COMPLETION_INDEX or PBS_ARRAY_INDEX when set].
+    #[arg(long, value_name = "I")]
+    pub index: Option<u32>,
+    /// Render at most one task, then exit.
+    #[arg(long)]
+    pub once: bool,
     /// Failed attempts after which a chunk is marked failed.
     #[arg(long = "max-attempts", default_value_t = 3, value_name = "N")]
     pub max_attempts: u32,
@@ -170,6 +177,12 @@ pub struct AssembleArgs {
     /// The output file.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub out: PathBuf,
+    /// Wait until every chunk is published (watching the planDir), then assemble.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds (exit 75).
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    pub timeout: Option<f64>,
 }
 
 /// `vre run`.

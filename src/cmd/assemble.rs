@@ -7,7 +7,12 @@ use crate::plandir::PlanDir;
 
 /// Runs `vre assemble`.
 pub fn run(args: &AssembleArgs, quiet: bool) -> anyhow::Result<Code> {
-    let done = assemble::assemble(&PlanDir::new(&args.plan_dir), &args.out)?;
+    let dir = PlanDir::new(&args.plan_dir);
+    if args.wait {
+        let timeout = args.timeout.map(std::time::Duration::from_secs_f64);
+        assemble::wait_until_complete(&dir, &args.out, timeout)?;
+    }
+    let done = assemble::assemble(&dir, &args.out)?;
     if !quiet {
         eprintln!("{}", describe(&done));
     }

@@ -10,8 +10,8 @@ use crate::worker::{self, WorkOptions, WorkSummary};
 pub fn run(args: &WorkArgs, quiet: bool) -> anyhow::Result<Code> {
     let options = WorkOptions {
         threads: args.jobs,
-        first_index: None,
-        once: false,
+        first_index: args.index.or_else(array_index_from_env),
+        once: args.once,
         max_attempts: args.max_attempts.max(1),
         retry_failed: args.retry_failed,
         space_check: !args.no_space_check,
@@ -20,6 +20,17 @@ pub fn run(args: &WorkArgs, quiet: bool) -> anyhow::Result<Code> {
     let observer: &dyn Observer = if args.json { &JsonLines } else { &human };
     let summary = worker::work(&PlanDir::new(&args.plan_dir), &options, observer)?;
     Ok(outcome_code(&summary))
+}
+
+/// The array-job index a scheduler gave this task: Slurm, Kubernetes Indexed Jobs, PBS.
+pub fn array_index_from_env() -> Option<u32> {
+    [
+        "SLURM_ARRAY_TASK_ID",
+        "JOB_COMPLETION_INDEX",
+        "PBS_ARRAY_INDEX",
+    ]
+    .iter()
+    .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
 }
 
 /// The exit code a worker's summary stands for.
