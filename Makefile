@@ -6,24 +6,45 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VRE := target/release/vre
 
-.PHONY: all build deps test demo lint clean
+.PHONY: all build deps test-deps test demo lint clean
 
 all: build
 
-## deps: install ffmpeg/ffprobe from Debian's packages if missing (apt-get update once, then install)
+# Debian packages, each as COMMAND:PACKAGE (the command proves the package is installed).
+# Required for everything:
+DEPS := ffmpeg:ffmpeg ffprobe:ffmpeg
+# Optional, for the tests that need them (each such test says so and skips when missing):
+TEST_EXTRAS := slurmctld:slurm-wlm slurmd:slurm-wlm munged:munge chromium:chromium
+
+# $(call install,REQUIRED,OPTIONAL): one `apt-get update`, then one install of what is missing.
+# A failure to install optional packages is reported, not fatal.
+define install
+	@need=$$(for p in $(1); do command -v $${p%%:*} >/dev/null || echo $${p##*:}; done | sort -u); \
+	want=$$(for p in $(2); do command -v $${p%%:*} >/dev/null || echo $${p##*:}; done | sort -u); \
+	if [ -n "$$need$$want" ]; then \
+		$(SUDO) apt-get update -q && \
+		{ [ -z "$$need" ] || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$need; } && \
+		{ [ -z "$$want" ] || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$want \
+			|| echo "make: could not install $$want; the tests that need them will be skipped" >&2; }; \
+	fi
+endef
+
+## deps: ffmpeg/ffprobe from Debian's packages, if missing
 deps:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install a Rust toolchain (rustup.rs) first" >&2; exit 1; }
-	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
-		$(SUDO) apt-get update && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg; \
-	fi
+	$(call install,$(DEPS),)
+
+## test-deps: deps, plus what some tests use (Slurm, munge, Chromium), best effort
+test-deps:
+	@command -v cargo >/dev/null || { echo "cargo is missing: install a Rust toolchain (rustup.rs) first" >&2; exit 1; }
+	$(call install,$(DEPS),$(TEST_EXTRAS))
 
 ## build: the release binary at target/release/vre
 build:
 	$(CARGO) build --release --locked
 
 ## test: unit and integration tests on media the tests generate
-test: deps
+test: test-deps
 	$(CARGO) test --locked --all-targets
 
 ## demo: render a generated 20 s 720p sample with two `vre work` processes and show what happened
