@@ -6,15 +6,16 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VRE := target/release/vre
 
-.PHONY: all build deps test-deps test demo lint clean
+.PHONY: all build deps test-deps test demo lint clean man completions
 
 all: build
 
 # Debian packages, each as COMMAND:PACKAGE (the command proves the package is installed).
 # Required for everything:
 DEPS := ffmpeg:ffmpeg ffprobe:ffmpeg
-# Optional, for the tests that need them (each such test says so and skips when missing):
-TEST_EXTRAS := slurmctld:slurm-wlm slurmd:slurm-wlm munged:munge chromium:chromium
+# Optional, for the tests that need them (each such test says so and skips when missing;
+# CI requires Slurm, see .ci/run):
+TEST_EXTRAS := slurmctld:slurm-wlm slurmd:slurm-wlm munged:munge chromium:chromium parallel:parallel
 
 # $(call install,REQUIRED,OPTIONAL): one `apt-get update`, then one install of what is missing.
 # A failure to install optional packages is reported, not fatal.
@@ -44,12 +45,23 @@ build:
 	$(CARGO) build --release --locked
 
 ## test: unit and integration tests on media the tests generate
-test: test-deps
+test: test-deps man completions
 	$(CARGO) test --locked --all-targets
 
 ## demo: render a generated 20 s 720p sample with two `vre work` processes and show what happened
 demo: deps build
 	VRE=$(VRE) examples/demo.sh
+
+## man: man pages generated from the command line (vre.1 and vre-VERB.1) in target/man
+man:
+	$(CARGO) run --locked --quiet --example man -- target/man
+
+## completions: shell completion scripts in target/completions (vre.bash, vre.zsh, vre.fish)
+completions:
+	@mkdir -p target/completions
+	for shell in bash zsh fish; do \
+		$(CARGO) run --locked --quiet -- completions $$shell > target/completions/vre.$$shell || exit 1; \
+	done
 
 ## lint: formatting and clippy
 lint:

@@ -5,6 +5,7 @@ use crate::attempts;
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
 use crate::fsio;
+use crate::media::Container;
 use crate::plandir::{micros_to_seconds_text, LoadedPlan, PlanDir, PlanDirError, Sidecar, TaskId};
 use crate::probe;
 use crate::process;
@@ -95,6 +96,18 @@ pub enum AssembleError {
         /// OUT.
         out: PathBuf,
     },
+    /// Chunks that cannot be concatenated by stream copy.
+    #[error("{task}'s stream differs from chunk 0's ({field}: {found}, not {expected}), so the chunks cannot be joined by stream copy; pass --allow-reencode to re-encode while merging (slow)")]
+    Inconsistent {
+        /// The odd chunk.
+        task: TaskId,
+        /// What differs.
+        field: &'static str,
+        /// Chunk 0's value.
+        expected: String,
+        /// The odd chunk's value.
+        found: String,
+    },
     /// OUT's filesystem cannot hold it.
     #[error(transparent)]
     Space(#[from] crate::space::SpaceError),
@@ -108,7 +121,9 @@ impl HasCode for AssembleError {
         match self {
             AssembleError::NotDone { .. } | AssembleError::Timeout { .. } => Code::TempFail,
             AssembleError::Exhausted { .. } => Code::ChunksFailed,
-            AssembleError::Untrusted { .. } | AssembleError::FrameCount { .. } => Code::DataErr,
+            AssembleError::Untrusted { .. }
+            | AssembleError::FrameCount { .. }
+            | AssembleError::Inconsistent { .. } => Code::DataErr,
             AssembleError::Output { code, .. } => *code,
             AssembleError::Ffmpeg { .. } | AssembleError::Check { .. } => Code::Failure,
             AssembleError::Interrupted { .. } => Code::Interrupted,
@@ -137,25 +152,37 @@ pub struct Assembled {
     pub chunks: Vec<Sidecar>,
 }
 
-/// Checks that OUT can be written: its directory exists, it is not a directory, and its
-/// extension (if any) matches the plan's container.
+/// Checks that OUT can be written: its directory exists; a file output is not a directory and
+/// its extension (if any) matches the plan's container; a PNG sequence is a directory (an
+/// existing one is replaced as a whole).
 pub fn check_output_path(loaded: &LoadedPlan, out: &Path) -> Result<(), AssembleError> {
     let fail = |why: String, code| AssembleError::Output {
         path: out.to_path_buf(),
         why,
         code,
     };
-    let expected = loaded.plan.output.container.extension();
-    if let Some(ext) = out.extension().and_then(|e| e.to_str()) {
-        if !ext.eq_ignore_ascii_case(expected) {
+    let container = loaded.plan.output.container;
+    if container == Container::Png {
+        if out.exists() && !out.is_dir() {
             return Err(fail(
-                format!("the extension .{ext} contradicts the plan's container ({expected}); name it *.{expected}"),
-                Code::Usage,
+                "exists and is not a directory; a PNG sequence is written as a directory"
+                    .to_string(),
+                Code::CantCreate,
             ));
         }
-    }
-    if out.is_dir() {
-        return Err(fail("is a directory".to_string(), Code::CantCreate));
+    } else {
+        let expected = container.name();
+        if let Some(ext) = out.extension().and_then(|e| e.to_str()) {
+            if !ext.eq_ignore_ascii_case(expected) {
+                return Err(fail(
+                    format!("the extension .{ext} contradicts the plan's format ({expected}); name it *.{expected}"),
+                    Code::Usage,
+                ));
+            }
+        }
+        if out.is_dir() {
+            return Err(fail("is a directory".to_string(), Code::CantCreate));
+        }
     }
     let parent = fsio::parent_dir(out);
     if !parent.is_dir() {
@@ -168,6 +195,43 @@ pub fn check_output_path(loaded: &LoadedPlan, out: &Path) -> Result<(), Assemble
         ));
     }
     Ok(())
+}
+
+/// The first chunk whose stream parameters differ from chunk 0's: concatenation by stream copy
+/// needs the same codec, profile, pixel format, size, frame rate and time base throughout.
+fn stream_mismatch(chunks: &[Sidecar]) -> Option<AssembleError> {
+    let first = chunks.first()?.stream.as_ref()?;
+    for sidecar in &chunks[1..] {
+        let Some(stream) = &sidecar.stream else {
+            continue;
+        };
+        let fields = [
+            ("codec", &first.codec, &stream.codec),
+            ("pixel format", &first.pix_fmt, &stream.pix_fmt),
+            ("frame rate", &first.frame_rate, &stream.frame_rate),
+            ("time base", &first.time_base, &stream.time_base),
+            ("profile", &first.profile, &stream.profile),
+        ];
+        let size = |s: &crate::plandir::StreamFacts| format!("{}x{}", s.width, s.height);
+        let differing = fields
+            .into_iter()
+            .find(|(_, a, b)| a != b)
+            .map(|(name, a, b)| (name, a.clone(), b.clone()))
+            .or_else(|| (size(first) != size(stream)).then(|| ("size", size(first), size(stream))));
+        if let Some((field, expected, found)) = differing {
+            let index = match sidecar.media {
+                crate::plandir::Media::Chunk { index, .. } => index,
+                crate::plandir::Media::Audio { .. } => 0,
+            };
+            return Some(AssembleError::Inconsistent {
+                task: TaskId::Chunk(index),
+                field,
+                expected,
+                found,
+            });
+        }
+    }
+    None
 }
 
 /// Verifies every task of the plan against its sidecar, hash included, and that the frame
@@ -302,7 +366,7 @@ fn write_concat_list(dir: &PlanDir, loaded: &LoadedPlan) -> Result<PathBuf, Plan
 }
 
 /// Checks the assembled file before it is put in place: frame count and rate, and audio that
-/// starts at 0 and lasts the video's duration within one AAC frame.
+/// starts at 0 and lasts the video's duration within one audio frame.
 fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), AssembleError> {
     let check = |what: String| AssembleError::Check {
         out: out.to_path_buf(),
@@ -333,15 +397,18 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
             .iter()
             .find(|t| t.codec_type == "audio")
             .ok_or_else(|| check("no audio stream".to_string()))?;
-        let tolerance = 1024.0 / f64::from(audio_plan.sample_rate);
-        let video_duration = rate.seconds_of(expected_frames);
-        if audio.start_time.abs() > 1e-3 {
+        let offset = audio_plan.codec.start_offset_seconds();
+        if (audio.start_time - offset).abs() > 1e-3 {
             return Err(check(format!(
                 "audio starts at {:.6} s, not 0",
-                audio.start_time
+                audio.start_time - offset
             )));
         }
-        if (audio.duration - video_duration).abs() > tolerance {
+        // Matroska states no per-stream duration; the audio file itself was verified sample
+        // for sample before muxing.
+        let video_duration = rate.seconds_of(expected_frames);
+        let tolerance = 1024.0 / f64::from(audio_plan.sample_rate);
+        if audio.duration > 0.0 && (audio.duration - video_duration).abs() > tolerance {
             return Err(check(format!(
                 "audio lasts {:.6} s, the video {video_duration:.6} s",
                 audio.duration
@@ -351,9 +418,40 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
     Ok(())
 }
 
+/// Runs an assembly ffmpeg as a guarded child (a signal kills it).
+fn run_ffmpeg(argv: &ffmpeg::Argv, out: &Path) -> Result<(), AssembleError> {
+    let outcome = process::run_guarded(argv, None, |_| {}).map_err(|e| AssembleError::Ffmpeg {
+        out: out.to_path_buf(),
+        stderr: e.to_string(),
+    })?;
+    if outcome.interrupted {
+        return Err(AssembleError::Interrupted {
+            out: out.to_path_buf(),
+        });
+    }
+    if !outcome.status.success() {
+        return Err(AssembleError::Ffmpeg {
+            out: out.to_path_buf(),
+            stderr: ffmpeg::last_lines(&outcome.stderr_tail, 4),
+        });
+    }
+    Ok(())
+}
+
+/// How assembly may proceed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AssembleOptions {
+    /// Re-encode while merging when the chunks cannot be joined by stream copy.
+    pub allow_reencode: bool,
+}
+
 /// Assembles a planDir into OUT. Refuses, leaving OUT untouched, unless every sidecar carries
 /// this plan's hash, every output matches its sidecar, and the frame counts add up.
-pub fn assemble(dir: &PlanDir, out: &Path) -> Result<Assembled, AssembleError> {
+pub fn assemble(
+    dir: &PlanDir,
+    out: &Path,
+    options: AssembleOptions,
+) -> Result<Assembled, AssembleError> {
     process::install_signal_handlers();
     let loaded = dir.load()?;
     check_output_path(&loaded, out)?;
@@ -366,48 +464,21 @@ pub fn assemble(dir: &PlanDir, out: &Path) -> Result<Assembled, AssembleError> {
     };
     let needed = chunks.iter().map(|s| s.bytes).sum::<u64>() + audio_bytes;
     crate::space::ensure_free(fsio::parent_dir(out), "the assembled output", needed)?;
+    let reencode = match stream_mismatch(&chunks) {
+        Some(_) if options.allow_reencode => true,
+        Some(mismatch) => return Err(mismatch),
+        None => false,
+    };
     let clock = Instant::now();
-    let list = write_concat_list(dir, &loaded)?;
     let audio = loaded
         .plan
         .audio
         .as_ref()
         .map(|_| dir.output(&loaded.plan, TaskId::Audio));
-    let temp = fsio::temp_path_for(out);
-    let result = (|| {
-        let argv = ffmpeg::assemble(&loaded.plan, &list, audio.as_deref(), &temp);
-        let outcome =
-            process::run_guarded(&argv, None, |_| {}).map_err(|e| AssembleError::Ffmpeg {
-                out: out.to_path_buf(),
-                stderr: e.to_string(),
-            })?;
-        if outcome.interrupted {
-            return Err(AssembleError::Interrupted {
-                out: out.to_path_buf(),
-            });
-        }
-        if !outcome.status.success() {
-            return Err(AssembleError::Ffmpeg {
-                out: out.to_path_buf(),
-                stderr: ffmpeg::last_lines(&outcome.stderr_tail, 4),
-            });
-        }
-        check_assembled(&loaded, &temp, out)?;
-        let bytes = fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
-        fsio::publish(&temp, out).map_err(|e| AssembleError::Output {
-            path: out.to_path_buf(),
-            why: format!("cannot move the finished file into place: {e}"),
-            code: Code::CantCreate,
-        })?;
-        Ok(bytes)
-    })();
-    let _ = fs::remove_file(&list);
-    let bytes = match result {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            let _ = fs::remove_file(&temp);
-            return Err(e);
-        }
+    let bytes = if loaded.plan.output.container == Container::Png {
+        assemble_png(dir, &loaded, audio.as_deref(), out)?
+    } else {
+        assemble_file(dir, &loaded, audio.as_deref(), reencode, out)?
     };
     Ok(Assembled {
         output: out.to_path_buf(),
@@ -418,6 +489,94 @@ pub fn assemble(dir: &PlanDir, out: &Path) -> Result<Assembled, AssembleError> {
         mux_seconds: clock.elapsed().as_secs_f64(),
         chunks,
     })
+}
+
+/// One file: concat, mux, check, rename into place. Returns its size.
+fn assemble_file(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    audio: Option<&Path>,
+    reencode: bool,
+    out: &Path,
+) -> Result<u64, AssembleError> {
+    let list = write_concat_list(dir, loaded)?;
+    let temp = fsio::temp_path_for(out);
+    let result = (|| {
+        let argv = ffmpeg::assemble(&loaded.plan, &list, audio, reencode, &temp);
+        run_ffmpeg(&argv, out)?;
+        check_assembled(loaded, &temp, out)?;
+        let bytes = fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
+        fsio::publish(&temp, out).map_err(|e| AssembleError::Output {
+            path: out.to_path_buf(),
+            why: format!("cannot move the finished file into place: {e}"),
+            code: Code::CantCreate,
+        })?;
+        Ok(bytes)
+    })();
+    let _ = fs::remove_file(&list);
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// A PNG sequence: every chunk's frames stream-copied (each packet is a PNG file) into a
+/// staging directory beside OUT as `frame_NNNNNN.png`, numbered globally from 1, the audio
+/// beside them; counted, synced, then swapped into place, so OUT is never half-filled.
+fn assemble_png(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    audio: Option<&Path>,
+    out: &Path,
+) -> Result<u64, AssembleError> {
+    let staging = fsio::temp_path_for(out);
+    let cannot = |what: &str, e: std::io::Error| AssembleError::Output {
+        path: out.to_path_buf(),
+        why: format!("{what}: {e}"),
+        code: Code::CantCreate,
+    };
+    fs::create_dir(&staging).map_err(|e| cannot("cannot create the staging directory", e))?;
+    let result = (|| {
+        let first_frame = loaded.plan.output.start_frame;
+        for chunk in &loaded.chunks {
+            let file = dir.output(&loaded.plan, TaskId::Chunk(chunk.index));
+            let argv =
+                ffmpeg::extract_png_frames(&file, chunk.start_frame - first_frame + 1, &staging);
+            run_ffmpeg(&argv, out)?;
+        }
+        if let Some(audio) = audio {
+            let name = audio.file_name().unwrap_or_default();
+            fs::copy(audio, staging.join(name)).map_err(|e| cannot("cannot copy the audio", e))?;
+        }
+        let total = loaded.plan.output.total_frames();
+        let mut bytes = 0;
+        for n in 1..=total {
+            let frame = staging.join(format!("frame_{n:06}.png"));
+            bytes += fs::metadata(&frame)
+                .map_err(|_| AssembleError::Check {
+                    out: out.to_path_buf(),
+                    what: format!("frame_{n:06}.png is missing"),
+                })?
+                .len();
+        }
+        let files = fs::read_dir(&staging)
+            .map_err(|e| cannot("cannot list the staging directory", e))?
+            .count() as u64;
+        if files != total + u64::from(audio.is_some()) {
+            return Err(AssembleError::Check {
+                out: out.to_path_buf(),
+                what: format!("{files} files for {total} frames"),
+            });
+        }
+        fsio::sync_filesystem(&staging).map_err(|e| cannot("cannot sync the frames", e))?;
+        fsio::replace_dir(&staging, out)
+            .map_err(|e| cannot("cannot move the frames into place", e))?;
+        Ok(bytes)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&staging);
+    }
+    result
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Cutting the output range into chunks.
+//! Cutting the output range into chunks: evenly, at source keyframes, or at scene cuts. Every
+//! chunk records why it starts where it does.
 
 use crate::plandir::{Chunk, Rational};
 
@@ -8,38 +9,157 @@ pub fn default_chunk_frames(rate: Rational) -> u64 {
     (rate.as_f64() * 10.0).round().max(1.0) as u64
 }
 
-/// Cuts `[start, end)` into `count` chunks whose lengths differ by at most one frame (the longer
-/// ones first). `count` is clamped to `1..=end-start`, so no chunk is ever empty.
-pub fn even_chunks(start: u64, end: u64, count: u64) -> Vec<Chunk> {
-    let total = end.saturating_sub(start);
-    if total == 0 {
-        return Vec::new();
-    }
-    let count = count.clamp(1, total);
-    let base = total / count;
-    let longer = total % count;
-    let mut chunks = Vec::with_capacity(count as usize);
-    let mut next = start;
-    for index in 0..count {
-        let len = base + u64::from(index < longer);
-        chunks.push(Chunk {
-            index: index as u32,
-            start_frame: next,
-            end_frame: next + len,
-        });
-        next += len;
-    }
-    chunks
-}
-
 /// The number of chunks of about `target` frames that `[start, end)` needs: `ceil(total/target)`.
 pub fn count_for_target(start: u64, end: u64, target: u64) -> u64 {
     end.saturating_sub(start).div_ceil(target.max(1))
 }
 
+/// Turns chunk starts (strictly increasing, the first being `start`, all below `end`) into
+/// chunks.
+fn from_starts(starts: Vec<(u64, String)>, end: u64) -> Vec<Chunk> {
+    let ends: Vec<u64> = starts
+        .iter()
+        .skip(1)
+        .map(|(s, _)| *s)
+        .chain([end])
+        .collect();
+    starts
+        .into_iter()
+        .zip(ends)
+        .enumerate()
+        .map(|(index, ((start_frame, reason), end_frame))| Chunk {
+            index: index as u32,
+            start_frame,
+            end_frame,
+            reason,
+        })
+        .collect()
+}
+
+/// Even starts for `[start, end)` in `count` pieces whose lengths differ by at most one frame
+/// (the longer ones first).
+fn even_starts(start: u64, end: u64, count: u64) -> Vec<u64> {
+    let total = end - start;
+    let count = count.clamp(1, total);
+    let (base, longer) = (total / count, total % count);
+    let mut next = start;
+    (0..count)
+        .map(|i| {
+            let here = next;
+            next += base + u64::from(i < longer);
+            here
+        })
+        .collect()
+}
+
+/// Cuts `[start, end)` into `count` chunks whose lengths differ by at most one frame. `count`
+/// is clamped to `1..=end-start`, so no chunk is ever empty.
+pub fn even_chunks(start: u64, end: u64, count: u64) -> Vec<Chunk> {
+    if end <= start {
+        return Vec::new();
+    }
+    let starts = even_starts(start, end, count)
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                s,
+                if i == 0 {
+                    "start of the range"
+                } else {
+                    "even split"
+                }
+                .to_string(),
+            )
+        })
+        .collect();
+    from_starts(starts, end)
+}
+
+/// Chunks of about `target` frames whose starts are moved to the nearest source keyframe within
+/// half a target of the even boundary (cheap seeks: decoding starts right at the chunk).
+pub fn keyframe_chunks(start: u64, end: u64, target: u64, keyframes: &[u64]) -> Vec<Chunk> {
+    if end <= start {
+        return Vec::new();
+    }
+    let target = target.max(1);
+    let tolerance = target / 2;
+    let mut starts = vec![(start, "start of the range".to_string())];
+    let mut ideal = start + target;
+    while ideal < end {
+        let last = starts.last().map_or(start, |(s, _)| *s);
+        let nearest = keyframes
+            .iter()
+            .copied()
+            .filter(|&k| k > last && k < end && k.abs_diff(ideal) <= tolerance)
+            .min_by_key(|&k| k.abs_diff(ideal));
+        let (boundary, reason) = match nearest {
+            Some(k) => (
+                k,
+                format!("source keyframe at frame {k} (even boundary {ideal})"),
+            ),
+            None => (
+                ideal,
+                format!("no source keyframe within {tolerance} frames of {ideal}; even boundary"),
+            ),
+        };
+        starts.push((boundary, reason));
+        ideal = boundary + target;
+    }
+    from_starts(starts, end)
+}
+
+/// Chunks that start at scene cuts: a cut closer than `min` frames to the previous start is
+/// skipped, and a span between cuts longer than `max` frames is split evenly.
+pub fn scene_chunks(start: u64, end: u64, cuts: &[(u64, f64)], min: u64, max: u64) -> Vec<Chunk> {
+    if end <= start {
+        return Vec::new();
+    }
+    let max = max.max(1);
+    let mut starts = vec![(start, "start of the range".to_string())];
+    let split_long_span = |starts: &mut Vec<(u64, String)>, until: u64| {
+        let from = starts.last().map_or(start, |(s, _)| *s);
+        if until - from > max {
+            let pieces = (until - from).div_ceil(max);
+            for s in even_starts(from, until, pieces).into_iter().skip(1) {
+                starts.push((
+                    s,
+                    format!(
+                        "span of {} frames between cuts is longer than {max}: split evenly",
+                        until - from
+                    ),
+                ));
+            }
+        }
+    };
+    for &(cut, score) in cuts {
+        let last = starts.last().map_or(start, |(s, _)| *s);
+        if cut <= last || cut >= end || cut - last < min {
+            continue;
+        }
+        split_long_span(&mut starts, cut);
+        let last = starts.last().map_or(start, |(s, _)| *s);
+        if cut - last >= min {
+            starts.push((cut, format!("scene cut (scdet score {score:.1})")));
+        }
+    }
+    split_long_span(&mut starts, end);
+    from_starts(starts, end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check_tiling(chunks: &[Chunk], start: u64, end: u64) {
+        assert_eq!(chunks[0].start_frame, start);
+        assert_eq!(chunks.last().unwrap().end_frame, end);
+        for (i, pair) in chunks.windows(2).enumerate() {
+            assert_eq!(pair[0].end_frame, pair[1].start_frame);
+            assert_eq!(pair[0].index as usize, i);
+        }
+        assert!(chunks.iter().all(|c| c.end_frame > c.start_frame));
+    }
 
     #[test]
     fn chunks_cover_the_range_evenly_and_never_empty() {
@@ -48,15 +168,10 @@ mod tests {
                 let count = count_for_target(5, 5 + total, target);
                 let chunks = even_chunks(5, 5 + total, count);
                 assert_eq!(chunks.len() as u64, count);
-                assert_eq!(chunks[0].start_frame, 5);
-                assert_eq!(chunks.last().unwrap().end_frame, 5 + total);
+                check_tiling(&chunks, 5, 5 + total);
                 let lens: Vec<u64> = chunks.iter().map(Chunk::frames).collect();
-                assert!(lens.iter().all(|&l| l >= 1 && l <= target));
+                assert!(lens.iter().all(|&l| l <= target));
                 assert!(lens.iter().max().unwrap() - lens.iter().min().unwrap() <= 1);
-                for pair in chunks.windows(2) {
-                    assert_eq!(pair[0].end_frame, pair[1].start_frame);
-                    assert_eq!(pair[0].index + 1, pair[1].index);
-                }
             }
         }
     }
@@ -77,5 +192,30 @@ mod tests {
             300
         );
         assert_eq!(default_chunk_frames(Rational { num: 25, den: 1 }), 250);
+    }
+
+    #[test]
+    fn keyframe_starts_snap_to_the_nearest_keyframe() {
+        let keys: Vec<u64> = (0..300).step_by(48).collect();
+        let chunks = keyframe_chunks(0, 300, 100, &keys);
+        check_tiling(&chunks, 0, 300);
+        let starts: Vec<u64> = chunks.iter().map(|c| c.start_frame).collect();
+        assert_eq!(starts, vec![0, 96, 192, 288]);
+        assert!(chunks[1].reason.contains("keyframe at frame 96"));
+        let none = keyframe_chunks(0, 300, 100, &[0]);
+        assert!(none[1].reason.contains("no source keyframe"));
+        check_tiling(&none, 0, 300);
+    }
+
+    #[test]
+    fn scene_starts_follow_cuts_within_bounds() {
+        let cuts = [(50, 30.0), (55, 20.0), (100, 25.0), (400, 40.0)];
+        let chunks = scene_chunks(0, 500, &cuts, 20, 120);
+        check_tiling(&chunks, 0, 500);
+        let starts: Vec<u64> = chunks.iter().map(|c| c.start_frame).collect();
+        assert_eq!(starts, vec![0, 50, 100, 200, 300, 400]);
+        assert!(chunks[1].reason.contains("scene cut"));
+        assert!(chunks[3].reason.contains("split evenly"));
+        assert!(chunks.iter().all(|c| c.frames() <= 120));
     }
 }

@@ -55,12 +55,8 @@ fn is_contended(err: &io::Error) -> bool {
 
 /// Tries to claim a task without waiting: `Ok(None)` when another process or thread holds it.
 pub fn try_claim(dir: &PlanDir, task: TaskId) -> io::Result<Option<TaskLock>> {
-    let file = open_lock_file(&dir.lock(task))?;
-    match fs2::FileExt::try_lock_exclusive(&file) {
-        Ok(()) => Ok(Some(TaskLock { file, task })),
-        Err(e) if is_contended(&e) => Ok(None),
-        Err(e) => Err(e),
-    }
+    let lock = try_lock_file(&dir.lock(task))?;
+    Ok(lock.map(|FileLock { file }| TaskLock { file, task }))
 }
 
 /// Whether someone holds a task's lock right now (a running render). Takes and drops a shared
@@ -115,9 +111,60 @@ fn lock_plan(dir: &PlanDir, exclusive: bool) -> Result<PlanLock, PlanDirError> {
     }
 }
 
+/// An exclusive lock on an arbitrary file (used by `vre doctor` to test a filesystem's locks);
+/// released when dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    file: File,
+}
+
+impl FileLock {
+    /// The locked file, open for reading and writing.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// Tries to lock `path` exclusively without waiting (creating the file if needed), exactly as
+/// tasks are claimed: `Ok(None)` when another open file description holds it.
+pub fn try_lock_file(path: &Path) -> io::Result<Option<FileLock>> {
+    let file = open_lock_file(path)?;
+    match fs2::FileExt::try_lock_exclusive(&file) {
+        Ok(()) => Ok(Some(FileLock { file })),
+        Err(e) if is_contended(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a lock call failed because the filesystem does not support locks at all (`ENOLCK`,
+/// `EOPNOTSUPP`, `ENOSYS`), rather than because of contention or an ordinary I/O error.
+pub fn is_unsupported(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_lock_excludes_other_descriptions_and_unsupported_errors_are_recognised() {
+        let root = std::env::temp_dir().join(format!("vre-flock-{}", crate::fsio::unique_suffix()));
+        std::fs::create_dir_all(&root).unwrap();
+        let path = root.join("probe.lock");
+        let held = try_lock_file(&path).unwrap().expect("a new file is free");
+        assert!(try_lock_file(&path).unwrap().is_none());
+        drop(held);
+        assert!(try_lock_file(&path).unwrap().is_some());
+        assert!(is_unsupported(&io::Error::from_raw_os_error(libc::ENOLCK)));
+        assert!(is_unsupported(&io::Error::from_raw_os_error(
+            libc::EOPNOTSUPP
+        )));
+        assert!(!is_unsupported(&io::Error::from_raw_os_error(libc::EIO)));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn a_claim_excludes_others_until_dropped() {

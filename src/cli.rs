@@ -3,6 +3,8 @@
 use crate::audio::{self, TrackSpec};
 use crate::cmd;
 use crate::exit::{self, Code};
+use crate::media::{self, Container, VideoCodec};
+use crate::plandir::{Rational, Size, SplitStrategy};
 use crate::planner::{self, PlanRequest, RangeSpec};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ Examples:
   vre work job.vre                                        start in as many shells/machines as you like
   vre status job.vre                                      where it stands
   vre assemble job.vre -o out.mp4                         verify and concatenate
+  vre report job.vre -o report.html                       timeline, speed and stages as one HTML page
 
 Exit codes: 0 done, 64 usage, 65 bad data, 66 missing input, 69 ffmpeg missing,
 73 cannot create output, 74 I/O error, 75 retry later, 80 chunks failed, 130 interrupted.";
@@ -56,36 +59,82 @@ pub enum Command {
     /// Show where a planDir stands: chunks done, running, pending, failed.
     #[command(after_help = "Example:\n  vre status job.vre --json")]
     Status(StatusArgs),
+    /// Check that the planDir's filesystem gives vre what it needs: locks that exclude between
+    /// processes (and hosts), mount options that keep them local, free space.
+    #[command(
+        after_help = "Examples:\n  vre doctor job.vre             on every host that will run workers\n  vre doctor job.vre --hold 60   on one host; meanwhile `vre doctor job.vre` on another\n\nExits 0 when locks work (warnings aside), 69 when they do not, 66 when the directory is missing."
+    )]
+    Doctor(DoctorArgs),
+    /// Write one self-contained HTML page about a planDir: timeline per worker, encode speed,
+    /// stages, speedup; works on a partly rendered planDir too.
+    #[command(after_help = "Example:\n  vre report job.vre -o report.html")]
+    Report(ReportArgs),
+    /// Print a shell completion script to stdout.
+    #[command(
+        after_help = "Examples:\n  vre completions bash > ~/.local/share/bash-completion/completions/vre\n  vre completions zsh > \"${fpath[1]}/_vre\"\n  vre completions fish > ~/.config/fish/completions/vre.fish"
+    )]
+    Completions(CompletionsArgs),
 }
 
 /// Options that define a plan (shared by `plan` and `run`).
 #[derive(Debug, Args)]
 pub struct PlanOptions {
+    /// Output format: mp4, mov, mkv, webm, or png (a directory of frames) [default: from
+    /// --codec, or for `run` from OUT's extension; else mp4].
+    #[arg(long, value_name = "FORMAT", value_parser = parse_container)]
+    pub format: Option<Container>,
     /// Video filter chain applied to every frame (ffmpeg -vf syntax).
     #[arg(long = "vf", value_name = "FILTERGRAPH")]
     pub vf: Option<String>,
-    /// Video encoder.
-    #[arg(long, default_value = "libx264", value_name = "NAME")]
-    pub codec: String,
-    /// Constant rate factor (0 with libx264 is lossless).
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub crf: u32,
-    /// Encoder preset.
-    #[arg(long, default_value = "veryfast", value_name = "NAME")]
-    pub preset: String,
-    /// Pixel format of the output video.
-    #[arg(long = "pix-fmt", default_value = "yuv420p", value_name = "FMT")]
-    pub pix_fmt: String,
+    /// Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, prores_ks, ffv1, png
+    /// [default: the format's first].
+    #[arg(long, value_name = "NAME", value_parser = parse_codec)]
+    pub codec: Option<VideoCodec>,
+    /// Constant rate factor; 0 is lossless with libx264, libx265 and libvpx-vp9 [default: 20 for
+    /// libx264, 24 libx265, 35 libsvtav1, 33 libvpx-vp9].
+    #[arg(long, value_name = "N")]
+    pub crf: Option<u32>,
+    /// Encoder preset: x264/x265 name, SVT-AV1 speed 0-13, VP9 speed 0-8, ProRes profile
+    /// [default: veryfast, 10, 5, hq].
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Pixel format of the output video [default: yuv420p; yuv422p10le for ProRes, rgb24 for
+    /// PNG, the source's for FFV1].
+    #[arg(long = "pix-fmt", value_name = "FMT")]
+    pub pix_fmt: Option<String>,
     /// Encoder threads per chunk (recorded in the plan so retries are byte-identical)
     /// [default: cores, or cores / -j for `run`].
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
-    /// Frames per chunk [default: about 10 seconds].
+    /// How to place chunk boundaries: frames (even sizes), keyframes (at the source's
+    /// keyframes, cheap seeks), scenes (at detected scene cuts).
+    #[arg(long, value_enum, default_value_t = Split::Frames)]
+    pub split: Split,
+    /// Frames per chunk (the target for every split) [default: about 10 seconds].
     #[arg(long = "chunk-frames", value_name = "N", conflicts_with = "chunks")]
     pub chunk_frames: Option<u64>,
-    /// Number of chunks (instead of --chunk-frames).
-    #[arg(long, value_name = "N")]
+    /// Number of chunks (instead of --chunk-frames; even split).
+    #[arg(long, value_name = "N", conflicts_with = "split")]
     pub chunks: Option<u64>,
+    /// With --split scenes: cuts closer than this to the previous chunk start are ignored
+    /// [default: 1 second of frames].
+    #[arg(long = "min-chunk-frames", value_name = "N")]
+    pub min_chunk_frames: Option<u64>,
+    /// With --split scenes: longer spans between cuts are split evenly [default: twice
+    /// --chunk-frames].
+    #[arg(long = "max-chunk-frames", value_name = "N")]
+    pub max_chunk_frames: Option<u64>,
+    /// Frames each chunk decodes and filters before its start, then drops, so temporal filters
+    /// see the same history as in a serial run [default: derived from the filter chain].
+    #[arg(long, value_name = "N")]
+    pub preroll: Option<u64>,
+    /// Output frame rate, N or N/D: the output grid is what `-vf fps=N` makes of the input
+    /// (needed for variable-frame-rate input).
+    #[arg(long, value_name = "RATE", value_parser = planner::parse_fps)]
+    pub fps: Option<Rational>,
+    /// Output size WxH (scaled before the filter chain).
+    #[arg(long, value_name = "WxH", value_parser = planner::parse_size)]
+    pub size: Option<Size>,
     /// Render only part of the timeline: frames START:END (END exclusive), or seconds 5s:12.5s.
     #[arg(long, value_name = "START:END", value_parser = planner::parse_range)]
     pub range: Option<RangeSpec>,
@@ -103,19 +152,66 @@ pub struct PlanOptions {
     pub force: bool,
 }
 
+/// `--split`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    /// Even sizes.
+    Frames,
+    /// At the source's keyframes, within half a chunk of the even boundary.
+    Keyframes,
+    /// At detected scene cuts.
+    Scenes,
+}
+
+fn parse_container(text: &str) -> Result<Container, String> {
+    Container::parse(text).ok_or_else(|| {
+        format!(
+            "'{text}' is not a format; valid: {}",
+            media::list(Container::ALL)
+        )
+    })
+}
+
+fn parse_codec(text: &str) -> Result<VideoCodec, String> {
+    VideoCodec::parse(text).ok_or_else(|| {
+        format!(
+            "'{text}' is not supported; valid: {}",
+            media::list(VideoCodec::ALL)
+        )
+    })
+}
+
 impl PlanOptions {
-    /// The plan request for INPUT, with `default_threads` when --threads is not given.
-    pub fn request(&self, input: PathBuf, default_threads: u32) -> PlanRequest {
+    /// The plan request for INPUT, with `default_threads` when --threads is not given and
+    /// `format` when --format is not given.
+    pub fn request(
+        &self,
+        input: PathBuf,
+        default_threads: u32,
+        format: Option<Container>,
+    ) -> PlanRequest {
         PlanRequest {
             input,
+            format: self.format.or(format),
             video_filter: self.vf.clone(),
-            codec: self.codec.clone(),
+            codec: self.codec,
             crf: self.crf,
             preset: self.preset.clone(),
             pix_fmt: self.pix_fmt.clone(),
             threads: self.threads.unwrap_or(default_threads),
+            split: match (self.split, self.chunks) {
+                (_, Some(_)) => SplitStrategy::Count,
+                (Split::Frames, None) => SplitStrategy::Frames,
+                (Split::Keyframes, None) => SplitStrategy::Keyframes,
+                (Split::Scenes, None) => SplitStrategy::Scenes,
+            },
             chunk_frames: self.chunk_frames,
             chunks: self.chunks,
+            min_chunk_frames: self.min_chunk_frames,
+            max_chunk_frames: self.max_chunk_frames,
+            preroll: self.preroll,
+            fps: self.fps,
+            size: self.size,
             range: self.range.unwrap_or_default(),
             audio_tracks: self.audio.clone(),
             audio_filter: self.af.clone(),
@@ -152,7 +248,7 @@ pub struct WorkArgs {
     /// JOB_COMPLETION_INDEX or PBS_ARRAY_INDEX when set].
     #[arg(long, value_name = "I")]
     pub index: Option<u32>,
-    /// Render at most one task, then exit.
+    /// Render at most one chunk (plus the audio task if nobody has taken it), then exit.
     #[arg(long)]
     pub once: bool,
     /// Failed attempts after which a chunk is marked failed.
@@ -180,6 +276,9 @@ pub struct AssembleArgs {
     /// Wait until every chunk is published (watching the planDir), then assemble.
     #[arg(long)]
     pub wait: bool,
+    /// Re-encode while merging if the chunks cannot be joined by stream copy (slow).
+    #[arg(long = "allow-reencode")]
+    pub allow_reencode: bool,
     /// With --wait: give up after this many seconds (exit 75).
     #[arg(long, value_name = "SECONDS", requires = "wait")]
     pub timeout: Option<f64>,
@@ -202,6 +301,9 @@ pub struct RunArgs {
     /// Keep the planDir after success.
     #[arg(long = "keep-temp")]
     pub keep_temp: bool,
+    /// Re-encode while merging if the chunks cannot be joined by stream copy (slow).
+    #[arg(long = "allow-reencode")]
+    pub allow_reencode: bool,
     /// Failed attempts after which a chunk is marked failed.
     #[arg(long = "max-attempts", default_value_t = 3, value_name = "N")]
     pub max_attempts: u32,
@@ -233,6 +335,40 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// `vre report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The planDir.
+    pub plan_dir: PathBuf,
+    /// The HTML file to write [default: PLANDIR/report.html].
+    #[arg(short = 'o', long = "output", value_name = "HTML")]
+    pub out: Option<PathBuf>,
+}
+
+/// `vre completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `vre doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The planDir, or the directory that will hold one.
+    #[arg(value_name = "PLANDIR")]
+    pub plan_dir: PathBuf,
+    /// Then hold a probe lock for SECONDS, for `vre doctor` on another host to check that locks
+    /// exclude across hosts.
+    #[arg(long, value_name = "SECONDS")]
+    pub hold: Option<f64>,
+    /// Internal: be the second process of the lock check. Tries once to lock the file given as
+    /// PLANDIR and exits 0 (took it), 75 (another process holds it) or 69 (no lock support).
+    #[arg(long = "probe-lock", hide = true, conflicts_with = "hold")]
+    pub probe_lock: bool,
+}
+
 /// Parses the command line, runs the verb, and returns the process exit code. Errors are
 /// printed as one sentence on stderr.
 pub fn main() -> i32 {
@@ -254,6 +390,9 @@ pub fn main() -> i32 {
         Command::Run(args) => cmd::run::run(args, cli.quiet),
         Command::Verify(args) => cmd::verify::run(args, cli.quiet),
         Command::Status(args) => cmd::status::run(args),
+        Command::Doctor(args) => cmd::doctor::run(args, cli.quiet),
+        Command::Report(args) => cmd::report::run(args, cli.quiet),
+        Command::Completions(args) => completions(args),
     };
     match result {
         Ok(code) => code.number(),
@@ -264,6 +403,16 @@ pub fn main() -> i32 {
             code.number()
         }
     }
+}
+
+/// Prints the completion script of a shell to stdout.
+fn completions(args: &CompletionsArgs) -> anyhow::Result<Code> {
+    use std::io::Write as _;
+    let mut script = Vec::new();
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(args.shell, &mut command, "vre", &mut script);
+    std::io::stdout().write_all(&script)?;
+    Ok(Code::Success)
 }
 
 /// Cores this machine offers.

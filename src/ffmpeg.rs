@@ -7,7 +7,8 @@
 
 use crate::audio;
 use crate::exit::{Code, HasCode};
-use crate::plandir::{micros_to_seconds_text, Chunk, Plan};
+use crate::media::VideoCodec;
+use crate::plandir::{micros_to_seconds_text, Chunk, EncoderSettings, Normalize, Plan, Rational};
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -135,15 +136,35 @@ pub fn probe(path: &Path) -> Argv {
     argv
 }
 
-/// ffprobe that counts the packets of the first video stream (demuxing only, no decoding).
-pub fn count_video_packets(path: &Path) -> Argv {
+/// ffprobe listing the first video stream's packets as CSV: `pts_time,duration_time,flags`.
+pub fn list_video_packets(path: &Path) -> Argv {
+    let mut argv = Argv::new("ffprobe");
+    argv.push_all([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,duration_time,flags",
+        "-of",
+        "csv=p=0",
+        "-protocol_whitelist",
+        "file",
+    ]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// ffprobe of a rendered chunk: packets counted, and the stream parameters that must agree
+/// between chunks for stream-copy concatenation.
+pub fn probe_chunk(path: &Path) -> Argv {
     let mut argv = Argv::ffprobe();
     argv.push_all([
         "-select_streams",
         "v:0",
         "-count_packets",
         "-show_entries",
-        "stream=nb_read_packets",
+        "stream=codec_name,profile,pix_fmt,width,height,r_frame_rate,time_base,nb_read_packets",
         "-protocol_whitelist",
         "file",
     ]);
@@ -165,14 +186,81 @@ pub fn probe_timing(path: &Path) -> Argv {
     argv
 }
 
-/// Seeks into the input at `start_frame`, applies the filter chain and encodes `frames` frames,
+/// Decodes a file's first audio stream to mono 32-bit float samples on stdout (for counting).
+pub fn decode_audio(path: &Path) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.input_file(path);
+    argv.push_all(["-map", "0:a:0", "-ac", "1", "-f", "f32le", "-"]);
+    argv
+}
+
+/// Scene detection over the whole input: ffmpeg's scdet filter, every frame's metadata printed
+/// on stdout.
+pub fn detect_scenes(path: &Path, threshold: f64) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.input_file(path);
+    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
+    argv.push(format!(
+        "scdet=threshold={threshold}:sc_pass=0,metadata=mode=print:file=-"
+    ));
+    argv.push_all(["-f", "null", "-"]);
+    argv
+}
+
+/// The fps filter run from output slot `slot` to the end of the input, frames printed as
+/// framecrc lines: how many frames the `--fps` grid has after `slot`, exactly as a serial
+/// render's fps filter makes them (end-of-stream rounding included).
+pub fn fps_grid_tail(input: &Path, normalize: &Normalize, fps: Rational, slot: u64) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    push_grid_seek(&mut argv, normalize, fps, slot);
+    argv.input_file(input);
+    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
+    argv.push(fps_filter(normalize, fps, slot));
+    argv.push_all(["-f", "framecrc", "-"]);
+    argv
+}
+
+/// `-copyts -ss`: decoding starts a margin before output slot `slot`, timestamps stay absolute.
+fn push_grid_seek(argv: &mut Argv, normalize: &Normalize, fps: Rational, slot: u64) {
+    let start = (fps.seconds_of(slot) - normalize.seek_margin).max(0.0);
+    argv.push("-copyts");
+    if start > 0.0 {
+        argv.push("-ss").push(format!("{start:.6}"));
+    }
+}
+
+/// The fps filter anchored on the absolute output grid: its first frame is slot `slot`.
+fn fps_filter(normalize: &Normalize, fps: Rational, slot: u64) -> String {
+    format!(
+        "fps={fps}:start_time={:.6}",
+        normalize.source_start_time + fps.seconds_of(slot)
+    )
+}
+
+/// Decodes from the input what frames `[first, first + frames)` of the output grid need, runs
+/// the filter chain (grid normalisation, the user's filters, the preroll cut) and encodes them,
 /// video only, as closed GOPs starting on an IDR frame. The caller adds the output.
-fn encode_frames(plan: &Plan, start_frame: u64, frames: u64) -> Argv {
+///
+/// Without `--fps`, output frames are input frames: seek (accurate, rounded down to the
+/// microsecond) to the first frame's time. With `--fps`, timestamps stay absolute (`-copyts`),
+/// decoding starts a margin early and the fps filter is anchored on the absolute grid, so every
+/// chunk picks exactly the frames a serial `-vf fps=…` would.
+fn encode_frames(plan: &Plan, first: u64, frames: u64) -> Argv {
     let mut argv = Argv::ffmpeg();
     let rate = plan.output.frame_rate;
-    if start_frame > 0 {
-        let micros = rate.frame_time_micros_floor(start_frame);
-        argv.push("-ss").push(micros_to_seconds_text(micros));
+    let preroll = plan.preroll.frames.min(first - plan.output.start_frame);
+    let decode_from = first - preroll;
+    let grid = plan
+        .normalize
+        .as_ref()
+        .and_then(|n| n.fps.map(|fps| (n, fps)));
+    match grid {
+        Some((normalize, fps)) => push_grid_seek(&mut argv, normalize, fps, decode_from),
+        None if decode_from > 0 => {
+            let micros = rate.frame_time_micros_floor(decode_from);
+            argv.push("-ss").push(micros_to_seconds_text(micros));
+        }
+        None => {}
     }
     argv.input_file(&plan.input.path);
     argv.push_all([
@@ -186,12 +274,26 @@ fn encode_frames(plan: &Plan, start_frame: u64, frames: u64) -> Argv {
         "-map_chapters",
         "-1",
     ]);
-    if let Some(filter) = &plan.video_filter {
-        argv.push("-vf").push(filter);
+    let mut chain = Vec::new();
+    if let Some((normalize, fps)) = grid {
+        chain.push(fps_filter(normalize, fps, decode_from));
+    }
+    if let Some(size) = plan.normalize.as_ref().and_then(|n| n.size) {
+        chain.push(format!("scale={}:{}", size.width, size.height));
+    }
+    chain.extend(plan.video_filter.clone());
+    if preroll > 0 {
+        chain.push(format!("trim=start_frame={preroll}"));
+    }
+    if preroll > 0 || grid.is_some() {
+        chain.push("setpts=PTS-STARTPTS".to_string());
+    }
+    if !chain.is_empty() {
+        argv.push("-vf").push(chain.join(","));
     }
     argv.push("-frames:v").push(frames.to_string());
     argv.push("-r").push(rate.to_string());
-    push_encoder(&mut argv, plan);
+    push_encoder(&mut argv, &plan.encoder);
     argv
 }
 
@@ -199,7 +301,7 @@ fn encode_frames(plan: &Plan, start_frame: u64, frames: u64) -> Argv {
 pub fn render_chunk(plan: &Plan, chunk: &Chunk, temp_output: &Path) -> Argv {
     let mut argv = encode_frames(plan, chunk.start_frame, chunk.frames());
     argv.push_all(["-fflags", "+bitexact", "-progress", "pipe:1"]);
-    argv.push("-f").push(plan.chunk_muxer());
+    argv.push("-f").push(plan.encoder.codec.chunk_format().0);
     argv.push(file_url(temp_output));
     argv
 }
@@ -212,20 +314,72 @@ pub fn trial_frame(plan: &Plan) -> Argv {
     argv
 }
 
-fn push_encoder(argv: &mut Argv, plan: &Plan) {
-    let enc = &plan.encoder;
+/// The encoder's arguments: quality, threads fixed (byte-identical retries), and GOPs that make
+/// chunks concatenate by stream copy — an IDR frame first, closed GOPs, headers repeated, no
+/// scene-cut keyframes, no VP9 alt-ref frames. Intra-only codecs need none of that.
+fn push_encoder(argv: &mut Argv, enc: &EncoderSettings) {
     let keyint = enc.gop.keyint.to_string();
-    argv.push("-c:v").push(&enc.codec);
-    argv.push("-preset").push(&enc.preset);
-    argv.push("-crf").push(enc.crf.to_string());
+    let threads = enc.threads.to_string();
+    let crf = enc.crf.unwrap_or(0);
+    let preset = enc.preset.as_deref().unwrap_or_default();
+    argv.push("-c:v").push(enc.codec.name());
     argv.push("-pix_fmt").push(&enc.pix_fmt);
-    argv.push("-threads").push(enc.threads.to_string());
-    argv.push("-g").push(&keyint);
-    argv.push("-keyint_min").push(&keyint);
-    argv.push_all(["-sc_threshold", "0", "-force_key_frames", "expr:eq(n,0)"]);
+    match enc.codec {
+        VideoCodec::Libx264 => {
+            argv.push("-preset").push(preset);
+            argv.push("-crf").push(crf.to_string());
+            argv.push("-threads").push(&threads);
+            argv.push("-g").push(&keyint);
+            argv.push("-keyint_min").push(&keyint);
+            argv.push_all(["-sc_threshold", "0", "-force_key_frames", "expr:eq(n,0)"]);
+            argv.push("-x264-params")
+                .push("scenecut=0:open-gop=0:repeat-headers=1");
+        }
+        VideoCodec::Libx265 => {
+            argv.push("-preset").push(preset);
+            let quality = if crf == 0 {
+                "lossless=1".to_string()
+            } else {
+                argv.push("-crf").push(crf.to_string());
+                format!("crf={crf}")
+            };
+            argv.push("-x265-params").push(format!(
+                "{quality}:keyint={keyint}:min-keyint={keyint}:scenecut=0:open-gop=0:repeat-headers=1:pools={threads}:frame-threads=1:log-level=error"
+            ));
+            argv.push_all(["-tag:v", "hvc1"]);
+        }
+        VideoCodec::Libsvtav1 => {
+            argv.push("-preset").push(preset);
+            argv.push("-crf").push(crf.to_string());
+            argv.push("-g").push(&keyint);
+            argv.push("-svtav1-params")
+                .push(format!("irefresh-type=2:scd=0:lp={threads}"));
+        }
+        VideoCodec::LibvpxVp9 => {
+            if crf == 0 {
+                argv.push_all(["-lossless", "1"]);
+            } else {
+                argv.push("-crf").push(crf.to_string());
+            }
+            argv.push_all(["-b:v", "0", "-deadline", "good", "-row-mt", "1"]);
+            argv.push("-cpu-used").push(preset);
+            argv.push("-threads").push(&threads);
+            argv.push("-g").push(&keyint);
+            argv.push("-keyint_min").push(&keyint);
+            argv.push_all(["-auto-alt-ref", "0"]);
+        }
+        VideoCodec::ProresKs => {
+            argv.push("-profile:v").push(preset);
+            argv.push("-threads").push(&threads);
+        }
+        VideoCodec::Ffv1 => {
+            argv.push_all(["-level", "3", "-slices", "4", "-slicecrc", "1"]);
+            argv.push("-g").push(&keyint);
+            argv.push("-threads").push(&threads);
+        }
+        VideoCodec::Png => {}
+    }
     argv.push("-flags:v").push("+bitexact");
-    argv.push("-x264-params")
-        .push("scenecut=0:open-gop=0:repeat-headers=1");
 }
 
 /// Renders the audio task: every track positioned on the timeline, mixed without attenuation,
@@ -252,8 +406,10 @@ pub fn render_audio(plan: &Plan, temp_output: &Path) -> Option<Argv> {
     }
     argv.push("-filter_complex").push(&graph.filter);
     argv.push("-map").push(format!("[{}]", graph.output_label));
-    argv.push("-c:a").push(&audio_plan.codec);
-    argv.push("-b:a").push(audio_plan.bitrate.to_string());
+    argv.push("-c:a").push(audio_plan.codec.encoder());
+    if let Some(bitrate) = audio_plan.bitrate {
+        argv.push("-b:a").push(bitrate.to_string());
+    }
     argv.push_all([
         "-fflags",
         "+bitexact",
@@ -262,17 +418,27 @@ pub fn render_audio(plan: &Plan, temp_output: &Path) -> Option<Argv> {
         "-progress",
         "pipe:1",
     ]);
-    // The default movie timescale (1/1000 s) would cut the audio to whole milliseconds.
-    argv.push("-movie_timescale")
-        .push(audio_plan.sample_rate.to_string());
-    argv.push_all(["-f", "mp4"]);
+    let (muxer, _) = audio_plan.codec.file_format();
+    if muxer == "mp4" {
+        // The default movie timescale (1/1000 s) would cut the audio to whole milliseconds.
+        argv.push("-movie_timescale")
+            .push(audio_plan.sample_rate.to_string());
+    }
+    argv.push("-f").push(muxer);
     argv.push(file_url(temp_output));
     Some(argv)
 }
 
-/// Concatenates the chunks without re-encoding (concat demuxer, stream copy), muxes the audio
-/// (stream copy) and stamps the exact frame rate, in a single pass; `+faststart` once for mp4.
-pub fn assemble(plan: &Plan, concat_list: &Path, audio: Option<&Path>, temp_output: &Path) -> Argv {
+/// Concatenates the chunks (concat demuxer), muxes the audio (stream copy) and stamps the exact
+/// frame rate, in a single pass; `+faststart` once for mp4/mov. The video is stream-copied, or
+/// re-encoded with the plan's encoder settings when `reencode` (chunks that cannot be copied).
+pub fn assemble(
+    plan: &Plan,
+    concat_list: &Path,
+    audio: Option<&Path>,
+    reencode: bool,
+    temp_output: &Path,
+) -> Argv {
     let mut argv = Argv::ffmpeg();
     argv.push_all(["-f", "concat", "-safe", "1"]);
     argv.input_file(concat_list);
@@ -283,13 +449,37 @@ pub fn assemble(plan: &Plan, concat_list: &Path, audio: Option<&Path>, temp_outp
     if audio.is_some() {
         argv.push_all(["-map", "1:a:0"]);
     }
-    argv.push_all(["-c", "copy", "-map_metadata", "-1"]);
+    argv.push_all(["-map_metadata", "-1"]);
+    if reencode {
+        push_encoder(&mut argv, &plan.encoder);
+        argv.push_all(["-c:a", "copy"]);
+    } else {
+        argv.push_all(["-c", "copy"]);
+        if plan.encoder.codec == VideoCodec::Libx265 {
+            argv.push_all(["-tag:v", "hvc1"]);
+        }
+    }
     argv.push("-r").push(plan.output.frame_rate.to_string());
-    argv.push_all(["-movflags", "+faststart"]);
-    argv.push("-movie_timescale")
-        .push(movie_timescale(plan).to_string());
-    argv.push("-f").push(plan.output.container.muxer());
+    let container = plan.output.container;
+    if container.is_quicktime() {
+        argv.push_all(["-movflags", "+faststart"]);
+        argv.push("-movie_timescale")
+            .push(movie_timescale(plan).to_string());
+    }
+    argv.push("-f").push(container.muxer());
     argv.push(file_url(temp_output));
+    argv
+}
+
+/// Writes one PNG chunk's frames, stream-copied (each packet is a PNG file), as
+/// `frame_NNNNNN.png` numbered from `first_number` in `directory`.
+pub fn extract_png_frames(chunk: &Path, first_number: u64, directory: &Path) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.input_file(chunk);
+    argv.push_all(["-map", "0:v:0", "-c:v", "copy", "-start_number"]);
+    argv.push(first_number.to_string());
+    argv.push_all(["-f", "image2"]);
+    argv.push(file_url(&directory.join("frame_%06d.png")));
     argv
 }
 

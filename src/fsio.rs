@@ -53,6 +53,52 @@ pub fn publish(temp: &Path, dest: &Path) -> io::Result<()> {
     fsync_dir(parent_dir(dest))
 }
 
+/// Flushes the filesystem holding `path` to disk (one `syncfs` instead of an fsync per file).
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = File::open(path)?;
+    // SAFETY: syncfs only reads the descriptor, which stays open for the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Puts the directory `staging` at `dest`: a plain rename when `dest` does not exist, an atomic
+/// exchange when it does (readers see the old tree or the new one, never a mix), after which
+/// the old tree is removed. Filesystems without exchange fall back to moving the old tree
+/// aside first.
+pub fn replace_dir(staging: &Path, dest: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    if !dest.exists() {
+        fs::rename(staging, dest)?;
+        return fsync_dir(parent_dir(dest));
+    }
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+    let (from, to) = (c(staging)?, c(dest)?);
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    let exchanged = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    } == 0;
+    if exchanged {
+        fsync_dir(parent_dir(dest))?;
+        return fs::remove_dir_all(staging);
+    }
+    let aside = temp_path_for(dest);
+    fs::rename(dest, &aside)?;
+    fs::rename(staging, dest)?;
+    fsync_dir(parent_dir(dest))?;
+    fs::remove_dir_all(&aside)
+}
+
 /// Writes `bytes` to `dest` atomically.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     let temp = temp_path_for(dest);

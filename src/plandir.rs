@@ -17,6 +17,7 @@
 
 use crate::exit::{Code, HasCode};
 use crate::fsio;
+use crate::media::{AudioCodec, Container, VideoCodec};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -117,30 +118,6 @@ pub struct SourceFacts {
     pub has_audio: bool,
 }
 
-/// Output container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Container {
-    /// ISO MP4.
-    Mp4,
-}
-
-impl Container {
-    /// The file extension of the assembled output.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Container::Mp4 => "mp4",
-        }
-    }
-
-    /// The ffmpeg muxer name.
-    pub fn muxer(self) -> &'static str {
-        match self {
-            Container::Mp4 => "mp4",
-        }
-    }
-}
-
 /// The output: its container and the frame grid it is rendered on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputSpec {
@@ -184,12 +161,12 @@ pub struct GopSettings {
 /// Encoder settings for the chunks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EncoderSettings {
-    /// ffmpeg encoder name.
-    pub codec: String,
-    /// Constant rate factor.
-    pub crf: u32,
-    /// Encoder preset.
-    pub preset: String,
+    /// Video encoder.
+    pub codec: VideoCodec,
+    /// Constant rate factor (codecs with rate control).
+    pub crf: Option<u32>,
+    /// Encoder preset (x264/x265 name, SVT-AV1 or VP9 speed, ProRes profile).
+    pub preset: Option<String>,
     /// Pixel format of the encoded video.
     pub pix_fmt: String,
     /// Encoder threads per chunk (fixed so that a retried chunk is byte-identical).
@@ -198,13 +175,79 @@ pub struct EncoderSettings {
     pub gop: GopSettings,
 }
 
+impl EncoderSettings {
+    /// One line for humans: `libx264 crf 20 preset veryfast yuv420p, 2 thread(s)`.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![self.codec.name().to_string()];
+        if let Some(crf) = self.crf {
+            parts.push(format!("crf {crf}"));
+        }
+        if let Some(preset) = &self.preset {
+            parts.push(format!("preset {preset}"));
+        }
+        parts.push(self.pix_fmt.clone());
+        format!("{}, {} thread(s) per chunk", parts.join(" "), self.threads)
+    }
+}
+
+/// How the output grid is derived from the source when it differs from it (`--fps`, `--size`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalize {
+    /// Frame rate of the output grid; `None` keeps the source's frames one to one.
+    pub fps: Option<Rational>,
+    /// Output size; `None` keeps the source's.
+    pub size: Option<Size>,
+    /// The input's container start time, seconds (its timestamps are absolute with `-copyts`).
+    pub source_start_time: f64,
+    /// How far before a chunk's first slot decoding starts, seconds: the longest gap between
+    /// two input frames plus one slot, so the frame that fills the first slot is decoded.
+    pub seek_margin: f64,
+}
+
+/// A frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Size {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// Frames decoded and filtered before each chunk's start and dropped after the filter chain, so
+/// that filters with memory see the same history as in a serial run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preroll {
+    /// Frames of history.
+    pub frames: u64,
+    /// Why this many.
+    pub reason: String,
+}
+
+/// How chunk boundaries were chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitStrategy {
+    /// Even sizes from a target length.
+    Frames,
+    /// Even sizes from a chunk count.
+    Count,
+    /// Starts moved to the nearest source keyframes.
+    Keyframes,
+    /// Starts at detected scene cuts.
+    Scenes,
+}
+
 /// How the output range was cut into chunks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Chunking {
-    /// Strategy name (`frames`: even sizes).
-    pub strategy: String,
-    /// The chunk length asked for (actual lengths differ from each other by at most one).
+    /// The strategy.
+    pub strategy: SplitStrategy,
+    /// The chunk length aimed at.
     pub target_frames: u64,
+    /// Shortest chunk allowed (scene split).
+    pub min_frames: Option<u64>,
+    /// Longest chunk allowed (scene split).
+    pub max_frames: Option<u64>,
 }
 
 /// One audio track placed on the timeline.
@@ -239,10 +282,10 @@ pub struct AudioTrack {
 /// The audio task: every track mixed once for the whole range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioPlan {
-    /// Audio encoder.
-    pub codec: String,
-    /// Bit rate, bits per second.
-    pub bitrate: u32,
+    /// Audio codec.
+    pub codec: AudioCodec,
+    /// Bit rate, bits per second (`None`: lossless).
+    pub bitrate: Option<u32>,
     /// Sample rate of the mix.
     pub sample_rate: u32,
     /// Channels of the mix.
@@ -251,13 +294,6 @@ pub struct AudioPlan {
     pub samples: u64,
     /// The tracks mixed.
     pub tracks: Vec<AudioTrack>,
-}
-
-impl AudioPlan {
-    /// File extension of the rendered audio.
-    pub fn extension(&self) -> &'static str {
-        "m4a"
-    }
 }
 
 /// `plan.json`: everything the render depends on.
@@ -277,8 +313,12 @@ pub struct Plan {
     pub source: SourceFacts,
     /// The output grid and container.
     pub output: OutputSpec,
+    /// `--fps`/`--size`, when the output grid differs from the source.
+    pub normalize: Option<Normalize>,
     /// The user's video filter chain.
     pub video_filter: Option<String>,
+    /// History each chunk decodes before its start.
+    pub preroll: Preroll,
     /// Encoder settings.
     pub encoder: EncoderSettings,
     /// How the range was chunked.
@@ -290,17 +330,12 @@ pub struct Plan {
 impl Plan {
     /// File extension of a rendered chunk.
     pub fn chunk_extension(&self) -> &'static str {
-        "mp4"
-    }
-
-    /// The ffmpeg muxer for a rendered chunk.
-    pub fn chunk_muxer(&self) -> &'static str {
-        "mp4"
+        self.encoder.codec.chunk_format().1
     }
 }
 
 /// One entry of `chunks.json`: the half-open frame range `[start_frame, end_frame)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
     /// Position in chunks.json, from 0.
     pub index: u32,
@@ -308,6 +343,8 @@ pub struct Chunk {
     pub start_frame: u64,
     /// One past the last frame.
     pub end_frame: u64,
+    /// Why the chunk starts where it does.
+    pub reason: String,
 }
 
 impl Chunk {
@@ -379,6 +416,25 @@ pub enum Media {
     },
 }
 
+/// Parameters of an encoded video stream that must agree between chunks for stream copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamFacts {
+    /// Codec name.
+    pub codec: String,
+    /// Profile.
+    pub profile: String,
+    /// Pixel format.
+    pub pix_fmt: String,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Frame rate.
+    pub frame_rate: String,
+    /// Time base.
+    pub time_base: String,
+}
+
 /// A sidecar: the proof that a task's output is complete and belongs to this plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sidecar {
@@ -390,6 +446,8 @@ pub struct Sidecar {
     pub task_key: String,
     /// What the output holds.
     pub media: Media,
+    /// The encoded stream's parameters (chunks), compared before concatenation.
+    pub stream: Option<StreamFacts>,
     /// Size of the output in bytes.
     pub bytes: u64,
     /// blake3 of the output, hex.
@@ -580,7 +638,10 @@ impl PlanDir {
     /// The published output of a task.
     pub fn output(&self, plan: &Plan, task: TaskId) -> PathBuf {
         let ext = match task {
-            TaskId::Audio => plan.audio.as_ref().map_or("m4a", AudioPlan::extension),
+            TaskId::Audio => plan
+                .audio
+                .as_ref()
+                .map_or("m4a", |a| a.codec.file_format().1),
             TaskId::Chunk(_) => plan.chunk_extension(),
         };
         self.root
@@ -840,7 +901,9 @@ fn video_basis(plan: &Plan) -> Value {
         "source": to_value(&plan.source),
         "grid": { "width": plan.output.width, "height": plan.output.height,
                   "frame_rate": to_value(&plan.output.frame_rate) },
+        "normalize": to_value(&plan.normalize),
         "video_filter": plan.video_filter,
+        "preroll": plan.preroll.frames,
         "encoder": to_value(&plan.encoder),
     })
 }
@@ -915,25 +978,18 @@ mod tests {
             start_frame: 0,
             end_frame: 10,
         };
-        let ok = [
-            Chunk {
-                index: 0,
-                start_frame: 0,
-                end_frame: 5,
-            },
-            Chunk {
-                index: 1,
-                start_frame: 5,
-                end_frame: 10,
-            },
-        ];
+        let chunk = |index, start_frame, end_frame| Chunk {
+            index,
+            start_frame,
+            end_frame,
+            reason: String::new(),
+        };
+        let ok = vec![chunk(0, 0, 5), chunk(1, 5, 10)];
         assert!(validate_chunks(&out, &ok).is_ok());
-        let mut gap = ok;
+        let mut gap = ok.clone();
         gap[1].start_frame = 6;
         assert!(validate_chunks(&out, &gap).is_err());
-        let mut empty = ok;
-        empty[1].start_frame = 10;
-        empty[0].end_frame = 10;
+        let empty = vec![chunk(0, 0, 10), chunk(1, 10, 10)];
         assert!(validate_chunks(&out, &empty).is_err());
         assert!(validate_chunks(&out, &ok[..1]).is_err());
     }

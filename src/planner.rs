@@ -7,41 +7,29 @@ use crate::claim;
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
 use crate::fsio;
+use crate::media::{self, Container, Knobs, VideoCodec};
 use crate::plandir::{
-    self, AudioPlan, AudioTrack, Chunk, Chunking, Container, EncoderSettings, GopSettings,
-    InputRecord, LoadedPlan, OutputSpec, Plan, PlanDir, PlanDirError, Rational, SourceFacts,
-    TaskId,
+    self, AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, GopSettings, InputRecord,
+    LoadedPlan, Normalize, OutputSpec, Plan, PlanDir, PlanDirError, Rational, Size, SourceFacts,
+    SplitStrategy, TaskId,
 };
-use crate::probe::{self, ProbeError};
+use crate::preroll;
+use crate::probe::{self, Packet, ProbeError};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
-
-/// The encoders vre can chunk losslessly, with the presets each accepts.
-pub const CODECS: &[&str] = &["libx264"];
-
-/// x264's presets.
-pub const X264_PRESETS: &[&str] = &[
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-];
 
 /// Sample rate of the audio mix.
 const AUDIO_SAMPLE_RATE: u32 = 48_000;
 /// Channels of the audio mix.
 const AUDIO_CHANNELS: u32 = 2;
-/// AAC bit rate of the audio mix.
-const AUDIO_BITRATE: u32 = 192_000;
 /// The longest GOP vre makes, in seconds of frames.
 const MAX_GOP_SECONDS: f64 = 10.0;
+/// scdet's threshold (percent of change) for `--split scenes`.
+const SCENE_THRESHOLD: f64 = 10.0;
+/// Container formats without a seek index: ffmpeg seeks in them to arbitrary packets, so a
+/// chunk could start decoding without its reference frames.
+const UNINDEXED_FORMATS: &[&str] = &["mpegts", "mpeg", "h264", "hevc", "mpegvideo", "m4v"];
 
 /// A frame range asked for with `--range START:END`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,22 +83,36 @@ pub fn parse_range(text: &str) -> Result<RangeSpec, String> {
 pub struct PlanRequest {
     /// The input video.
     pub input: PathBuf,
+    /// `--format` (or inferred from OUT).
+    pub format: Option<Container>,
     /// `--vf`.
     pub video_filter: Option<String>,
     /// `--codec`.
-    pub codec: String,
+    pub codec: Option<VideoCodec>,
     /// `--crf`.
-    pub crf: u32,
+    pub crf: Option<u32>,
     /// `--preset`.
-    pub preset: String,
+    pub preset: Option<String>,
     /// `--pix-fmt`.
-    pub pix_fmt: String,
+    pub pix_fmt: Option<String>,
     /// `--threads`: encoder threads per chunk.
     pub threads: u32,
+    /// `--split`.
+    pub split: SplitStrategy,
     /// `--chunk-frames`.
     pub chunk_frames: Option<u64>,
     /// `--chunks`.
     pub chunks: Option<u64>,
+    /// `--min-chunk-frames` (scene split).
+    pub min_chunk_frames: Option<u64>,
+    /// `--max-chunk-frames` (scene split).
+    pub max_chunk_frames: Option<u64>,
+    /// `--preroll`.
+    pub preroll: Option<u64>,
+    /// `--fps`.
+    pub fps: Option<Rational>,
+    /// `--size`.
+    pub size: Option<Size>,
     /// `--range`.
     pub range: RangeSpec,
     /// `--audio` tracks.
@@ -210,39 +212,126 @@ fn resolve_bound(bound: RangeBound, rate: Rational) -> u64 {
     }
 }
 
-fn validate_settings(req: &PlanRequest) -> Result<(), PlanError> {
-    if !CODECS.contains(&req.codec.as_str()) {
+/// Parses `--size WxH`.
+pub fn parse_size(text: &str) -> Result<Size, String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("'{text}' is not WIDTHxHEIGHT (e.g. 1280x720)"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n > 0 && n % 2 == 0)
+    };
+    match (parse(w), parse(h)) {
+        (Some(width), Some(height)) => Ok(Size { width, height }),
+        _ => Err(format!(
+            "'{text}': width and height must be positive even numbers"
+        )),
+    }
+}
+
+/// Parses `--fps N` or `--fps N/D`.
+pub fn parse_fps(text: &str) -> Result<Rational, String> {
+    Rational::parse(text)
+        .ok_or_else(|| format!("'{text}' is not a frame rate (e.g. 25 or 30000/1001)"))
+}
+
+/// The container and codec: given, inferred from each other, or the defaults (mp4, libx264).
+fn container_and_codec(req: &PlanRequest) -> Result<(Container, VideoCodec), PlanError> {
+    let (container, codec) = match (req.format, req.codec) {
+        (None, None) => (Container::Mp4, VideoCodec::Libx264),
+        (Some(c), None) => (c, c.codecs()[0]),
+        (None, Some(v)) => (Container::for_codec(v), v),
+        (Some(c), Some(v)) => (c, v),
+    };
+    if !container.codecs().contains(&codec) {
+        let combos = Container::ALL
+            .iter()
+            .map(|c| format!("{c}: {}", media::list(c.codecs())))
+            .collect::<Vec<_>>()
+            .join("; ");
         return Err(bad(
             "--codec",
             format!(
-                "'{}' is not supported; valid: {}",
-                req.codec,
-                CODECS.join(", ")
+                "{codec} cannot be used with --format {container}; valid combinations: {combos}"
             ),
         ));
     }
-    if !X264_PRESETS.contains(&req.preset.as_str()) {
-        return Err(bad(
-            "--preset",
-            format!(
-                "'{}' is not a {} preset; valid: {}",
-                req.preset,
-                req.codec,
-                X264_PRESETS.join(", ")
+    Ok((container, codec))
+}
+
+/// The encoder settings asked for, checked against what the codec accepts.
+fn encoder_knobs(
+    req: &PlanRequest,
+    codec: VideoCodec,
+    source_pix_fmt: &str,
+) -> Result<(Option<u32>, Option<String>, String), PlanError> {
+    let crf = match (codec.knobs(), req.crf) {
+        (Knobs::Crf { max, .. }, Some(crf)) if crf > max => {
+            return Err(bad(
+                "--crf",
+                format!("{crf} is out of range 0..={max} for {codec}"),
+            ))
+        }
+        (Knobs::Crf { default, .. }, crf) => Some(crf.unwrap_or(default)),
+        (Knobs::None, Some(_)) => {
+            return Err(bad(
+                "--crf",
+                format!(
+                "{codec} has no rate control (it is lossless or profile-driven); leave --crf out"
             ),
-        ));
+            ))
+        }
+        (Knobs::None, None) => None,
+    };
+    let presets = codec.presets();
+    let preset = match &req.preset {
+        Some(p) if presets.contains(&p.as_str()) => Some(p.clone()),
+        Some(p) if presets.is_empty() => {
+            return Err(bad(
+                "--preset",
+                format!("{codec} has no presets; '{p}' cannot be used"),
+            ))
+        }
+        Some(p) => {
+            return Err(bad(
+                "--preset",
+                format!(
+                    "'{p}' is not a {codec} preset; valid: {}",
+                    presets.join(", ")
+                ),
+            ))
+        }
+        None => presets.first().map(|p| p.to_string()),
+    };
+    let pix_fmt = req
+        .pix_fmt
+        .clone()
+        .or_else(|| codec.default_pix_fmt().map(str::to_string))
+        .unwrap_or_else(|| source_pix_fmt.to_string());
+    Ok((crf, preset, pix_fmt))
+}
+
+fn validate_counts(req: &PlanRequest) -> Result<(), PlanError> {
+    for (flag, value) in [
+        ("--threads", Some(u64::from(req.threads))),
+        ("--chunk-frames", req.chunk_frames),
+        ("--chunks", req.chunks),
+        ("--min-chunk-frames", req.min_chunk_frames),
+        ("--max-chunk-frames", req.max_chunk_frames),
+    ] {
+        if value == Some(0) {
+            return Err(bad(flag, "must be at least 1"));
+        }
     }
-    if req.crf > 51 {
-        return Err(bad("--crf", format!("{} is out of range 0..=51", req.crf)));
-    }
-    if req.threads == 0 {
-        return Err(bad("--threads", "must be at least 1"));
-    }
-    if matches!(req.chunk_frames, Some(0)) {
-        return Err(bad("--chunk-frames", "must be at least 1"));
-    }
-    if matches!(req.chunks, Some(0)) {
-        return Err(bad("--chunks", "must be at least 1"));
+    if let (Some(min), Some(max)) = (req.min_chunk_frames, req.max_chunk_frames) {
+        if min > max {
+            return Err(bad(
+                "--min-chunk-frames",
+                format!("{min} is more than --max-chunk-frames {max}"),
+            ));
+        }
     }
     Ok(())
 }
@@ -263,12 +352,119 @@ fn trial_render(plan: &Plan) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Refuses inputs whose timestamps do not follow their nominal constant frame rate (frame `k`
+/// must sit within half a frame of `k / rate`): seeking by time would pick the wrong frames.
+fn check_constant_rate(path: &Path, packets: &[Packet], rate: Rational) -> Result<(), PlanError> {
+    let first = packets[0].pts;
+    let frame = 1.0 / rate.as_f64();
+    for (k, packet) in packets.iter().enumerate() {
+        let expected = first + k as f64 * frame;
+        if (packet.pts - expected).abs() > frame / 2.0 {
+            return Err(bad(
+                "--fps",
+                format!(
+                    "{} has a variable frame rate (frame {k} is at {:.3} s, {expected:.3} s at a constant {rate} fps); pass --fps to render it onto a constant grid, e.g. --fps {}",
+                    path.display(),
+                    packet.pts,
+                    rate.as_f64().round().max(1.0)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The output grid under `--fps`: the normalisation record, the grid's frame count (counted by
+/// running the real fps filter over the input's last seconds, so end-of-stream rounding is
+/// ffmpeg's own), and the slot of the input's first frame.
+fn fps_grid(
+    input: &Path,
+    packets: &[Packet],
+    start_time: f64,
+    fps: Rational,
+    size: Option<Size>,
+) -> Result<(Normalize, u64), PlanError> {
+    let slot_of = |pts: f64| ((pts - start_time) * fps.as_f64()).round().max(0.0) as u64;
+    let widest_gap = packets
+        .windows(2)
+        .map(|w| w[1].pts - w[0].pts)
+        .fold(0.0, f64::max);
+    let normalize = Normalize {
+        fps: Some(fps),
+        size,
+        source_start_time: start_time,
+        seek_margin: widest_gap + 2.0 / fps.as_f64(),
+    };
+    let origin = slot_of(packets[0].pts);
+    if origin != 0 {
+        return Err(bad(
+            "--fps",
+            format!(
+                "{}'s video starts {:.3} s after the file does; vre's --fps grid starts at 0",
+                input.display(),
+                packets[0].pts - start_time
+            ),
+        ));
+    }
+    let last = packets.last().map_or(0.0, |p| p.pts);
+    let tail_slot = slot_of(last - 2.0).max(origin);
+    let argv = ffmpeg::fps_grid_tail(input, &normalize, fps, tail_slot);
+    let stdout =
+        ffmpeg::run_capture(&argv, input).map_err(|e| PlanError::Input(ProbeError::Tool(e)))?;
+    let tail = String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .count() as u64;
+    Ok((normalize, tail_slot + tail))
+}
+
+/// Chunk boundaries by the chosen strategy.
+fn cut_chunks(
+    req: &PlanRequest,
+    input: &Path,
+    packets: &[Packet],
+    start_time: f64,
+    rate: Rational,
+    (start, end): (u64, u64),
+    target: u64,
+) -> Result<Vec<Chunk>, PlanError> {
+    let frame_of = |t: f64| (t * rate.as_f64()).round().max(0.0) as u64;
+    Ok(match req.split {
+        SplitStrategy::Frames | SplitStrategy::Count => {
+            let count = req
+                .chunks
+                .unwrap_or_else(|| chunking::count_for_target(start, end, target));
+            chunking::even_chunks(start, end, count)
+        }
+        SplitStrategy::Keyframes => {
+            let keyframes: Vec<u64> = packets
+                .iter()
+                .filter(|p| p.key)
+                .map(|p| frame_of(p.pts - start_time))
+                .collect();
+            chunking::keyframe_chunks(start, end, target, &keyframes)
+        }
+        SplitStrategy::Scenes => {
+            let cuts: Vec<(u64, f64)> = probe::scene_cuts(input, SCENE_THRESHOLD)?
+                .into_iter()
+                .map(|(t, score)| (frame_of(t), score))
+                .collect();
+            let min = req
+                .min_chunk_frames
+                .unwrap_or((rate.as_f64().round() as u64).max(1));
+            let max = req.max_chunk_frames.unwrap_or(target * 2).max(min);
+            chunking::scene_chunks(start, end, &cuts, min, max)
+        }
+    })
+}
+
 fn audio_plan(
     req: &PlanRequest,
     input: &InputRecord,
     info: &probe::MediaInfo,
     output: &OutputSpec,
 ) -> Result<Option<AudioPlan>, PlanError> {
+    let codec = output.container.audio_codec();
     let mut tracks = Vec::new();
     if info.audio.is_some() && !req.no_source_audio {
         tracks.push(AudioTrack {
@@ -334,8 +530,8 @@ fn audio_plan(
             + u128::from(rate.num) / 2)
             / u128::from(rate.num);
     Ok(Some(AudioPlan {
-        codec: "aac".to_string(),
-        bitrate: AUDIO_BITRATE,
+        codec,
+        bitrate: codec.bitrate(),
         sample_rate: AUDIO_SAMPLE_RATE,
         channels: AUDIO_CHANNELS,
         samples: samples as u64,
@@ -345,7 +541,8 @@ fn audio_plan(
 
 /// Analyses the input and builds the plan and its chunks. Writes nothing.
 pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
-    validate_settings(req)?;
+    validate_counts(req)?;
+    let (container, codec) = container_and_codec(req)?;
     if !req.input.exists() {
         return Err(ProbeError::Missing {
             path: req.input.clone(),
@@ -361,30 +558,60 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             None => "no audio or video streams".to_string(),
         },
     })?;
-    let total_frames = probe::count_frames(&input_path)?;
-    if total_frames == 0 {
+    if let Some(format) = info
+        .format_name
+        .split(',')
+        .find(|f| UNINDEXED_FORMATS.contains(f))
+    {
+        return Err(ProbeError::NotMedia {
+            path: input_path.clone(),
+            detail: format!(
+                "{format} has no seek index, so chunks cannot start frame-exactly; remux it first: ffmpeg -i INPUT -c copy -map 0 INPUT.mkv"
+            ),
+        }
+        .into());
+    }
+    let packets = probe::video_packets(&input_path)?;
+    if packets.is_empty() {
         return Err(ProbeError::NoFrames { path: input_path }.into());
     }
-    let rate = video.frame_rate;
+    let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &video.pix_fmt)?;
+    let (normalize, rate, total) = match req.fps {
+        Some(fps) => {
+            let (normalize, total) =
+                fps_grid(&input_path, &packets, info.start_time, fps, req.size)?;
+            (Some(normalize), fps, total)
+        }
+        None => {
+            check_constant_rate(&input_path, &packets, video.frame_rate)?;
+            let normalize = req.size.map(|size| Normalize {
+                fps: None,
+                size: Some(size),
+                source_start_time: info.start_time,
+                seek_margin: 0.0,
+            });
+            (normalize, video.frame_rate, packets.len() as u64)
+        }
+    };
     let start = req.range.start.map_or(0, |b| resolve_bound(b, rate));
-    let end = req
-        .range
-        .end
-        .map_or(total_frames, |b| resolve_bound(b, rate));
-    if start >= end || end > total_frames {
+    let end = req.range.end.map_or(total, |b| resolve_bound(b, rate));
+    if start >= end || end > total {
         return Err(bad(
             "--range",
             format!(
-                "frames [{start}, {end}) are outside the input, which has {total_frames} frames ({:.3} s at {rate} fps)",
-                rate.seconds_of(total_frames)
+                "frames [{start}, {end}) are outside the input, which has {total} frames ({:.3} s at {rate} fps)",
+                rate.seconds_of(total)
             ),
         ));
     }
     let input = file_record(&input_path)?;
+    let (width, height) = req
+        .size
+        .map_or((video.width, video.height), |s| (s.width, s.height));
     let output = OutputSpec {
-        container: Container::Mp4,
-        width: video.width,
-        height: video.height,
+        container,
+        width,
+        height,
         frame_rate: rate,
         start_frame: start,
         end_frame: end,
@@ -392,16 +619,22 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let target = req
         .chunk_frames
         .unwrap_or_else(|| chunking::default_chunk_frames(rate));
-    let count = match req.chunks {
-        Some(n) => n,
-        None => chunking::count_for_target(start, end, target),
-    };
-    let chunks = chunking::even_chunks(start, end, count);
+    let chunks = cut_chunks(
+        req,
+        &input_path,
+        &packets,
+        info.start_time,
+        rate,
+        (start, end),
+        target,
+    )?;
     let longest = chunks.iter().map(Chunk::frames).max().unwrap_or(1);
     let keyint = longest
         .min((rate.as_f64() * MAX_GOP_SECONDS).round() as u64)
         .max(1) as u32;
     let audio = audio_plan(req, &input, &info, &output)?;
+    let strategy = req.split;
+    let scenes = strategy == SplitStrategy::Scenes;
     let mut plan = Plan {
         plan_hash: String::new(),
         format_version: plandir::FORMAT_VERSION,
@@ -412,21 +645,23 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             codec: video.codec,
             width: video.width,
             height: video.height,
-            frame_rate: rate,
-            total_frames,
+            frame_rate: video.frame_rate,
+            total_frames: packets.len() as u64,
             pix_fmt: video.pix_fmt,
             has_audio: info.audio.is_some(),
         },
         output,
+        normalize,
+        preroll: preroll::choose(req.video_filter.as_deref(), rate, req.preroll),
         video_filter: req.video_filter.clone().filter(|f| !f.trim().is_empty()),
         encoder: EncoderSettings {
-            codec: req.codec.clone(),
-            crf: req.crf,
-            preset: req.preset.clone(),
-            pix_fmt: req.pix_fmt.clone(),
+            codec,
+            crf,
+            preset,
+            pix_fmt,
             threads: req.threads,
             gop: GopSettings {
-                keyint,
+                keyint: if codec.is_intra_only() { 1 } else { keyint },
                 closed: true,
                 idr_first: true,
                 scene_cut: false,
@@ -434,12 +669,10 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             },
         },
         chunking: Chunking {
-            strategy: if req.chunks.is_some() {
-                "count".to_string()
-            } else {
-                "frames".to_string()
-            },
-            target_frames: longest,
+            strategy,
+            target_frames: target,
+            min_frames: scenes.then(|| chunks.iter().map(Chunk::frames).min().unwrap_or(1)),
+            max_frames: scenes.then_some(longest),
         },
         audio,
     };

@@ -2,7 +2,7 @@
 
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg::{self, FfmpegError};
-use crate::plandir::Rational;
+use crate::plandir::{Rational, StreamFacts};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +41,8 @@ pub struct MediaInfo {
     pub format_name: String,
     /// Duration of the container, seconds.
     pub duration: Option<f64>,
+    /// Start time of the container, seconds (ffmpeg counts timestamps from it).
+    pub start_time: f64,
     /// First video stream (attached pictures such as cover art are not video).
     pub video: Option<VideoInfo>,
     /// First audio stream.
@@ -114,13 +116,15 @@ impl HasCode for ProbeError {
     }
 }
 
-fn run_json(argv: &ffmpeg::Argv, path: &Path) -> Result<Value, ProbeError> {
+/// Runs an ffprobe about `path`: a missing file and a file ffprobe cannot read get their own
+/// errors.
+fn run_probe(argv: &ffmpeg::Argv, path: &Path) -> Result<Vec<u8>, ProbeError> {
     if !path.exists() {
         return Err(ProbeError::Missing {
             path: path.to_path_buf(),
         });
     }
-    let stdout = ffmpeg::run_capture(argv, path).map_err(|e| match e {
+    ffmpeg::run_capture(argv, path).map_err(|e| match e {
         FfmpegError::Failed {
             subject, stderr, ..
         } => ProbeError::NotMedia {
@@ -128,7 +132,11 @@ fn run_json(argv: &ffmpeg::Argv, path: &Path) -> Result<Value, ProbeError> {
             detail: stderr,
         },
         other => ProbeError::Tool(other),
-    })?;
+    })
+}
+
+fn run_json(argv: &ffmpeg::Argv, path: &Path) -> Result<Value, ProbeError> {
+    let stdout = run_probe(argv, path)?;
     serde_json::from_slice(&stdout).map_err(|e| ProbeError::NotMedia {
         path: path.to_path_buf(),
         detail: format!("ffprobe printed unreadable JSON: {e}"),
@@ -191,22 +199,109 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
     Ok(MediaInfo {
         format_name: text(&format, "format_name").unwrap_or_default(),
         duration: number(&format, "duration"),
+        start_time: number(&format, "start_time").unwrap_or(0.0),
         video,
         audio,
     })
 }
 
-/// Counts the frames of a file's first video stream by demuxing it (no decoding).
-pub fn count_frames(path: &Path) -> Result<u64, ProbeError> {
-    let json = run_json(&ffmpeg::count_video_packets(path), path)?;
-    json.get("streams")
+/// One packet of a video stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Packet {
+    /// Presentation time, seconds.
+    pub pts: f64,
+    /// Duration, seconds (0 when unknown).
+    pub duration: f64,
+    /// Whether it is a keyframe.
+    pub key: bool,
+}
+
+/// The packets of a file's first video stream in presentation order, read by demuxing only (no
+/// decoding): one pass gives the frame count, the keyframes and the timestamps.
+pub fn video_packets(path: &Path) -> Result<Vec<Packet>, ProbeError> {
+    let stdout = run_probe(&ffmpeg::list_video_packets(path), path)?;
+    let mut packets: Vec<Packet> = String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(',');
+            let pts = fields.next()?.trim().parse().ok()?;
+            let duration = fields.next()?.trim().parse().unwrap_or(0.0);
+            let key = fields.next()?.starts_with('K');
+            Some(Packet { pts, duration, key })
+        })
+        .collect();
+    packets.sort_by(|a, b| a.pts.total_cmp(&b.pts));
+    Ok(packets)
+}
+
+/// Counts a chunk's frames by demuxing it and reads the stream parameters that must agree
+/// between chunks.
+pub fn chunk_facts(path: &Path) -> Result<(u64, StreamFacts), ProbeError> {
+    let json = run_json(&ffmpeg::probe_chunk(path), path)?;
+    let stream = json
+        .get("streams")
         .and_then(Value::as_array)
         .and_then(|s| s.first())
-        .and_then(|s| number(s, "nb_read_packets"))
+        .cloned()
         .ok_or_else(|| ProbeError::NoVideo {
             path: path.to_path_buf(),
-            what: "no countable video packets".to_string(),
-        })
+            what: "no video stream".to_string(),
+        })?;
+    let frames = number(&stream, "nb_read_packets").unwrap_or(0);
+    let facts = StreamFacts {
+        codec: text(&stream, "codec_name").unwrap_or_default(),
+        profile: text(&stream, "profile").unwrap_or_default(),
+        pix_fmt: text(&stream, "pix_fmt").unwrap_or_default(),
+        width: number(&stream, "width").unwrap_or(0),
+        height: number(&stream, "height").unwrap_or(0),
+        frame_rate: text(&stream, "r_frame_rate").unwrap_or_default(),
+        time_base: text(&stream, "time_base").unwrap_or_default(),
+    };
+    Ok((frames, facts))
+}
+
+/// Scene cuts: the times (seconds from the input's start) where ffmpeg's scdet filter scores a
+/// change of at least `threshold` percent, with their scores.
+pub fn scene_cuts(path: &Path, threshold: f64) -> Result<Vec<(f64, f64)>, ProbeError> {
+    let stdout = ffmpeg::run_capture(&ffmpeg::detect_scenes(path, threshold), path)?;
+    let text = String::from_utf8_lossy(&stdout);
+    // scdet tags every frame with a score and cut frames also with a time; the metadata
+    // filter prints one block per frame: `frame:N pts:P pts_time:T`, then `key=value` lines.
+    let mut cuts = Vec::new();
+    let mut score = 0.0;
+    for line in text.lines() {
+        if line.starts_with("frame:") {
+            score = 0.0;
+        } else if let Some(value) = line.strip_prefix("lavfi.scd.score=") {
+            score = value.trim().parse().unwrap_or(0.0);
+        } else if let Some(value) = line.strip_prefix("lavfi.scd.time=") {
+            if let Ok(time) = value.trim().parse::<f64>() {
+                cuts.push((time, score));
+            }
+        }
+    }
+    Ok(cuts)
+}
+
+/// Counts the samples a player gets from a file's first audio stream, by decoding it.
+pub fn decoded_audio_samples(path: &Path) -> Result<u64, ProbeError> {
+    let argv = ffmpeg::decode_audio(path);
+    let mut child = argv
+        .command()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| ProbeError::Tool(ffmpeg::spawn_error(argv.program(), e)))?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let bytes = std::io::copy(&mut stdout, &mut std::io::sink()).unwrap_or(0);
+    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+    if !ok {
+        return Err(ProbeError::NotMedia {
+            path: path.to_path_buf(),
+            detail: "its audio does not decode".to_string(),
+        });
+    }
+    Ok(bytes / 4)
 }
 
 /// Reads the timing of every stream of a finished file.

@@ -8,7 +8,9 @@
 use crate::claim::TaskLock;
 use crate::ffmpeg::{self, Argv};
 use crate::fsio;
-use crate::plandir::{self, LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, TaskId};
+use crate::plandir::{
+    self, LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, StreamFacts, TaskId,
+};
 use crate::probe;
 use crate::process;
 use std::fs;
@@ -121,8 +123,8 @@ pub fn render_task(
     let started_at = fsio::unix_now();
     let clock = Instant::now();
     let result = run_and_verify(loaded, task, &argv, lock, &temp, &mut on_progress);
-    let media = match result {
-        Ok(media) => media,
+    let (media, stream) = match result {
+        Ok(verified) => verified,
         Err(e) => {
             let _ = fs::remove_file(&temp);
             return Err(e);
@@ -144,6 +146,7 @@ pub fn render_task(
         plan_hash: plan.plan_hash.clone(),
         task_key: loaded.task_key(task),
         media,
+        stream,
         bytes,
         blake3,
         encode_seconds: clock.elapsed().as_secs_f64(),
@@ -167,7 +170,7 @@ fn run_and_verify(
     lock: &TaskLock,
     temp: &Path,
     on_progress: &mut impl FnMut(Progress),
-) -> Result<Media, RenderError> {
+) -> Result<(Media, Option<StreamFacts>), RenderError> {
     let mut progress = Progress::default();
     let outcome = process::run_guarded(argv, Some(lock.raw_fd()), |line| {
         if parse_progress(line, &mut progress) {
@@ -204,7 +207,7 @@ fn run_and_verify(
             let chunk = loaded
                 .chunk(task)
                 .expect("chunk tasks come from chunks.json");
-            let frames = probe::count_frames(temp).map_err(|e| fail(e.to_string()))?;
+            let (frames, facts) = probe::chunk_facts(temp).map_err(|e| fail(e.to_string()))?;
             if frames != chunk.frames() {
                 return Err(fail(format!(
                     "rendered {frames} frames, the chunk has {} (frames {}..{}); the input may be shorter than planned or the filter may drop frames",
@@ -213,12 +216,13 @@ fn run_and_verify(
                     chunk.end_frame
                 )));
             }
-            Ok(Media::Chunk {
+            let media = Media::Chunk {
                 index: chunk.index,
                 start_frame: chunk.start_frame,
                 end_frame: chunk.end_frame,
                 frames,
-            })
+            };
+            Ok((media, Some(facts)))
         }
         TaskId::Audio => {
             let audio = loaded
@@ -231,18 +235,23 @@ fn run_and_verify(
                 .iter()
                 .find(|t| t.codec_type == "audio")
                 .ok_or_else(|| fail("the rendered audio has no audio stream".to_string()))?;
-            let samples = (stream.duration * f64::from(audio.sample_rate)).round() as u64;
+            let samples = if audio.codec.container_counts_samples() {
+                (stream.duration * f64::from(audio.sample_rate)).round() as u64
+            } else {
+                probe::decoded_audio_samples(temp).map_err(|e| fail(e.to_string()))?
+            };
             if samples != audio.samples {
                 return Err(fail(format!(
                     "rendered {samples} audio samples, the plan needs exactly {}",
                     audio.samples
                 )));
             }
-            Ok(Media::Audio {
+            let media = Media::Audio {
                 samples,
                 sample_rate: audio.sample_rate,
                 duration_seconds: samples as f64 / f64::from(audio.sample_rate),
-            })
+            };
+            Ok((media, None))
         }
     }
 }

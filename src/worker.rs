@@ -24,7 +24,7 @@ pub struct WorkOptions {
     pub threads: usize,
     /// The chunk to claim first (array-job index).
     pub first_index: Option<u32>,
-    /// Render at most one task, then stop.
+    /// Render at most one chunk (and the audio, if it is still free), then stop.
     pub once: bool,
     /// Failed attempts after which a task is marked failed.
     pub max_attempts: u32,
@@ -74,6 +74,8 @@ struct Queue {
     watching: bool,
     rendering: usize,
     stop: bool,
+    /// With `--once`: a chunk is done; only the audio may still be taken, if free.
+    one_chunk_done: bool,
     last_idle: usize,
 }
 
@@ -86,7 +88,7 @@ enum Next {
 enum Outcome {
     Done,
     Held,
-    Published(Sidecar),
+    Published(Box<Sidecar>),
     Retry,
     Exhausted(String),
     Interrupted,
@@ -167,6 +169,7 @@ pub fn work(
             watching: false,
             rendering: 0,
             stop: false,
+            one_chunk_done: false,
             last_idle: 0,
         }),
         wake: Condvar::new(),
@@ -207,6 +210,10 @@ impl Scheduler<'_> {
         loop {
             if q.stop || process::interrupted() {
                 return Next::Done;
+            }
+            if q.one_chunk_done {
+                q.pending.retain(|&t| t == TaskId::Audio);
+                q.held_elsewhere.clear();
             }
             if let Some(task) = q.pending.pop_front() {
                 q.rendering += 1;
@@ -256,8 +263,8 @@ impl Scheduler<'_> {
                             Ok(())
                         }
                         Ok(Outcome::Published(sidecar)) => {
-                            q.stop |= self.options.once;
-                            self.summary_mut().rendered.push(sidecar);
+                            q.one_chunk_done |= self.options.once && task != TaskId::Audio;
+                            self.summary_mut().rendered.push(*sidecar);
                             Ok(())
                         }
                         Ok(Outcome::Exhausted(error)) => {
@@ -346,7 +353,7 @@ impl Scheduler<'_> {
                     seconds: sidecar.encode_seconds,
                     bytes: sidecar.bytes,
                 });
-                Ok(Outcome::Published(sidecar))
+                Ok(Outcome::Published(Box::new(sidecar)))
             }
             // A render cut short by a signal (ffmpeg or ffprobe killed) is not an attempt.
             Err(RenderError::Interrupted) => Ok(Outcome::Interrupted),

@@ -11,10 +11,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-macro_rules! args {
-    ($($x:expr),* $(,)?) => { vec![$(OsString::from(&$x)),*] };
-}
-
 fn ntsc_video(dir: &Path, seconds: f64) -> std::path::PathBuf {
     let input = dir.join("in put's -x.mp4");
     make_video(
@@ -93,21 +89,6 @@ fn output_audio_starts_at_zero_and_lasts_the_video() {
     );
 }
 
-fn published_by(stdout: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == "published")
-        .map(|e| {
-            format!(
-                "{}:{}",
-                e["task"]["kind"].as_str().unwrap(),
-                e["task"]["index"]
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn two_worker_processes_render_every_chunk_exactly_once() {
     let tmp = temp_dir();
@@ -147,7 +128,7 @@ fn two_worker_processes_render_every_chunk_exactly_once() {
     assert!(a.status.success(), "worker a: {}", stderr(&a));
     assert!(b.status.success(), "worker b: {}", stderr(&b));
 
-    let (by_a, by_b) = (published_by(&a.stdout), published_by(&b.stdout));
+    let (by_a, by_b) = (published(&a.stdout), published(&b.stdout));
     assert!(
         !by_a.is_empty() && !by_b.is_empty(),
         "both workers rendered: {by_a:?} / {by_b:?}"
@@ -242,7 +223,7 @@ fn a_sigkilled_worker_leaves_no_orphan_and_a_rerun_completes_frame_exact() {
     );
 
     let rerun = vre_ok(args!["work", plan_dir, "--json"]);
-    let rendered = published_by(&rerun.stdout);
+    let rendered = published(&rerun.stdout);
     assert_eq!(
         rendered.len(),
         2,

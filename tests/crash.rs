@@ -5,15 +5,10 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-macro_rules! args {
-    ($($x:expr),* $(,)?) => { vec![$(OsString::from(&$x)),*] };
-}
 
 fn input_video(dir: &Path, seconds: f64, audio: bool) -> PathBuf {
     let input = dir.join("in.mp4");
@@ -316,19 +311,7 @@ fn verify_withdraws_a_damaged_chunk_and_work_renders_only_that_one() {
     assert!(!chunk.exists() && !plan_dir.join("chunks/chunk-000002.json").exists());
 
     let rerun = vre_ok(args!["work", plan_dir, "--json"]);
-    let published: Vec<String> = String::from_utf8_lossy(&rerun.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == "published")
-        .map(|e| {
-            format!(
-                "{}:{}",
-                e["task"]["kind"].as_str().unwrap(),
-                e["task"]["index"]
-            )
-        })
-        .collect();
-    assert_eq!(published, vec!["chunk:2".to_string()]);
+    assert_eq!(published(&rerun.stdout), vec!["chunk:2".to_string()]);
     vre_ok(args!["verify", plan_dir]);
     vre_ok(args![
         "assemble",

@@ -7,10 +7,6 @@ use common::*;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-macro_rules! args {
-    ($($x:expr),* $(,)?) => { vec![$(OsString::from(&$x)),*] };
-}
-
 struct Case {
     name: &'static str,
     args: Vec<OsString>,

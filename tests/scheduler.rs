@@ -3,30 +3,9 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
-
-macro_rules! args {
-    ($($x:expr),* $(,)?) => { vec![$(OsString::from(&$x)),*] };
-}
-
-fn published(stdout: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == "published")
-        .map(|e| {
-            format!(
-                "{}:{}",
-                e["task"]["kind"].as_str().unwrap(),
-                e["task"]["index"]
-            )
-        })
-        .collect()
-}
 
 fn planned(dir: &Path, chunks: &str, audio: bool) -> std::path::PathBuf {
     let input = dir.join("in.mp4");
@@ -138,4 +117,18 @@ fn assemble_wait_returns_as_soon_as_the_last_chunk_is_published() {
         "0.5"
     ]);
     assert_eq!(gave_up.status.code(), Some(75), "{}", stderr(&gave_up));
+}
+
+#[test]
+fn once_also_takes_the_audio_while_nobody_has() {
+    let tmp = temp_dir();
+    let plan_dir = planned(tmp.path(), "4", true);
+    let first = vre_ok(args!["work", plan_dir, "--once", "--index", "2", "--json"]);
+    assert_eq!(published(&first.stdout), vec!["chunk:2", "audio:null"]);
+    let second = vre_ok(args!["work", plan_dir, "--once", "--index", "3", "--json"]);
+    assert_eq!(
+        published(&second.stdout),
+        vec!["chunk:3"],
+        "the audio is done: just the chunk"
+    );
 }

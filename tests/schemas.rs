@@ -60,6 +60,15 @@ fn files_vre_writes_match_their_schemas() {
         &plan_dir.join("chunks/chunk-000001.json"),
     );
     check("sidecar.schema.json", &plan_dir.join("audio/audio.json"));
+    let out = tmp.path().join("out.mp4");
+    vre_ok([
+        "assemble".as_ref(),
+        plan_dir.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-q".as_ref(),
+    ]);
+    check("stages.schema.json", &plan_dir.join("stages.json"));
     let plan = read_json(&plan_dir.join("plan.json"));
     assert_eq!(plan["audio"]["tracks"].as_array().map(Vec::len), Some(2));
 

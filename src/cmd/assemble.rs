@@ -12,7 +12,12 @@ pub fn run(args: &AssembleArgs, quiet: bool) -> anyhow::Result<Code> {
         let timeout = args.timeout.map(std::time::Duration::from_secs_f64);
         assemble::wait_until_complete(&dir, &args.out, timeout)?;
     }
-    let done = assemble::assemble(&dir, &args.out)?;
+    let started = std::time::Instant::now();
+    let options = assemble::AssembleOptions {
+        allow_reencode: args.allow_reencode,
+    };
+    let done = assemble::assemble(&dir, &args.out, options)?;
+    crate::stages::note(&dir, crate::stages::Stage::Assemble, started);
     if !quiet {
         eprintln!("{}", describe(&done));
     }

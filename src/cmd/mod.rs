@@ -2,7 +2,9 @@
 //! happened.
 
 pub mod assemble;
+pub mod doctor;
 pub mod plan;
+pub mod report;
 pub mod run;
 pub mod status;
 pub mod verify;

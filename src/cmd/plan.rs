@@ -7,12 +7,14 @@ use crate::planner::{self, PlanOutcome};
 
 /// Runs `vre plan`.
 pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<Code> {
+    let started = std::time::Instant::now();
     let request = args
         .options
-        .request(args.input.clone(), cli::cores() as u32);
+        .request(args.input.clone(), cli::cores() as u32, None);
     let loaded = planner::make_plan(&request)?;
     let dir = PlanDir::new(&args.plan_dir);
     let outcome = planner::write_plan(&dir, &loaded, args.options.force)?;
+    crate::stages::note(&dir, crate::stages::Stage::Plan, started);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&loaded.plan)?);
     } else if !quiet {
@@ -46,8 +48,22 @@ pub fn describe(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> St
         ),
         None => "none".to_string(),
     };
+    let grid = match &plan.normalize {
+        Some(n) => format!(
+            " (normalised from {}x{} at {} fps{})",
+            plan.source.width,
+            plan.source.height,
+            plan.source.frame_rate,
+            if n.fps.is_some() {
+                " by an fps filter"
+            } else {
+                ""
+            }
+        ),
+        None => String::new(),
+    };
     format!(
-        "vre: {what}: {}\n  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames\n  filter     {}\n  encoder    {} crf {} preset {} {} threads {} keyint {}\n  audio      {}\n",
+        "vre: {what}: {}\n  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {:?}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n",
         dir.root().display(),
         plan.plan_hash,
         plan.input.path.display(),
@@ -55,6 +71,10 @@ pub fn describe(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> St
         plan.source.height,
         plan.source.frame_rate,
         plan.source.total_frames,
+        out.container,
+        out.width,
+        out.height,
+        out.frame_rate,
         out.start_frame,
         out.end_frame,
         out.total_frames(),
@@ -62,12 +82,11 @@ pub fn describe(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> St
         loaded.chunks.len(),
         shortest,
         longest,
+        plan.chunking.strategy,
         plan.video_filter.as_deref().unwrap_or("none"),
-        plan.encoder.codec,
-        plan.encoder.crf,
-        plan.encoder.preset,
-        plan.encoder.pix_fmt,
-        plan.encoder.threads,
+        plan.preroll.frames,
+        plan.preroll.reason,
+        plan.encoder.summary(),
         plan.encoder.gop.keyint,
         audio,
     )

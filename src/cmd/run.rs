@@ -4,7 +4,8 @@
 use crate::assemble;
 use crate::cli::{self, RunArgs};
 use crate::events::HumanLog;
-use crate::exit::Code;
+use crate::exit::{Code, Coded};
+use crate::media::Container;
 use crate::plandir::{LoadedPlan, PlanDir};
 use crate::planner;
 use crate::space::{self, SpaceError};
@@ -13,11 +14,12 @@ use crate::worker::{self, WorkOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The planDir `vre run` uses when none is given: `OUT.vre` beside OUT.
+/// The planDir `vre run` uses when none is given: `OUT.vre` beside OUT (also when OUT is a
+/// directory written as `frames/`).
 pub fn default_plan_dir(out: &Path) -> PathBuf {
-    let mut name = out.as_os_str().to_owned();
+    let mut name = out.file_name().unwrap_or(out.as_os_str()).to_owned();
     name.push(".vre");
-    PathBuf::from(name)
+    crate::fsio::parent_dir(out).join(name)
 }
 
 /// Refuses a run whose chunks and output cannot fit: both on one filesystem need room for both.
@@ -33,6 +35,26 @@ fn check_space(dir: &PlanDir, loaded: &LoadedPlan, out: &Path) -> Result<(), Spa
     }
 }
 
+/// The format OUT's name implies: its extension, or a PNG sequence for a directory (an existing
+/// one, or a path ending in `/`). `None` when `--format` must decide.
+fn format_of_output(out: &Path) -> Result<Option<Container>, Coded> {
+    if out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/') {
+        return Ok(Some(Container::Png));
+    }
+    match out.extension().and_then(|e| e.to_str()) {
+        None => Ok(None),
+        Some(ext) => Container::parse(ext).map(Some).ok_or_else(|| {
+            Coded::new(
+                Code::Usage,
+                format!(
+                    "{}: .{ext} is not a format vre writes; name it .mp4, .mov, .mkv or .webm, use a directory for PNG frames, or pass --format",
+                    out.display()
+                ),
+            )
+        }),
+    }
+}
+
 /// Runs `vre run`.
 pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
     let started = Instant::now();
@@ -43,7 +65,10 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
             .clone()
             .unwrap_or_else(|| default_plan_dir(&args.out)),
     );
-    let request = args.options.request(args.input.clone(), threads_per_chunk);
+    let format = format_of_output(&args.out)?;
+    let request = args
+        .options
+        .request(args.input.clone(), threads_per_chunk, format);
     let loaded = planner::make_plan(&request)?;
     assemble::check_output_path(&loaded, &args.out)?;
     let outcome = planner::write_plan(&dir, &loaded, args.options.force)?;
@@ -51,6 +76,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
         check_space(&dir, &loaded, &args.out)?;
     }
     let plan_seconds = started.elapsed().as_secs_f64();
+    crate::stages::note(&dir, crate::stages::Stage::Plan, started);
     if !quiet {
         eprint!("{}", crate::cmd::plan::describe(&dir, &loaded, &outcome));
     }
@@ -76,8 +102,12 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
     }
 
     let clock = Instant::now();
-    let done = assemble::assemble(&dir, &args.out)?;
+    let options = assemble::AssembleOptions {
+        allow_reencode: args.allow_reencode,
+    };
+    let done = assemble::assemble(&dir, &args.out, options)?;
     let assemble_seconds = clock.elapsed().as_secs_f64();
+    crate::stages::note(&dir, crate::stages::Stage::Assemble, clock);
     if !quiet {
         let status = status::status_of(&dir, &loaded)?;
         eprint!("{}", status::task_table(&status));

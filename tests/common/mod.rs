@@ -3,6 +3,28 @@
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 use serde_json::Value;
+
+/// Arguments of mixed types (paths, strings) as `OsString`s: `args!["plan", input, "-o", dir]`.
+#[macro_export]
+macro_rules! args {
+    ($($x:expr),* $(,)?) => { vec![$(std::ffi::OsString::from(&$x)),*] };
+}
+
+/// The tasks a `vre work --json` run published, in order, as `chunk:3` or `audio:null`.
+pub fn published(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "published")
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["task"]["kind"].as_str().unwrap_or("?"),
+                e["task"]["index"]
+            )
+        })
+        .collect()
+}
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

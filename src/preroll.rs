@@ -1,0 +1,148 @@
+//! How much history each chunk must decode before its start so that filters with memory see
+//! what they would see in a serial run.
+
+use crate::plandir::{Preroll, Rational};
+
+/// Splits a filter chain at top-level `,` and `;`, respecting `'…'` quotes, `\` escapes and
+/// `[…]` labels; returns each filter's name and its options text.
+fn filters(chain: &str) -> Vec<(String, String)> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    let (mut quoted, mut escaped, mut depth) = (false, false, 0u32);
+    for c in chain.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '\'' => quoted = !quoted,
+            '[' if !quoted => depth += 1,
+            ']' if !quoted => depth = depth.saturating_sub(1),
+            ',' | ';' if !quoted && depth == 0 => {
+                pieces.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    pieces.push(current);
+    pieces
+        .into_iter()
+        .filter_map(|piece| {
+            // Drop link labels such as `[in]` around the filter.
+            let mut text = piece.trim();
+            while let Some(rest) = text.strip_prefix('[') {
+                text = rest.split_once(']').map_or("", |(_, r)| r).trim_start();
+            }
+            let text = text.split('[').next().unwrap_or("").trim();
+            let (name, options) = text.split_once('=').unwrap_or((text, ""));
+            (!name.is_empty()).then(|| (name.trim().to_string(), options.to_string()))
+        })
+        .collect()
+}
+
+/// The value of option `key` (by name, or at `position` among unnamed options).
+fn option(options: &str, key: &str, position: usize) -> Option<u64> {
+    let mut unnamed = 0;
+    for part in options.split(':') {
+        match part.split_once('=') {
+            Some((k, v)) if k.trim() == key => return v.trim().parse().ok(),
+            Some(_) => {}
+            None => {
+                if unnamed == position {
+                    return part.trim().parse().ok();
+                }
+                unnamed += 1;
+            }
+        }
+    }
+    None
+}
+
+/// History one filter needs, in frames, and whether that makes seams exact.
+fn history(name: &str, options: &str, one_second: u64) -> Option<(u64, &'static str)> {
+    let exact = "exact";
+    let converged = "recursive smoothing, infinite memory: one second of history lets seams converge, not bit-exact";
+    Some(match name {
+        "tmix" => (
+            option(options, "frames", 0).unwrap_or(3).saturating_sub(1),
+            exact,
+        ),
+        "tblend" => (1, exact),
+        "tmedian" => (option(options, "radius", 0).unwrap_or(1), exact),
+        "atadenoise" => (option(options, "s", 99).unwrap_or(9) / 2, exact),
+        "deflicker" => (
+            option(options, "size", 0).unwrap_or(5).saturating_sub(1),
+            exact,
+        ),
+        "minterpolate" | "framerate" => (
+            2,
+            "neighbouring frames; exact only at an unchanged frame rate",
+        ),
+        "hqdn3d" | "lagfun" | "deshake" | "dedot" | "photosensitivity" => (one_second, converged),
+        _ => return None,
+    })
+}
+
+/// The preroll for a filter chain: `explicit` when the user gave `--preroll`, otherwise the most
+/// any well-known temporal filter in the chain needs, with the reason.
+pub fn choose(chain: Option<&str>, rate: Rational, explicit: Option<u64>) -> Preroll {
+    if let Some(frames) = explicit {
+        return Preroll {
+            frames,
+            reason: "set with --preroll".to_string(),
+        };
+    }
+    let one_second = rate.as_f64().round().max(1.0) as u64;
+    let needs: Vec<(u64, String)> = filters(chain.unwrap_or(""))
+        .into_iter()
+        .filter_map(|(name, options)| {
+            history(&name, &options, one_second).map(|(frames, why)| {
+                (
+                    frames,
+                    format!("{name} needs {frames} earlier frames ({why})"),
+                )
+            })
+        })
+        .collect();
+    match needs.iter().map(|(f, _)| *f).max() {
+        Some(frames) => Preroll {
+            frames,
+            reason: needs.into_iter().map(|(_, r)| r).collect::<Vec<_>>().join("; "),
+        },
+        None => Preroll {
+            frames: 0,
+            reason: "no temporal filter recognised; pass --preroll N if the chain looks at earlier frames"
+                .to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FPS25: Rational = Rational { num: 25, den: 1 };
+
+    #[test]
+    fn chains_split_at_top_level_only() {
+        let parsed = filters("[in]scale=w='min(iw,640)':h=-2,tmix=frames=5[out];hue=s=0");
+        let names: Vec<&str> = parsed.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["scale", "tmix", "hue"]);
+    }
+
+    #[test]
+    fn temporal_filters_get_the_history_they_need() {
+        assert_eq!(choose(Some("tmix=frames=5"), FPS25, None).frames, 4);
+        assert_eq!(choose(Some("tmix=5"), FPS25, None).frames, 4);
+        assert_eq!(
+            choose(Some("hue=s=0,tblend=all_mode=average"), FPS25, None).frames,
+            1
+        );
+        let iir = choose(Some("hqdn3d,unsharp"), FPS25, None);
+        assert_eq!(iir.frames, 25);
+        assert!(iir.reason.contains("not bit-exact"));
+        assert_eq!(choose(Some("smartblur=lr=5"), FPS25, None).frames, 0);
+        assert_eq!(choose(None, FPS25, None).frames, 0);
+        assert_eq!(choose(Some("tmix=frames=5"), FPS25, Some(9)).frames, 9);
+    }
+}

@@ -1,0 +1,112 @@
+//! Manners of the command line: every verb's --help shows an example, shell completions and
+//! man pages cover every verb.
+
+mod common;
+
+use clap::CommandFactory;
+use common::*;
+use std::process::Command;
+
+#[allow(dead_code)] // its main() is the example's entry point, not used here
+#[path = "../examples/man.rs"]
+mod man;
+
+/// Every verb clap knows, as typed on the command line.
+fn verbs() -> Vec<String> {
+    let verbs: Vec<String> = vre::cli::Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|name| name != "help")
+        .collect();
+    for expected in ["plan", "work", "assemble", "run", "report", "completions"] {
+        assert!(
+            verbs.iter().any(|v| v == expected),
+            "{expected} in {verbs:?}"
+        );
+    }
+    verbs
+}
+
+fn has_example(help: &str) -> bool {
+    help.lines().any(|l| l.starts_with("Example"))
+}
+
+#[test]
+fn every_verb_help_shows_an_example() {
+    let top = vre_ok(["--help"]);
+    assert!(has_example(&String::from_utf8_lossy(&top.stdout)));
+    for verb in verbs() {
+        let out = vre_ok([verb.as_str(), "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            has_example(&help),
+            "`vre {verb} --help` shows no example:\n{help}"
+        );
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("vre {verb}"))),
+            "the example of `vre {verb}` uses it:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn completions_cover_every_verb_and_complete_in_bash() {
+    let verbs = verbs();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = vre_ok(["completions", shell]);
+        let script = String::from_utf8(out.stdout).unwrap();
+        for verb in &verbs {
+            assert!(
+                script.contains(verb.as_str()),
+                "{shell} completion lacks {verb}"
+            );
+        }
+    }
+    let refused = run_vre(["completions", "tcsh"]);
+    assert_eq!(refused.status.code(), Some(64));
+
+    // Bash really completes with it: `vre rep<TAB>` and `vre report --o<TAB>`.
+    let tmp = temp_dir();
+    let script = tmp.path().join("vre.bash");
+    std::fs::write(&script, vre_ok(["completions", "bash"]).stdout).unwrap();
+    let probe = r#"source "$1" || exit 1
+complete -p vre || exit 1
+COMP_WORDS=(vre rep); COMP_CWORD=1; _vre vre rep vre; echo "verbs: ${COMPREPLY[*]}"
+COMP_WORDS=(vre report --o); COMP_CWORD=2; _vre vre --o report; echo "options: ${COMPREPLY[*]}""#;
+    let out = Command::new("bash")
+        .args(["--norc", "-c", probe, "probe"])
+        .arg(&script)
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("complete -o bashdefault -o default -o nosort -F _vre vre"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l == "verbs: report"), "{text}");
+    assert!(text.lines().any(|l| l == "options: --output"), "{text}");
+}
+
+#[test]
+fn man_pages_cover_every_verb_with_its_example() {
+    let tmp = temp_dir();
+    let pages = man::write_pages(tmp.path()).unwrap();
+    let main_page = std::fs::read_to_string(tmp.path().join("vre.1")).unwrap();
+    assert!(main_page.starts_with(".ie"), "a roff page");
+    for verb in verbs() {
+        let page = tmp.path().join(format!("vre-{verb}.1"));
+        assert!(pages.contains(&page), "{} in {pages:?}", page.display());
+        assert!(
+            main_page.contains(&format!("vre\\-{verb}(1)")),
+            "vre.1 lists {verb}"
+        );
+        let text = std::fs::read_to_string(&page).unwrap();
+        assert!(
+            text.contains("Example"),
+            "{} has its example",
+            page.display()
+        );
+    }
+}
