@@ -96,13 +96,41 @@ fn failure_log(argv: &Argv, stderr_tail: &str, reason: &str) -> String {
     )
 }
 
+/// Renders claimed tasks. vre's one renderer runs ffmpeg ([`FfmpegRenderer`]); the seam exists so
+/// that benchmarks of the claim protocol can measure claiming without ffmpeg in the loop.
+pub trait Renderer: Sync {
+    /// Renders the task `lock` holds, verifies it and publishes it with its sidecar.
+    fn render(
+        &self,
+        dir: &PlanDir,
+        loaded: &LoadedPlan,
+        lock: &TaskLock,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<Sidecar, RenderError>;
+}
+
+/// Renders with ffmpeg: [`render_task`].
+pub struct FfmpegRenderer;
+
+impl Renderer for FfmpegRenderer {
+    fn render(
+        &self,
+        dir: &PlanDir,
+        loaded: &LoadedPlan,
+        lock: &TaskLock,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<Sidecar, RenderError> {
+        render_task(dir, loaded, lock, on_progress)
+    }
+}
+
 /// Renders the claimed task, verifies it, and publishes it with its sidecar.
 /// `on_progress` is called as ffmpeg reports progress.
 pub fn render_task(
     dir: &PlanDir,
     loaded: &LoadedPlan,
     lock: &TaskLock,
-    mut on_progress: impl FnMut(Progress),
+    on_progress: &mut dyn FnMut(Progress),
 ) -> Result<Sidecar, RenderError> {
     let plan = &loaded.plan;
     let task = lock.task();
@@ -122,7 +150,7 @@ pub fn render_task(
     };
     let started_at = fsio::unix_now();
     let clock = Instant::now();
-    let result = run_and_verify(loaded, task, &argv, lock, &temp, &mut on_progress);
+    let result = run_and_verify(loaded, task, &argv, lock, &temp, on_progress);
     let (media, stream) = match result {
         Ok(verified) => verified,
         Err(e) => {
@@ -169,7 +197,7 @@ fn run_and_verify(
     argv: &Argv,
     lock: &TaskLock,
     temp: &Path,
-    on_progress: &mut impl FnMut(Progress),
+    on_progress: &mut dyn FnMut(Progress),
 ) -> Result<(Media, Option<StreamFacts>), RenderError> {
     let mut progress = Progress::default();
     let outcome = process::run_guarded(argv, Some(lock.raw_fd()), |line| {

@@ -11,7 +11,7 @@ use crate::claim::{self, TaskLock};
 use crate::events::{Event, Observer, TaskRef};
 use crate::plandir::{LoadedPlan, PlanDir, PlanDirError, Sidecar, TaskId};
 use crate::process;
-use crate::render::{self, RenderError};
+use crate::render::{self, RenderError, Renderer};
 use crate::watch::DirWatcher;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
@@ -99,6 +99,7 @@ struct Scheduler<'a> {
     loaded: &'a LoadedPlan,
     options: &'a WorkOptions,
     observer: &'a dyn Observer,
+    renderer: &'a dyn Renderer,
     watcher: DirWatcher,
     queue: Mutex<Queue>,
     wake: Condvar,
@@ -121,11 +122,22 @@ pub fn claim_order(loaded: &LoadedPlan, first_index: Option<u32>) -> Vec<TaskId>
     }
 }
 
-/// Works on a planDir until every task is done (or failed for good, or a signal arrives).
+/// Works on a planDir until every task is done (or failed for good, or a signal arrives),
+/// rendering with ffmpeg.
 pub fn work(
     dir: &PlanDir,
     options: &WorkOptions,
     observer: &dyn Observer,
+) -> Result<WorkSummary, WorkError> {
+    work_with(dir, options, observer, &render::FfmpegRenderer)
+}
+
+/// [`work`] with a given renderer.
+pub fn work_with(
+    dir: &PlanDir,
+    options: &WorkOptions,
+    observer: &dyn Observer,
+    renderer: &dyn Renderer,
 ) -> Result<WorkSummary, WorkError> {
     process::install_signal_handlers();
     if !dir.has_plan() {
@@ -159,6 +171,7 @@ pub fn work(
         loaded: &loaded,
         options,
         observer,
+        renderer,
         watcher: DirWatcher::new([
             dir.output_dir(TaskId::Audio).as_path(),
             dir.output_dir(TaskId::Chunk(0)).as_path(),
@@ -338,13 +351,16 @@ impl Scheduler<'_> {
             task: task.into(),
             frames,
         });
-        let result = render::render_task(self.dir, self.loaded, lock, |p| {
+        let mut on_progress = |p: render::Progress| {
             self.observer.on(&Event::Progress {
                 task: task.into(),
                 frames_done: p.frames,
                 frames,
             })
-        });
+        };
+        let result = self
+            .renderer
+            .render(self.dir, self.loaded, lock, &mut on_progress);
         match result {
             Ok(sidecar) => {
                 self.observer.on(&Event::Published {
