@@ -3,6 +3,7 @@
 use crate::audio::{self, TrackSpec};
 use crate::cmd;
 use crate::exit::{self, Code};
+use crate::log;
 use crate::media::{self, Container, VideoCodec};
 use crate::plandir::{Rational, Size, SplitStrategy};
 use crate::planner::{self, PlanRequest, RangeSpec};
@@ -26,9 +27,12 @@ Exit codes: 0 done, 64 usage, 65 bad data, 66 missing input, 69 ffmpeg missing,
 #[derive(Debug, Parser)]
 #[command(name = "vre", version, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
-    /// Print only errors.
-    #[arg(short, long, global = true)]
+    /// Print only errors and warnings (no progress bars).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Say more: debug lines, among them every ffmpeg command line.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// The verb.
     #[command(subcommand)]
     pub command: Command,
@@ -74,10 +78,16 @@ pub enum Command {
         after_help = "Examples:\n  vre completions bash > ~/.local/share/bash-completion/completions/vre\n  vre completions zsh > \"${fpath[1]}/_vre\"\n  vre completions fish > ~/.config/fish/completions/vre.fish"
     )]
     Completions(CompletionsArgs),
+    /// Measure vre against the plain ffmpeg command a user would type for the same job: wall and
+    /// CPU time, speedup, efficiency, CPU and size overhead, stage times, Amdahl's serial fraction.
+    #[command(
+        after_help = "Example:\n  vre bench in.mp4 --vf 'deshake,smartblur=lr=5:ls=-0.5' --preset ultrafast --workers 1,2 --runs 3 --plot speedup.svg\n\nRuns interleave (ffmpeg, vre -j 1, vre -j 2, ffmpeg, …), each vre run in a fresh temp planDir;\nmedians are reported. TMPDIR decides where the outputs are written."
+    )]
+    Bench(BenchArgs),
 }
 
-/// Options that define a plan (shared by `plan` and `run`).
-#[derive(Debug, Args)]
+/// Options that define a plan (shared by `plan`, `run` and `bench`).
+#[derive(Debug, Clone, Args)]
 pub struct PlanOptions {
     /// Output format: mp4, mov, mkv, webm, or png (a directory of frames) [default: from
     /// --codec, or for `run` from OUT's extension; else mp4].
@@ -315,6 +325,30 @@ pub struct RunArgs {
     pub options: PlanOptions,
 }
 
+/// `vre bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The input video.
+    pub input: PathBuf,
+    /// Worker counts to run vre with (`vre run -j N`), comma-separated [default: 1 up to the
+    /// number of cores].
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Vec<u32>,
+    /// Runs of every configuration; the median is reported.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Print the whole result as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write an SVG plot of speedup against workers, with the ideal line and Amdahl's curve.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Plan options (the serial ffmpeg command gets the same input, range, filters and encoder
+    /// settings, with ffmpeg's own threading).
+    #[command(flatten)]
+    pub options: PlanOptions,
+}
+
 /// `vre verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -331,8 +365,11 @@ pub struct StatusArgs {
     /// The planDir.
     pub plan_dir: PathBuf,
     /// Print JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Keep watching: refresh whenever the planDir changes, exit when the run is complete.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// `vre report`.
@@ -383,9 +420,10 @@ pub fn main() -> i32 {
             };
         }
     };
+    log::set_level(cli.quiet, cli.verbose);
     let result = match &cli.command {
         Command::Plan(args) => cmd::plan::run(args, cli.quiet),
-        Command::Work(args) => cmd::work::run(args, cli.quiet),
+        Command::Work(args) => cmd::work::run(args),
         Command::Assemble(args) => cmd::assemble::run(args, cli.quiet),
         Command::Run(args) => cmd::run::run(args, cli.quiet),
         Command::Verify(args) => cmd::verify::run(args, cli.quiet),
@@ -393,13 +431,14 @@ pub fn main() -> i32 {
         Command::Doctor(args) => cmd::doctor::run(args, cli.quiet),
         Command::Report(args) => cmd::report::run(args, cli.quiet),
         Command::Completions(args) => completions(args),
+        Command::Bench(args) => cmd::bench::run(args, cli.quiet),
     };
     match result {
         Ok(code) => code.number(),
         Err(e) => {
             let code = exit::code_of(&e);
             // Every vre error names its cause in its own message: print it once, not the chain.
-            eprintln!("vre: error: {e}");
+            log::log(log::Level::Error, &e.to_string(), &[]);
             code.number()
         }
     }

@@ -1,9 +1,13 @@
 //! What workers report while they run: human lines on stderr, or one JSON object per line on
 //! stdout for machines (`--json`).
 
+use crate::log::{self, Level};
 use crate::plandir::TaskId;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Mutex;
 
 /// A task as events name it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -42,6 +46,10 @@ pub enum Event {
         tasks: usize,
         /// Tasks already done.
         done: usize,
+        /// Frames in the plan.
+        frames_total: u64,
+        /// Frames in chunks already done.
+        frames_done: u64,
         /// Worker threads in this process.
         threads: usize,
     },
@@ -60,6 +68,8 @@ pub enum Event {
         frames_done: u64,
         /// Frames in the task.
         frames: u64,
+        /// Encoding speed, frames per second.
+        fps: f64,
     },
     /// A task was published with its sidecar.
     Published {
@@ -105,11 +115,8 @@ pub trait Observer: Sync {
     fn on(&self, event: &Event);
 }
 
-/// Prints events as short human lines on stderr; progress is left out.
-pub struct HumanLog {
-    /// Print only failures.
-    pub quiet: bool,
-}
+/// Prints events as log lines on stderr (`-q` keeps only failures); progress is left out.
+pub struct HumanLog;
 
 fn task_text(task: &TaskRef) -> String {
     match task.index {
@@ -118,59 +125,209 @@ fn task_text(task: &TaskRef) -> String {
     }
 }
 
+/// A log line: level, message, structured fields.
+type LogLine = (Level, String, Vec<(&'static str, String)>);
+
+/// The log line an event stands for, if any.
+fn log_line(event: &Event) -> Option<LogLine> {
+    let pid = || ("pid", std::process::id().to_string());
+    Some(match event {
+        Event::Started {
+            tasks,
+            done,
+            threads,
+            ..
+        } => (
+            Level::Info,
+            "working".to_string(),
+            vec![
+                ("done", format!("{done}/{tasks}")),
+                ("threads", threads.to_string()),
+                pid(),
+            ],
+        ),
+        Event::Claimed { task, frames } => (
+            Level::Debug,
+            format!("{} claimed", task_text(task)),
+            vec![("frames", frames.to_string()), pid()],
+        ),
+        Event::Published {
+            task,
+            frames,
+            seconds,
+            bytes,
+        } => {
+            let mut fields = vec![
+                ("seconds", format!("{seconds:.2}")),
+                ("bytes", bytes.to_string()),
+            ];
+            if *frames > 0 {
+                fields.push(("frames", frames.to_string()));
+                fields.push(("fps", format!("{:.1}", *frames as f64 / seconds.max(1e-9))));
+            }
+            (Level::Info, format!("{} done", task_text(task)), fields)
+        }
+        Event::Failed {
+            task,
+            attempt,
+            exhausted,
+            error,
+        } => (
+            Level::Error,
+            format!("{} failed: {error}", task_text(task)),
+            vec![
+                ("attempt", attempt.to_string()),
+                ("attempts_left", (!exhausted).to_string()),
+            ],
+        ),
+        Event::Idle { waiting_for } => (
+            Level::Info,
+            "waiting for tasks held by other workers".to_string(),
+            vec![("held", waiting_for.to_string())],
+        ),
+        Event::Finished {
+            rendered,
+            failed,
+            interrupted,
+        } => (
+            if *interrupted {
+                Level::Warn
+            } else {
+                Level::Info
+            },
+            if *interrupted {
+                "worker interrupted"
+            } else {
+                "worker finished"
+            }
+            .to_string(),
+            vec![
+                ("rendered", rendered.to_string()),
+                ("failed", failed.to_string()),
+            ],
+        ),
+        Event::Progress { .. } => return None,
+    })
+}
+
 impl Observer for HumanLog {
     fn on(&self, event: &Event) {
-        let line = match event {
-            Event::Failed {
-                task,
-                attempt,
-                exhausted,
-                error,
-            } => Some(format!(
-                "vre: {} failed (attempt {attempt}{}): {error}",
-                task_text(task),
-                if *exhausted { ", no attempts left" } else { "" }
-            )),
-            _ if self.quiet => None,
-            Event::Started {
-                tasks,
-                done,
-                threads,
-                ..
-            } => Some(format!(
-                "vre: working: {done}/{tasks} tasks done, {threads} worker thread(s) in pid {}",
-                std::process::id()
-            )),
-            Event::Published {
-                task,
-                frames,
-                seconds,
-                ..
-            } => Some(if *frames > 0 {
-                format!(
-                    "vre: {} done: {frames} frames in {seconds:.2} s ({:.1} fps)",
-                    task_text(task),
-                    *frames as f64 / seconds.max(1e-9)
-                )
-            } else {
-                format!("vre: {} done in {seconds:.2} s", task_text(task))
-            }),
-            Event::Idle { waiting_for } => Some(format!(
-                "vre: waiting for {waiting_for} task(s) held by other workers"
-            )),
-            Event::Finished {
-                rendered,
-                failed,
-                interrupted,
-            } => Some(format!(
-                "vre: worker finished: rendered {rendered}, failed {failed}{}",
-                if *interrupted { ", interrupted" } else { "" }
-            )),
-            Event::Claimed { .. } | Event::Progress { .. } => None,
-        };
-        if let Some(line) = line {
-            eprintln!("{line}");
+        if let Some((level, message, fields)) = log_line(event) {
+            log::log(level, &message, &fields);
         }
+    }
+}
+
+/// Progress bars on a terminal: one per running chunk (frames, fps) and an overall one with
+/// frames done, throughput and ETA. Log lines are printed above the bars.
+pub struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    running: Mutex<HashMap<(&'static str, Option<u32>), ProgressBar>>,
+}
+
+impl Bars {
+    /// Bars drawn on stderr.
+    pub fn new() -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(5));
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>10} [{wide_bar}] {pos}/{len} frames  {per_sec}  ETA {eta}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        overall.set_prefix("total");
+        Bars {
+            multi,
+            overall,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn chunk_style() -> ProgressStyle {
+        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {msg}")
+            .expect("the template is valid")
+            .progress_chars("=> ")
+    }
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Bars::new()
+    }
+}
+
+impl Observer for Bars {
+    fn on(&self, event: &Event) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Started {
+                frames_total,
+                frames_done,
+                ..
+            } => {
+                self.overall.set_length(*frames_total);
+                self.overall.set_position(*frames_done);
+                self.overall.reset_eta();
+            }
+            Event::Claimed { task, frames } => {
+                let bar = self.multi.add(ProgressBar::new((*frames).max(1)));
+                bar.set_style(Bars::chunk_style());
+                bar.set_prefix(task_text(task));
+                running.insert((task.kind, task.index), bar);
+            }
+            Event::Progress {
+                task,
+                frames_done,
+                fps,
+                ..
+            } => {
+                if let Some(bar) = running.get(&(task.kind, task.index)) {
+                    bar.set_position(*frames_done);
+                    bar.set_message(format!("{fps:.1} fps"));
+                }
+            }
+            _ => {}
+        }
+        let finished = match event {
+            Event::Published { task, frames, .. } => {
+                self.overall.inc(*frames);
+                Some(task)
+            }
+            Event::Failed { task, .. } => Some(task),
+            _ => None,
+        };
+        if let Some(task) = finished {
+            if let Some(bar) = running.remove(&(task.kind, task.index)) {
+                bar.finish_and_clear();
+                self.multi.remove(&bar);
+            }
+        }
+        if matches!(event, Event::Finished { .. }) {
+            self.overall.finish_and_clear();
+        }
+        if let Some((level, message, fields)) = log_line(event) {
+            if log::enabled(level) && !matches!(event, Event::Started { .. }) {
+                let _ = self
+                    .multi
+                    .println(log::format_line(level, &message, &fields));
+            }
+        }
+    }
+}
+
+/// The observer a verb uses: JSON lines with `--json`; bars on a terminal (unless `-q`); log
+/// lines otherwise.
+pub fn observer_for(json: bool) -> Box<dyn Observer> {
+    use std::io::IsTerminal;
+    if json {
+        Box::new(JsonLines)
+    } else if std::io::stderr().is_terminal() && log::enabled(Level::Info) {
+        Box::new(Bars::new())
+    } else {
+        Box::new(HumanLog)
     }
 }
 

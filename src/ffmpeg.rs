@@ -306,6 +306,120 @@ pub fn render_chunk(plan: &Plan, chunk: &Chunk, temp_output: &Path) -> Argv {
     argv
 }
 
+/// The plain, serial ffmpeg command a user would have typed for the whole plan (what
+/// `vre bench` compares against): one process over the same input, range, filter chain and
+/// encoder settings, with ffmpeg's own default threading and GOP structure — no chunks, no
+/// pinned encoder threads, no forced keyframes — and the input's own audio encoded alongside.
+/// `Err` names what one ffmpeg command of this shape cannot express: a PNG sequence, or audio
+/// beyond the input's own track (`--audio`, offsets, rates, fades).
+pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
+    if plan.encoder.codec == VideoCodec::Png {
+        return Err("a PNG sequence");
+    }
+    let source_audio = match &plan.audio {
+        None => None,
+        Some(audio) => match audio.tracks.as_slice() {
+            [t] if t.is_source
+                && t.offset == 0.0
+                && t.rate == 1.0
+                && t.volume == 1.0
+                && t.fade_in == 0.0
+                && t.fade_out == 0.0
+                && !t.looped =>
+            {
+                Some((audio, t))
+            }
+            _ => return Err("audio tracks other than the input's own"),
+        },
+    };
+    let mut argv = Argv::ffmpeg();
+    let rate = plan.output.frame_rate;
+    let start = plan.output.start_frame;
+    let fps = plan.normalize.as_ref().and_then(|n| n.fps);
+    if start > 0 && fps.is_none() {
+        let micros = rate.frame_time_micros_floor(start);
+        argv.push("-ss").push(micros_to_seconds_text(micros));
+    }
+    argv.input_file(&plan.input.path);
+    argv.push_all(["-map", "0:v:0"]);
+    let mut chain = Vec::new();
+    if let Some(fps) = fps {
+        chain.push(format!("fps={fps}"));
+        if start > 0 {
+            chain.push(format!("trim=start_frame={start},setpts=PTS-STARTPTS"));
+        }
+    }
+    if let Some(size) = plan.normalize.as_ref().and_then(|n| n.size) {
+        chain.push(format!("scale={}:{}", size.width, size.height));
+    }
+    chain.extend(plan.video_filter.clone());
+    if !chain.is_empty() {
+        argv.push("-vf").push(chain.join(","));
+    }
+    argv.push("-frames:v")
+        .push(plan.output.total_frames().to_string());
+    let enc = &plan.encoder;
+    let crf = enc.crf.unwrap_or(0);
+    let preset = enc.preset.as_deref().unwrap_or_default();
+    argv.push("-c:v").push(enc.codec.name());
+    match enc.codec {
+        VideoCodec::Libx264 | VideoCodec::Libsvtav1 => {
+            argv.push("-preset").push(preset);
+            argv.push("-crf").push(crf.to_string());
+        }
+        VideoCodec::Libx265 => {
+            argv.push("-preset").push(preset);
+            if crf == 0 {
+                argv.push_all(["-x265-params", "lossless=1"]);
+            } else {
+                argv.push("-crf").push(crf.to_string());
+            }
+        }
+        VideoCodec::LibvpxVp9 => {
+            if crf == 0 {
+                argv.push_all(["-lossless", "1"]);
+            } else {
+                argv.push("-crf").push(crf.to_string());
+            }
+            argv.push_all(["-b:v", "0", "-deadline", "good", "-row-mt", "1"]);
+            argv.push("-cpu-used").push(preset);
+        }
+        VideoCodec::ProresKs => {
+            argv.push("-profile:v").push(preset);
+        }
+        VideoCodec::Ffv1 => {
+            argv.push_all(["-level", "3"]);
+        }
+        VideoCodec::Png => {}
+    }
+    argv.push("-pix_fmt").push(&enc.pix_fmt);
+    match source_audio {
+        Some((audio, track)) => {
+            argv.push_all(["-map", "0:a:0"]);
+            if let Some(filter) = &track.filter {
+                argv.push("-af").push(filter);
+            }
+            argv.push("-c:a").push(audio.codec.encoder());
+            if let Some(bitrate) = audio.bitrate {
+                argv.push("-b:a").push(bitrate.to_string());
+            }
+            // The audio ends with the video, as vre's does.
+            let seconds = rate.seconds_of(plan.output.total_frames());
+            argv.push("-t").push(format!("{seconds:.6}"));
+        }
+        None => {
+            argv.push("-an");
+        }
+    }
+    let container = plan.output.container;
+    if container.is_quicktime() {
+        argv.push_all(["-movflags", "+faststart"]);
+    }
+    argv.push("-f").push(container.muxer());
+    argv.push(file_url(output));
+    Ok(argv)
+}
+
 /// Renders the plan's first frame and discards it: a trial that makes ffmpeg reject a bad
 /// filter chain, encoder, preset or pixel format at plan time.
 pub fn trial_frame(plan: &Plan) -> Argv {

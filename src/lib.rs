@@ -9,6 +9,7 @@
 pub mod assemble;
 pub mod attempts;
 pub mod audio;
+pub mod bench;
 pub mod chunking;
 pub mod claim;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod events;
 pub mod exit;
 pub mod ffmpeg;
 pub mod fsio;
+pub mod log;
 pub mod media;
 pub mod plandir;
 pub mod planner;

@@ -13,6 +13,7 @@
 //! PLANDIR/locks/*.lock               one lock file per task, plus plan.lock
 //! PLANDIR/attempts/*.json            failed attempts per task
 //! PLANDIR/logs/*.log                 one log per failed attempt
+//! PLANDIR/progress/*.json            how far running tasks are (for `vre status --watch`)
 //! ```
 
 use crate::exit::{Code, HasCode};
@@ -464,6 +465,24 @@ pub struct Sidecar {
     pub pid: u32,
 }
 
+/// `progress/<task>.json`: how far a running task is, for other processes to read; replaced
+/// atomically at most once a second, removed when the task ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressRecord {
+    /// Frames encoded so far.
+    pub frames_done: u64,
+    /// Frames in the task.
+    pub frames: u64,
+    /// Encoding speed, frames per second.
+    pub fps: f64,
+    /// Host of the worker rendering it.
+    pub host: String,
+    /// Process id of that worker.
+    pub pid: u32,
+    /// When this was written, seconds since the Unix epoch.
+    pub updated_at: f64,
+}
+
 /// Errors about a planDir and the files in it.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanDirError {
@@ -687,6 +706,18 @@ impl PlanDir {
             .join(format!("{}.attempt-{attempt}.log", task.stem()))
     }
 
+    /// The progress record of a running task.
+    pub fn progress(&self, task: TaskId) -> PathBuf {
+        self.root
+            .join("progress")
+            .join(format!("{}.json", task.stem()))
+    }
+
+    /// Reads a running task's progress record, if there is a readable one.
+    pub fn read_progress(&self, task: TaskId) -> Option<ProgressRecord> {
+        serde_json::from_slice(&fs::read(self.progress(task)).ok()?).ok()
+    }
+
     /// The name concat lists are written under by assembly (each assembly uses a private temp
     /// file beside it).
     pub fn concat_list(&self) -> PathBuf {
@@ -695,7 +726,9 @@ impl PlanDir {
 
     /// Creates the planDir and its subdirectories.
     pub fn create_layout(&self) -> Result<(), PlanDirError> {
-        for sub in ["", "chunks", "audio", "locks", "attempts", "logs"] {
+        for sub in [
+            "", "chunks", "audio", "locks", "attempts", "logs", "progress",
+        ] {
             let dir = self.root.join(sub);
             fs::create_dir_all(&dir).map_err(|source| PlanDirError::Write { path: dir, source })?;
         }

@@ -43,6 +43,8 @@ pub struct Progress {
     pub frames: u64,
     /// Output time encoded so far, seconds.
     pub seconds: f64,
+    /// Encoding speed, frames per second.
+    pub fps: f64,
 }
 
 /// Removes temp files that earlier, killed workers left behind for this task: of its output,
@@ -82,6 +84,10 @@ fn parse_progress(line: &str, progress: &mut Progress) -> bool {
             if let Ok(us) = v.trim().parse::<i64>() {
                 progress.seconds = us.max(0) as f64 / 1e6;
             }
+            false
+        }
+        Some(("fps", v)) => {
+            progress.fps = v.trim().parse().unwrap_or(progress.fps);
             false
         }
         Some(("progress", _)) => true,
@@ -148,6 +154,11 @@ pub fn render_task(
             ffmpeg::render_audio(plan, &temp).expect("audio task implies an audio plan")
         }
     };
+    crate::log::log(
+        crate::log::Level::Debug,
+        "running",
+        &[("task", task.to_string()), ("command", argv.display())],
+    );
     let started_at = fsio::unix_now();
     let clock = Instant::now();
     let result = run_and_verify(loaded, task, &argv, lock, &temp, on_progress);

@@ -2,7 +2,7 @@
 
 use crate::attempts;
 use crate::claim;
-use crate::plandir::{LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, TaskId};
+use crate::plandir::{LoadedPlan, Media, PlanDir, PlanDirError, ProgressRecord, Sidecar, TaskId};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -40,6 +40,9 @@ pub struct TaskStatus {
     /// The sidecar, when done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<Sidecar>,
+    /// How far it is and who renders it, when running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ProgressRecord>,
 }
 
 /// The status of a whole planDir.
@@ -63,6 +66,12 @@ pub struct Status {
     pub frames_done: u64,
     /// Frames in the plan.
     pub frames_total: u64,
+    /// Frames rendered per second since the first task started (done chunks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_per_second: Option<f64>,
+    /// Seconds until every frame is done at that pace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<f64>,
     /// Every task.
     pub tasks: Vec<TaskStatus>,
 }
@@ -107,6 +116,9 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
             TaskId::Audio => ("audio", None),
             TaskId::Chunk(i) => ("chunk", Some(i)),
         };
+        let progress = (state == TaskState::Running)
+            .then(|| dir.read_progress(task))
+            .flatten();
         tasks.push(TaskStatus {
             kind,
             index,
@@ -115,6 +127,7 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
             failed_attempts: record.failures.len() as u32,
             last_error: record.last_error().map(str::to_string),
             sidecar,
+            progress,
         });
     }
     let count = |s: TaskState| tasks.iter().filter(|t| t.state == s).count();
@@ -123,6 +136,15 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
         .filter(|t| t.state == TaskState::Done)
         .map(|t| t.frames)
         .sum();
+    let frames_total = loaded.plan.output.total_frames();
+    let first_start = tasks
+        .iter()
+        .filter_map(|t| t.sidecar.as_ref().map(|s| s.started_at))
+        .fold(f64::INFINITY, f64::min);
+    let elapsed = crate::fsio::unix_now() - first_start;
+    let frames_per_second =
+        (frames_done > 0 && elapsed > 0.0).then(|| frames_done as f64 / elapsed);
+    let eta_seconds = frames_per_second.map(|fps| (frames_total - frames_done) as f64 / fps);
     Ok(Status {
         plan_hash: loaded.plan.plan_hash.clone(),
         chunks: loaded.chunks.len(),
@@ -132,7 +154,9 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
         pending: count(TaskState::Pending),
         failed: count(TaskState::Failed),
         frames_done,
-        frames_total: loaded.plan.output.total_frames(),
+        frames_total,
+        frames_per_second,
+        eta_seconds,
         tasks,
     })
 }
@@ -154,6 +178,48 @@ pub fn summary_line(status: &Status) -> String {
         status.frames_done,
         status.frames_total
     )
+}
+
+/// The live view of `vre status --watch`: overall progress and ETA, the running tasks with their
+/// progress and owner, and the failed ones with their last error.
+pub fn live_view(status: &Status) -> String {
+    let mut out = summary_line(status);
+    if let (Some(fps), Some(eta)) = (status.frames_per_second, status.eta_seconds) {
+        let _ = write!(out, "; {fps:.1} frames/s, ETA {}", clock(eta));
+    }
+    out.push('\n');
+    for task in &status.tasks {
+        let name = match task.index {
+            Some(i) => format!("chunk {i}"),
+            None => task.kind.to_string(),
+        };
+        match (task.state, &task.progress) {
+            (TaskState::Running, Some(p)) => {
+                let _ = writeln!(
+                    out,
+                    "  running  {name:<12} {:>6}/{:<6} frames {:>7.1} fps  {}:{}",
+                    p.frames_done, p.frames, p.fps, p.host, p.pid
+                );
+            }
+            (TaskState::Running, None) => {
+                let _ = writeln!(out, "  running  {name:<12} starting");
+            }
+            (TaskState::Failed, _) => {
+                let _ = writeln!(
+                    out,
+                    "  failed   {name:<12} {}",
+                    task.last_error.as_deref().unwrap_or("")
+                );
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
 /// A table of every task: state, frames, render time, speed, worker, last error.

@@ -9,13 +9,13 @@
 use crate::attempts;
 use crate::claim::{self, TaskLock};
 use crate::events::{Event, Observer, TaskRef};
-use crate::plandir::{LoadedPlan, PlanDir, PlanDirError, Sidecar, TaskId};
+use crate::plandir::{Chunk, LoadedPlan, PlanDir, PlanDirError, ProgressRecord, Sidecar, TaskId};
 use crate::process;
 use crate::render::{self, RenderError, Renderer};
 use crate::watch::DirWatcher;
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How a `vre work` process behaves.
 #[derive(Debug, Clone)]
@@ -63,6 +63,26 @@ pub struct WorkSummary {
     pub exhausted: Vec<(TaskId, String)>,
     /// Whether a signal stopped the work.
     pub interrupted: bool,
+}
+
+/// How often a running task's progress record is rewritten at most.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Writes a running task's progress record (best effort: progress is a courtesy to viewers,
+/// never a reason to fail a render).
+fn write_progress(path: &std::path::Path, progress: render::Progress, frames: u64) {
+    let record = ProgressRecord {
+        frames_done: progress.frames,
+        frames,
+        fps: progress.fps,
+        host: crate::fsio::host_name(),
+        pid: std::process::id(),
+        updated_at: crate::fsio::unix_now(),
+    };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let _ = crate::fsio::write_json_atomic(path, &record);
 }
 
 /// How long a worker waits for a change before it looks again at tasks held elsewhere.
@@ -154,7 +174,16 @@ pub fn work_with(
         crate::space::ensure_free(dir.root(), "the remaining chunks", needed)?;
     }
     let order = claim_order(&loaded, options.first_index);
-    let done = order.iter().filter(|&&t| dir.is_done(&loaded, t)).count();
+    let done_tasks: Vec<TaskId> = order
+        .iter()
+        .copied()
+        .filter(|&t| dir.is_done(&loaded, t))
+        .collect();
+    let frames_done = done_tasks
+        .iter()
+        .filter_map(|&t| loaded.chunk(t))
+        .map(Chunk::frames)
+        .sum();
     let threads = if options.once {
         1
     } else {
@@ -163,7 +192,9 @@ pub fn work_with(
     observer.on(&Event::Started {
         plan_hash: loaded.plan.plan_hash.clone(),
         tasks: order.len(),
-        done,
+        done: done_tasks.len(),
+        frames_total: loaded.plan.output.total_frames(),
+        frames_done,
         threads,
     });
     let scheduler = Scheduler {
@@ -351,16 +382,24 @@ impl Scheduler<'_> {
             task: task.into(),
             frames,
         });
+        let progress_file = self.dir.progress(task);
+        let mut last_write: Option<Instant> = None;
         let mut on_progress = |p: render::Progress| {
             self.observer.on(&Event::Progress {
                 task: task.into(),
                 frames_done: p.frames,
                 frames,
-            })
+                fps: p.fps,
+            });
+            if last_write.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+                last_write = Some(Instant::now());
+                write_progress(&progress_file, p, frames);
+            }
         };
         let result = self
             .renderer
             .render(self.dir, self.loaded, lock, &mut on_progress);
+        let _ = crate::fsio::remove_if_exists(&progress_file);
         match result {
             Ok(sidecar) => {
                 self.observer.on(&Event::Published {

@@ -60,6 +60,19 @@ fn files_vre_writes_match_their_schemas() {
         &plan_dir.join("chunks/chunk-000001.json"),
     );
     check("sidecar.schema.json", &plan_dir.join("audio/audio.json"));
+    // A progress record exactly as a worker writes it while a chunk renders.
+    let dir = vre::plandir::PlanDir::new(&plan_dir);
+    let record = vre::plandir::ProgressRecord {
+        frames_done: 12,
+        frames: 30,
+        fps: 41.5,
+        host: vre::fsio::host_name(),
+        pid: std::process::id(),
+        updated_at: vre::fsio::unix_now(),
+    };
+    let progress = dir.progress(vre::plandir::TaskId::Chunk(0));
+    vre::fsio::write_json_atomic(&progress, &record).unwrap();
+    check("progress.schema.json", &progress);
     let out = tmp.path().join("out.mp4");
     vre_ok([
         "assemble".as_ref(),

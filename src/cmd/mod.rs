@@ -2,6 +2,7 @@
 //! happened.
 
 pub mod assemble;
+pub mod bench;
 pub mod doctor;
 pub mod plan;
 pub mod report;

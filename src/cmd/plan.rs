@@ -63,7 +63,7 @@ pub fn describe(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> St
         None => String::new(),
     };
     format!(
-        "vre: {what}: {}\n  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {:?}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n",
+        "vre: {what}: {}\n  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n",
         dir.root().display(),
         plan.plan_hash,
         plan.input.path.display(),
@@ -82,7 +82,7 @@ pub fn describe(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> St
         loaded.chunks.len(),
         shortest,
         longest,
-        plan.chunking.strategy,
+        format!("{:?}", plan.chunking.strategy).to_lowercase(),
         plan.video_filter.as_deref().unwrap_or("none"),
         plan.preroll.frames,
         plan.preroll.reason,

@@ -3,7 +3,7 @@
 
 use crate::assemble;
 use crate::cli::{self, RunArgs};
-use crate::events::HumanLog;
+use crate::events;
 use crate::exit::{Code, Coded};
 use crate::media::Container;
 use crate::plandir::{LoadedPlan, PlanDir};
@@ -19,7 +19,7 @@ use std::time::Instant;
 pub fn default_plan_dir(out: &Path) -> PathBuf {
     let mut name = out.file_name().unwrap_or(out.as_os_str()).to_owned();
     name.push(".vre");
-    crate::fsio::parent_dir(out).join(name)
+    out.with_file_name(name)
 }
 
 /// Refuses a run whose chunks and output cannot fit: both on one filesystem need room for both.
@@ -90,7 +90,8 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
         retry_failed: false,
         space_check: false,
     };
-    let summary = worker::work(&dir, &options, &HumanLog { quiet })?;
+    let observer = events::observer_for(false);
+    let summary = worker::work(&dir, &options, observer.as_ref())?;
     let work_seconds = clock.elapsed().as_secs_f64();
     let code = crate::cmd::work::outcome_code(&summary);
     if code != Code::Success {

@@ -1,13 +1,25 @@
-//! `vre status`: where a planDir stands.
+//! `vre status`: where a planDir stands, once or live.
 
 use crate::cli::StatusArgs;
 use crate::exit::Code;
-use crate::plandir::PlanDir;
-use crate::status;
+use crate::fsio::parent_dir;
+use crate::plandir::{PlanDir, TaskId};
+use crate::status::{self, Status};
+use crate::watch::DirWatcher;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+/// How often `--watch` refreshes when nothing in the planDir changes (running tasks' progress
+/// records change about once a second anyway).
+const REFRESH: Duration = Duration::from_secs(1);
 
 /// Runs `vre status`.
 pub fn run(args: &StatusArgs) -> anyhow::Result<Code> {
-    let status = status::status(&PlanDir::new(&args.plan_dir))?;
+    let dir = PlanDir::new(&args.plan_dir);
+    if args.watch {
+        return watch(&dir);
+    }
+    let status = status::status(&dir)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -15,4 +27,50 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<Code> {
         print!("{}", status::task_table(&status));
     }
     Ok(Code::Success)
+}
+
+/// Redraws the live view whenever the planDir changes (notify), until every task is done (exit
+/// 0) or nothing can progress because the remaining tasks ran out of attempts (exit 80). On a
+/// terminal the view replaces itself; otherwise each changed view is printed below the last.
+fn watch(dir: &PlanDir) -> anyhow::Result<Code> {
+    let loaded = dir.load()?;
+    let watched = [
+        dir.output_dir(TaskId::Audio),
+        dir.output_dir(TaskId::Chunk(0)),
+        parent_dir(&dir.progress(TaskId::Audio)).to_path_buf(),
+        parent_dir(&dir.attempts(TaskId::Audio)).to_path_buf(),
+    ];
+    let _ = std::fs::create_dir_all(&watched[2]);
+    let watcher = DirWatcher::new(watched.iter().map(|p| p.as_path()));
+    let terminal = std::io::stdout().is_terminal();
+    let mut shown = String::new();
+    loop {
+        let status = status::status_of(dir, &loaded)?;
+        let view = status::live_view(&status);
+        if view != shown {
+            let mut out = std::io::stdout().lock();
+            if terminal {
+                // Home the cursor and clear the screen, then draw.
+                write!(out, "\x1b[H\x1b[2J")?;
+            }
+            write!(out, "{view}")?;
+            out.flush()?;
+            shown = view;
+        }
+        if let Some(code) = finished(&status) {
+            return Ok(code);
+        }
+        watcher.wait(REFRESH);
+    }
+}
+
+/// Whether watching can stop: every task done, or nothing left that can still finish.
+fn finished(status: &Status) -> Option<Code> {
+    if status.complete() {
+        Some(Code::Success)
+    } else if status.pending == 0 && status.running == 0 && status.failed > 0 {
+        Some(Code::ChunksFailed)
+    } else {
+        None
+    }
 }

@@ -1,13 +1,13 @@
 //! `vre work`: claim and render chunks of a planDir.
 
 use crate::cli::WorkArgs;
-use crate::events::{HumanLog, JsonLines, Observer};
+use crate::events;
 use crate::exit::Code;
 use crate::plandir::PlanDir;
 use crate::worker::{self, WorkOptions, WorkSummary};
 
 /// Runs `vre work`.
-pub fn run(args: &WorkArgs, quiet: bool) -> anyhow::Result<Code> {
+pub fn run(args: &WorkArgs) -> anyhow::Result<Code> {
     let options = WorkOptions {
         threads: args.jobs,
         first_index: args.index.or_else(array_index_from_env),
@@ -16,9 +16,8 @@ pub fn run(args: &WorkArgs, quiet: bool) -> anyhow::Result<Code> {
         retry_failed: args.retry_failed,
         space_check: !args.no_space_check,
     };
-    let human = HumanLog { quiet };
-    let observer: &dyn Observer = if args.json { &JsonLines } else { &human };
-    let summary = worker::work(&PlanDir::new(&args.plan_dir), &options, observer)?;
+    let observer = events::observer_for(args.json);
+    let summary = worker::work(&PlanDir::new(&args.plan_dir), &options, observer.as_ref())?;
     Ok(outcome_code(&summary))
 }
 
