@@ -6,7 +6,7 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VRE := target/release/vre
 
-.PHONY: all build deps test-deps test demo lint clean man completions
+.PHONY: all build deps test-deps test demo lint clean man completions bench bench-defaults
 
 all: build
 
@@ -51,6 +51,51 @@ test: test-deps man completions
 ## demo: render a generated 20 s 720p sample with two `vre work` processes and show what happened
 demo: deps build
 	VRE=$(VRE) examples/demo.sh
+
+# Benchmarks (BENCHMARKS.md): generated inputs and results in target/bench.
+BENCH := target/bench
+BENCH_RUNS ?= 3
+BENCH_INPUT := $(BENCH)/in60.mp4
+FILTER_BOUND := --vf 'deshake,smartblur=lr=5:ls=-0.5' --preset ultrafast
+ENCODER_BOUND := --vf 'hue=s=0.9' --preset medium
+
+$(BENCH_INPUT):
+	@mkdir -p $(BENCH)
+	ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30:duration=60 \
+		-f lavfi -i sine=frequency=440:sample_rate=48000:duration=60 \
+		-c:v libx264 -preset veryfast -crf 18 -g 60 -pix_fmt yuv420p -c:a aac -b:a 128k -ac 2 -shortest $@
+
+## bench: the claim protocol at 10,000 chunks and 8 workers, then vre against plain ffmpeg on the
+## 60 s 720p jobs of BENCHMARKS.md (about 20 minutes on 2 cores; BENCH_RUNS=1 for a quick look)
+bench: deps build $(BENCH_INPUT)
+	$(CARGO) build --release --locked --example claim_bench
+	set -o pipefail; target/release/examples/claim_bench --chunks 10000 --workers 8 | tee $(BENCH)/claims.txt
+	set -o pipefail; $(VRE) bench $(BENCH_INPUT) $(FILTER_BOUND) --workers 1,2 --runs $(BENCH_RUNS) \
+		--plot $(BENCH)/filter-bound.svg | tee $(BENCH)/filter-bound.txt
+	set -o pipefail; $(VRE) bench $(BENCH_INPUT) $(FILTER_BOUND) --preroll 0 --workers 1,2 --runs $(BENCH_RUNS) \
+		--plot $(BENCH)/filter-bound-preroll0.svg | tee $(BENCH)/filter-bound-preroll0.txt
+	set -o pipefail; $(VRE) bench $(BENCH_INPUT) $(ENCODER_BOUND) --workers 1,2 --runs $(BENCH_RUNS) \
+		--plot $(BENCH)/encoder-bound.svg | tee $(BENCH)/encoder-bound.txt
+
+## bench-defaults: the measurements behind vre's defaults (threads per chunk, chunk length, hashing;
+## about an hour on 2 cores)
+bench-defaults: deps build $(BENCH_INPUT)
+	$(CARGO) build --release --locked --example claim_bench
+	set -o pipefail; for threads in 1 2; do \
+		$(VRE) bench $(BENCH_INPUT) $(ENCODER_BOUND) --threads $$threads --workers 2 --runs $(BENCH_RUNS) \
+			| tee $(BENCH)/encoder-bound-threads$$threads.txt || exit 1; \
+		$(VRE) bench $(BENCH_INPUT) $(FILTER_BOUND) --threads $$threads --workers 2 --runs $(BENCH_RUNS) \
+			| tee $(BENCH)/filter-bound-threads$$threads.txt || exit 1; \
+	done
+	set -o pipefail; for frames in 150 450 900; do \
+		$(VRE) bench $(BENCH_INPUT) $(FILTER_BOUND) --chunk-frames $$frames --workers 2 --runs $(BENCH_RUNS) \
+			| tee $(BENCH)/filter-bound-chunk$$frames.txt || exit 1; \
+		$(VRE) bench $(BENCH_INPUT) $(ENCODER_BOUND) --chunk-frames $$frames --workers 2 --runs $(BENCH_RUNS) \
+			| tee $(BENCH)/encoder-bound-chunk$$frames.txt || exit 1; \
+	done
+	head -c 1G /dev/urandom > $(BENCH)/1g.bin
+	set -o pipefail; target/release/examples/claim_bench --hash $(BENCH)/1g.bin | tee $(BENCH)/hash.txt
+	rm -f $(BENCH)/1g.bin
 
 ## man: man pages generated from the command line (vre.1 and vre-VERB.1) in target/man
 man:

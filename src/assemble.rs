@@ -372,17 +372,19 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
         out: out.to_path_buf(),
         what,
     };
-    let timings = probe::stream_timings(temp).map_err(|e| check(e.to_string()))?;
+    // mp4/mov state their frame count in the index; Matroska must be counted.
+    let count = !loaded.plan.output.container.is_quicktime();
+    let timings = probe::stream_timings(temp, count).map_err(|e| check(e.to_string()))?;
     let plan = &loaded.plan;
     let video = timings
         .iter()
         .find(|t| t.codec_type == "video")
         .ok_or_else(|| check("no video stream".to_string()))?;
     let expected_frames = plan.output.total_frames();
-    if video.packets != expected_frames {
+    if video.frames != expected_frames {
         return Err(check(format!(
             "{} frames, the plan has {expected_frames}",
-            video.packets
+            video.frames
         )));
     }
     let rate = plan.output.frame_rate;

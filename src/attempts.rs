@@ -66,9 +66,11 @@ pub fn record_failure(
     let mut record = read(dir, task);
     let attempt = record.failures.len() as u32 + 1;
     let log_path = dir.attempt_log(task, attempt);
-    fsio::write_atomic(&log_path, log_text.as_bytes()).map_err(|source| PlanDirError::Write {
-        path: log_path.clone(),
-        source,
+    fsio::write_atomic_locked(&log_path, log_text.as_bytes()).map_err(|source| {
+        PlanDirError::Write {
+            path: log_path.clone(),
+            source,
+        }
     })?;
     record.failures.push(FailedAttempt {
         attempt,
@@ -83,7 +85,7 @@ pub fn record_failure(
     });
     record.exhausted = record.failures.len() - record.forgiven >= max_attempts as usize;
     let path = dir.attempts(task);
-    fsio::write_json_atomic(&path, &record)
+    fsio::write_json_atomic_locked(&path, &record)
         .map_err(|source| PlanDirError::Write { path, source })?;
     Ok(record)
 }
@@ -94,5 +96,5 @@ pub fn grant_fresh_attempts(dir: &PlanDir, task: TaskId) -> io::Result<()> {
     let mut record = read(dir, task);
     record.forgiven = record.failures.len();
     record.exhausted = false;
-    fsio::write_json_atomic(&dir.attempts(task), &record)
+    fsio::write_json_atomic_locked(&dir.attempts(task), &record)
 }

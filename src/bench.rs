@@ -306,21 +306,18 @@ fn run_serial(setup: &Setup, out: &Path, run: u32) -> anyhow::Result<Sample> {
     let argv = (setup.serial)(out);
     let cpu = cpu_seconds();
     let clock = Instant::now();
-    let output = argv
-        .command()
-        .stdout(std::process::Stdio::null())
-        .output()
-        .map_err(|e| crate::ffmpeg::spawn_error(argv.program(), e))?;
+    // Guarded like vre's own children: killed with vre, and by SIGINT/SIGTERM.
+    let outcome = crate::process::run_guarded(&argv, None, |_| {})?;
     let wall_seconds = clock.elapsed().as_secs_f64();
     let cpu_seconds = cpu_seconds() - cpu;
-    if crate::process::interrupted() {
+    if outcome.interrupted {
         return Err(crate::exit::Coded::new(crate::exit::Code::Interrupted, "interrupted").into());
     }
-    if !output.status.success() {
+    if !outcome.status.success() {
         anyhow::bail!(
             "the serial ffmpeg failed ({}): {}\ncommand: {}",
-            output.status,
-            crate::ffmpeg::last_lines(&String::from_utf8_lossy(&output.stderr), 4),
+            outcome.status,
+            crate::ffmpeg::last_lines(&outcome.stderr_tail, 4),
             argv.display()
         );
     }
@@ -400,10 +397,10 @@ fn summarize(
     let wall_seconds = pick(&|s| s.wall_seconds);
     let cpu_seconds = pick(&|s| s.cpu_seconds);
     let bytes = pick(&|s| s.bytes as f64).round() as u64;
-    let (serial_wall, serial_cpu, serial_bytes) = serial.map_or(
-        (wall_seconds, cpu_seconds, bytes),
-        |s| (s.wall_seconds, s.cpu_seconds, s.bytes),
-    );
+    let (serial_wall, serial_cpu, serial_bytes) = serial
+        .map_or((wall_seconds, cpu_seconds, bytes), |s| {
+            (s.wall_seconds, s.cpu_seconds, s.bytes)
+        });
     let speedup = serial_wall / wall_seconds.max(1e-9);
     let plan_seconds = pick_opt(&|s| s.plan_seconds);
     let assemble_seconds = pick_opt(&|s| s.assemble_seconds);
@@ -433,6 +430,7 @@ fn summarize(
 
 /// Runs the benchmark: `runs` rounds of serial ffmpeg followed by vre at every worker count.
 pub fn run(setup: &Setup, machine: Machine) -> anyhow::Result<BenchResult> {
+    crate::process::install_signal_handlers();
     fs::create_dir_all(&setup.scratch)?;
     let _cleanup = Scratch(setup.scratch.clone());
     let ext = &setup.job.extension;
@@ -740,7 +738,11 @@ pub fn svg(result: &BenchResult) -> String {
     let lx = x(0.0) + 12.0;
     let mut legend = vec![
         ("#3f7fd0", "", "vre, measured".to_string()),
-        ("#999", r#" stroke-dasharray="6 4""#, "ideal (speedup = workers)".to_string()),
+        (
+            "#999",
+            r#" stroke-dasharray="6 4""#,
+            "ideal (speedup = workers)".to_string(),
+        ),
     ];
     if let Some(a) = result.amdahl {
         legend.push((

@@ -31,6 +31,21 @@ impl TaskLock {
     pub fn raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()
     }
+
+    /// The temp file name the previous holder recorded (see [`TaskLock::record_temp`]).
+    pub fn recorded_temp(&self) -> io::Result<Option<String>> {
+        let mut buf = [0u8; 512];
+        let n = std::os::unix::fs::FileExt::read_at(&self.file, &mut buf, 0)?;
+        let name = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+        Ok((!name.is_empty()).then_some(name))
+    }
+
+    /// Records in the lock file the name of the temp file this holder is about to write, so
+    /// that the next holder can remove it if this one is killed, without listing directories.
+    pub fn record_temp(&self, name: &str) -> io::Result<()> {
+        self.file.set_len(0)?;
+        std::os::unix::fs::FileExt::write_all_at(&self.file, name.as_bytes(), 0)
+    }
 }
 
 /// A lock on the plan itself: workers hold it shared, a re-plan holds it exclusively.

@@ -172,13 +172,17 @@ pub fn probe_chunk(path: &Path) -> Argv {
     argv
 }
 
-/// ffprobe of every stream's timing in a finished output (start, duration, sample rate, packets).
-pub fn probe_timing(path: &Path) -> Argv {
+/// ffprobe of every stream's timing in a finished output (start, duration, sample rate, frame
+/// count and rates). With `count_packets` the frames are counted by demuxing the whole file;
+/// without, the container's index states them (mp4/mov).
+pub fn probe_timing(path: &Path, count_packets: bool) -> Argv {
     let mut argv = Argv::ffprobe();
+    if count_packets {
+        argv.push("-count_packets");
+    }
     argv.push_all([
-        "-count_packets",
         "-show_entries",
-        "stream=index,codec_type,start_time,duration,sample_rate,nb_read_packets,r_frame_rate,avg_frame_rate",
+        "stream=index,codec_type,start_time,duration,sample_rate,nb_frames,nb_read_packets,r_frame_rate,avg_frame_rate",
         "-protocol_whitelist",
         "file",
     ]);
@@ -396,14 +400,23 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
     match source_audio {
         Some((audio, track)) => {
             argv.push_all(["-map", "0:a:0"]);
-            if let Some(filter) = &track.filter {
-                argv.push("-af").push(filter);
+            let mut audio_chain = Vec::new();
+            if let (Some(fps), true) = (fps, start > 0) {
+                // The video was trimmed after the fps filter, not seeked: trim the audio alike.
+                let seconds = fps.seconds_of(start);
+                audio_chain.push(format!("atrim=start={seconds:.6},asetpts=PTS-STARTPTS"));
+            }
+            audio_chain.extend(track.filter.clone());
+            if !audio_chain.is_empty() {
+                argv.push("-af").push(audio_chain.join(","));
             }
             argv.push("-c:a").push(audio.codec.encoder());
             if let Some(bitrate) = audio.bitrate {
                 argv.push("-b:a").push(bitrate.to_string());
             }
-            // The audio ends with the video, as vre's does.
+            // The same audio as vre's mix: its rate and channels, ending with the video.
+            argv.push("-ar").push(audio.sample_rate.to_string());
+            argv.push("-ac").push(audio.channels.to_string());
             let seconds = rate.seconds_of(plan.output.total_frames());
             argv.push("-t").push(format!("{seconds:.6}"));
         }

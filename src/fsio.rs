@@ -101,29 +101,59 @@ pub fn replace_dir(staging: &Path, dest: &Path) -> io::Result<()> {
 
 /// Writes `bytes` to `dest` atomically.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
-    let temp = temp_path_for(dest);
+    write_atomic_via(dest, bytes, &temp_path_for(dest))
+}
+
+/// The one temp path of a file that only the holder of an exclusive lock writes (a task's
+/// sidecar, attempt record, log, progress record): `.NAME.tmp`. A fixed name means the next
+/// holder finds what a killed one left without listing the directory.
+pub fn locked_temp_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}.tmp"))
+}
+
+/// [`write_atomic`] for a file whose writer holds an exclusive lock on it (see
+/// [`locked_temp_path`]).
+pub fn write_atomic_locked(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_via(dest, bytes, &locked_temp_path(dest))
+}
+
+/// [`write_json_atomic`] for a file whose writer holds an exclusive lock on it.
+pub fn write_json_atomic_locked<T: Serialize + ?Sized>(dest: &Path, value: &T) -> io::Result<()> {
+    write_atomic_locked(dest, &json_bytes(value)?)
+}
+
+fn json_bytes<T: Serialize + ?Sized>(value: &T) -> io::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn write_atomic_via(dest: &Path, bytes: &[u8], temp: &Path) -> io::Result<()> {
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
-            .create_new(true)
-            .open(&temp)?;
+            .create(true)
+            .truncate(true)
+            .open(temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&temp, dest)?;
+        fs::rename(temp, dest)?;
         fsync_dir(parent_dir(dest))
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&temp);
+        let _ = fs::remove_file(temp);
     }
     result
 }
 
 /// Writes `value` as pretty JSON (with a final newline) to `dest` atomically.
 pub fn write_json_atomic<T: Serialize + ?Sized>(dest: &Path, value: &T) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    write_atomic(dest, &bytes)
+    write_atomic(dest, &json_bytes(value)?)
 }
 
 /// Removes a file, treating "already gone" as success.

@@ -550,7 +550,16 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         .into());
     }
     let input_path = absolute(&req.input)?;
-    let info = probe::probe(&input_path)?;
+    // Three independent reads of the input at once: streams, packet timestamps, content hash.
+    let (info, packets, input) = std::thread::scope(|scope| {
+        let packets = scope.spawn(|| probe::video_packets(&input_path));
+        let record = scope.spawn(|| file_record(&input_path));
+        let info = probe::probe(&input_path);
+        let packets = packets.join().expect("the packet scan does not panic");
+        let record = record.join().expect("hashing does not panic");
+        (info, packets, record)
+    });
+    let info = info?;
     let video = info.video.clone().ok_or_else(|| ProbeError::NoVideo {
         path: input_path.clone(),
         what: match &info.audio {
@@ -571,7 +580,7 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         }
         .into());
     }
-    let packets = probe::video_packets(&input_path)?;
+    let packets = packets?;
     if packets.is_empty() {
         return Err(ProbeError::NoFrames { path: input_path }.into());
     }
@@ -604,7 +613,7 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             ),
         ));
     }
-    let input = file_record(&input_path)?;
+    let input = input?;
     let (width, height) = req
         .size
         .map_or((video.width, video.height), |s| (s.width, s.height));
@@ -815,7 +824,7 @@ fn replace_plan(
             Some(mut s) if s.task_key == new.task_key(task) => {
                 s.plan_hash = new.plan.plan_hash.clone();
                 let path = dir.sidecar(task);
-                fsio::write_json_atomic(&path, &s).map_err(write_err(path))?;
+                fsio::write_json_atomic_locked(&path, &s).map_err(write_err(path))?;
                 kept += 1;
             }
             Some(_) => {

@@ -60,8 +60,8 @@ pub struct StreamTiming {
     pub duration: f64,
     /// Sample rate (audio).
     pub sample_rate: Option<u32>,
-    /// Packets counted.
-    pub packets: u64,
+    /// Frames: counted packets, or the container index's count.
+    pub frames: u64,
     /// `r_frame_rate` (video).
     pub r_frame_rate: Option<Rational>,
     /// `avg_frame_rate` (video).
@@ -305,8 +305,10 @@ pub fn decoded_audio_samples(path: &Path) -> Result<u64, ProbeError> {
 }
 
 /// Reads the timing of every stream of a finished file.
-pub fn stream_timings(path: &Path) -> Result<Vec<StreamTiming>, ProbeError> {
-    let json = run_json(&ffmpeg::probe_timing(path), path)?;
+/// With `count_packets`, frames are counted by demuxing the whole file; otherwise they are read
+/// from the container's index where it has one.
+pub fn stream_timings(path: &Path, count_packets: bool) -> Result<Vec<StreamTiming>, ProbeError> {
+    let json = run_json(&ffmpeg::probe_timing(path, count_packets), path)?;
     let streams = json
         .get("streams")
         .and_then(Value::as_array)
@@ -319,7 +321,9 @@ pub fn stream_timings(path: &Path) -> Result<Vec<StreamTiming>, ProbeError> {
             start_time: number(s, "start_time").unwrap_or(0.0),
             duration: number(s, "duration").unwrap_or(0.0),
             sample_rate: number(s, "sample_rate"),
-            packets: number(s, "nb_read_packets").unwrap_or(0),
+            frames: number(s, "nb_read_packets")
+                .or_else(|| number(s, "nb_frames"))
+                .unwrap_or(0),
             r_frame_rate: rational(s, "r_frame_rate"),
             avg_frame_rate: rational(s, "avg_frame_rate"),
         })

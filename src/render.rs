@@ -14,7 +14,7 @@ use crate::plandir::{
 use crate::probe;
 use crate::process;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Why a render did not publish.
@@ -47,29 +47,37 @@ pub struct Progress {
     pub fps: f64,
 }
 
-/// Removes temp files that earlier, killed workers left behind for this task: of its output,
-/// sidecar, attempt record and logs. Safe because the caller holds the task's lock, which every
-/// live writer of those files would hold too.
-fn remove_stale_temps(dir: &PlanDir, task: TaskId) -> Result<(), PlanDirError> {
-    let prefix = format!(".{}.", task.stem());
-    let folders = [
-        dir.output_dir(task),
-        fsio::parent_dir(&dir.attempts(task)).to_path_buf(),
-        fsio::parent_dir(&dir.attempt_log(task, 1)).to_path_buf(),
-    ];
-    for folder in folders {
-        let entries = fs::read_dir(&folder).map_err(|source| PlanDirError::Read {
-            path: folder.clone(),
-            source,
-        })?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&prefix) && name.contains(".tmp-") {
-                let path = entry.path();
-                fsio::remove_if_exists(&path)
-                    .map_err(|source| PlanDirError::Write { path, source })?;
-            }
-        }
+/// Removes what earlier, killed holders of this task left behind: the render temp whose name
+/// the last holder recorded in the lock file, and the fixed temp names of the task's sidecar,
+/// attempt record, progress record and next attempt log. Constant work, whatever the number of
+/// chunks. Safe because the caller holds the task's lock, which every live writer of those files
+/// would hold too.
+fn remove_stale_temps(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    lock: &TaskLock,
+) -> Result<(), PlanDirError> {
+    let task = lock.task();
+    let dest = dir.output(&loaded.plan, task);
+    let dest_name = dest.file_name().unwrap_or_default().to_string_lossy();
+    let recorded = lock.recorded_temp().map_err(|source| PlanDirError::Read {
+        path: dir.lock(task),
+        source,
+    })?;
+    // The lock file is data: only a plain name of this task's temp files is acted on.
+    let render_temp = recorded
+        .filter(|name| !name.contains('/') && name.starts_with(&format!(".{dest_name}.tmp-")))
+        .map(|name| dir.output_dir(task).join(name));
+    let next_attempt = crate::attempts::read(dir, task).failures.len() as u32 + 1;
+    let fixed = [
+        dir.sidecar(task),
+        dir.attempts(task),
+        dir.progress(task),
+        dir.attempt_log(task, next_attempt),
+    ]
+    .map(|path| fsio::locked_temp_path(&path));
+    for path in render_temp.into_iter().chain(fixed) {
+        fsio::remove_if_exists(&path).map_err(|source| PlanDirError::Write { path, source })?;
     }
     Ok(())
 }
@@ -130,6 +138,86 @@ impl Renderer for FfmpegRenderer {
     }
 }
 
+/// Prepares a claimed task for rendering: removes what killed holders of it left behind and
+/// returns a fresh temp path beside the task's output, recorded in the lock file so that the
+/// next holder can remove it if this one dies before publishing.
+pub fn begin_render(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    lock: &TaskLock,
+) -> Result<PathBuf, PlanDirError> {
+    let task = lock.task();
+    remove_stale_temps(dir, loaded, lock)?;
+    let temp = fsio::temp_path_for(&dir.output(&loaded.plan, task));
+    let temp_name = temp.file_name().unwrap_or_default().to_string_lossy();
+    lock.record_temp(&temp_name)
+        .map_err(|source| PlanDirError::Write {
+            path: dir.lock(task),
+            source,
+        })?;
+    Ok(temp)
+}
+
+/// What a verified render measured, for its sidecar.
+pub struct Rendered {
+    /// Frames or samples, as verified.
+    pub media: Media,
+    /// The video stream's parameters (chunks only).
+    pub stream: Option<StreamFacts>,
+    /// When the render started, Unix seconds.
+    pub started_at: f64,
+    /// How long it took, seconds.
+    pub encode_seconds: f64,
+}
+
+/// Publishes a verified render: hashes the temp file, renames it to the task's output and then
+/// writes the sidecar that proves it done. The temp file is removed if it cannot be published.
+pub fn publish_render(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    task: TaskId,
+    temp: &Path,
+    rendered: Rendered,
+) -> Result<Sidecar, PlanDirError> {
+    let dest = dir.output(&loaded.plan, task);
+    let (bytes, blake3) = fsio::hash_file(temp).map_err(|source| {
+        let _ = fs::remove_file(temp);
+        PlanDirError::Read {
+            path: temp.to_path_buf(),
+            source,
+        }
+    })?;
+    fsio::publish(temp, &dest).map_err(|source| {
+        let _ = fs::remove_file(temp);
+        PlanDirError::Write {
+            path: dest.clone(),
+            source,
+        }
+    })?;
+    let sidecar = Sidecar {
+        format_version: plandir::FORMAT_VERSION,
+        plan_hash: loaded.plan.plan_hash.clone(),
+        task_key: loaded.task_key(task),
+        media: rendered.media,
+        stream: rendered.stream,
+        bytes,
+        blake3,
+        encode_seconds: rendered.encode_seconds,
+        started_at: rendered.started_at,
+        finished_at: fsio::unix_now(),
+        host: fsio::host_name(),
+        pid: std::process::id(),
+    };
+    let sidecar_path = dir.sidecar(task);
+    fsio::write_json_atomic_locked(&sidecar_path, &sidecar).map_err(|source| {
+        PlanDirError::Write {
+            path: sidecar_path,
+            source,
+        }
+    })?;
+    Ok(sidecar)
+}
+
 /// Renders the claimed task, verifies it, and publishes it with its sidecar.
 /// `on_progress` is called as ffmpeg reports progress.
 pub fn render_task(
@@ -140,9 +228,7 @@ pub fn render_task(
 ) -> Result<Sidecar, RenderError> {
     let plan = &loaded.plan;
     let task = lock.task();
-    let dest = dir.output(plan, task);
-    remove_stale_temps(dir, task)?;
-    let temp = fsio::temp_path_for(&dest);
+    let temp = begin_render(dir, loaded, lock)?;
     let argv = match task {
         TaskId::Chunk(_) => {
             let chunk = loaded
@@ -161,45 +247,17 @@ pub fn render_task(
     );
     let started_at = fsio::unix_now();
     let clock = Instant::now();
-    let result = run_and_verify(loaded, task, &argv, lock, &temp, on_progress);
-    let (media, stream) = match result {
-        Ok(verified) => verified,
-        Err(e) => {
+    let (media, stream) = run_and_verify(loaded, task, &argv, lock, &temp, on_progress)
+        .inspect_err(|_| {
             let _ = fs::remove_file(&temp);
-            return Err(e);
-        }
-    };
-    let (bytes, blake3) = fsio::hash_file(&temp).map_err(|source| PlanDirError::Read {
-        path: temp.clone(),
-        source,
-    })?;
-    fsio::publish(&temp, &dest).map_err(|source| {
-        let _ = fs::remove_file(&temp);
-        PlanDirError::Write {
-            path: dest.clone(),
-            source,
-        }
-    })?;
-    let sidecar = Sidecar {
-        format_version: plandir::FORMAT_VERSION,
-        plan_hash: plan.plan_hash.clone(),
-        task_key: loaded.task_key(task),
+        })?;
+    let rendered = Rendered {
         media,
         stream,
-        bytes,
-        blake3,
-        encode_seconds: clock.elapsed().as_secs_f64(),
         started_at,
-        finished_at: fsio::unix_now(),
-        host: fsio::host_name(),
-        pid: std::process::id(),
+        encode_seconds: clock.elapsed().as_secs_f64(),
     };
-    let sidecar_path = dir.sidecar(task);
-    fsio::write_json_atomic(&sidecar_path, &sidecar).map_err(|source| PlanDirError::Write {
-        path: sidecar_path,
-        source,
-    })?;
-    Ok(sidecar)
+    Ok(publish_render(dir, loaded, task, &temp, rendered)?)
 }
 
 fn run_and_verify(
@@ -269,7 +327,7 @@ fn run_and_verify(
                 .audio
                 .as_ref()
                 .expect("audio task implies an audio plan");
-            let timings = probe::stream_timings(temp).map_err(|e| fail(e.to_string()))?;
+            let timings = probe::stream_timings(temp, false).map_err(|e| fail(e.to_string()))?;
             let stream = timings
                 .iter()
                 .find(|t| t.codec_type == "audio")

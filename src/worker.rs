@@ -82,7 +82,7 @@ fn write_progress(path: &std::path::Path, progress: render::Progress, frames: u6
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let _ = crate::fsio::write_json_atomic(path, &record);
+    let _ = crate::fsio::write_json_atomic_locked(path, &record);
 }
 
 /// How long a worker waits for a change before it looks again at tasks held elsewhere.
@@ -127,19 +127,18 @@ struct Scheduler<'a> {
     refreshed: Mutex<HashSet<TaskId>>,
 }
 
-/// The order a worker tries tasks in: the audio first (a failing track shows up early) unless a
-/// first chunk is asked for, which then goes before everything; the chunks after it follow in
-/// order, wrapping around.
+/// The order the chunk threads try tasks in: the chunks, from the asked-for first one (array
+/// index) wrapping around, then the audio as a fallback — it normally renders on a thread of
+/// its own from the start (so a failing track shows up early and its single-threaded encode
+/// does not leave one core idle at the end of the run).
 pub fn claim_order(loaded: &LoadedPlan, first_index: Option<u32>) -> Vec<TaskId> {
     let chunks = loaded.chunks.len() as u32;
+    let first = first_index.filter(|&i| i < chunks).unwrap_or(0);
     let audio = loaded.plan.audio.as_ref().map(|_| TaskId::Audio);
-    match first_index.filter(|&i| i < chunks) {
-        Some(first) => std::iter::once(TaskId::Chunk(first))
-            .chain(audio)
-            .chain((1..chunks).map(|k| TaskId::Chunk((first + k) % chunks)))
-            .collect(),
-        None => loaded.tasks(),
-    }
+    (0..chunks)
+        .map(|k| TaskId::Chunk((first + k) % chunks))
+        .chain(audio)
+        .collect()
 }
 
 /// Works on a planDir until every task is done (or failed for good, or a signal arrives),
@@ -220,19 +219,24 @@ pub fn work_with(
         summary: Mutex::new(WorkSummary::default()),
         refreshed: Mutex::new(HashSet::new()),
     };
+    let audio_thread = loaded.plan.audio.is_some() && !done_tasks.contains(&TaskId::Audio);
     let first_error = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| scope.spawn(|| scheduler.run_thread()))
+            .chain(audio_thread.then(|| scope.spawn(|| scheduler.run_audio_thread())))
             .collect();
         handles
             .into_iter()
             .filter_map(|h| h.join().expect("worker threads do not panic").err())
             .next()
     });
-    let summary = scheduler
+    let mut summary = scheduler
         .summary
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
+    // The audio thread and a chunk thread can both find an exhausted audio task.
+    summary.exhausted.sort_by_key(|(task, _)| *task);
+    summary.exhausted.dedup_by_key(|(task, _)| *task);
     observer.on(&Event::Finished {
         rendered: summary.rendered.len(),
         failed: summary.exhausted.len(),
@@ -328,6 +332,41 @@ impl Scheduler<'_> {
                     self.wake.notify_all();
                     result?;
                 }
+            }
+        }
+    }
+
+    /// The audio task's own thread: renders it (retrying failed attempts) unless another worker
+    /// holds it; once it is settled, the chunk threads no longer consider it.
+    fn run_audio_thread(&self) -> Result<(), PlanDirError> {
+        loop {
+            if self.lock_queue().stop || process::interrupted() {
+                return Ok(());
+            }
+            let outcome = self.attempt(TaskId::Audio);
+            let mut q = self.lock_queue();
+            let settled = match outcome? {
+                Outcome::Retry => continue,
+                Outcome::Held => return Ok(()),
+                Outcome::Done => true,
+                Outcome::Published(sidecar) => {
+                    self.summary_mut().rendered.push(*sidecar);
+                    true
+                }
+                Outcome::Exhausted(error) => {
+                    self.summary_mut().exhausted.push((TaskId::Audio, error));
+                    true
+                }
+                Outcome::Interrupted => {
+                    q.stop = true;
+                    self.summary_mut().interrupted = true;
+                    true
+                }
+            };
+            if settled {
+                q.pending.retain(|&t| t != TaskId::Audio);
+                self.wake.notify_all();
+                return Ok(());
             }
         }
     }

@@ -8,7 +8,6 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use vre::media::{Container, VideoCodec};
 use vre::plandir::*;
 
 /// Chromium's path, if it is installed.
@@ -286,111 +285,6 @@ fn report_of_a_two_worker_render_draws_every_task_in_chromium() {
         Some("5"),
         "the script drew one bar per published task"
     );
-}
-
-/// A planDir of `chunks` chunks of 10 frames at 25 fps, without ffmpeg: `published` of them
-/// have sidecars, rendered round-robin by `workers` sequential processes on one host, each task
-/// taking 0.4 s of every 0.5 s slot.
-fn synthetic_plan_dir(root: &Path, chunks: u32, published: u32, workers: u32) -> PlanDir {
-    let list: Vec<Chunk> = (0..chunks)
-        .map(|i| Chunk {
-            index: i,
-            start_frame: u64::from(i) * 10,
-            end_frame: u64::from(i + 1) * 10,
-            reason: "even split".to_string(),
-        })
-        .collect();
-    let rate = Rational { num: 25, den: 1 };
-    let mut plan = Plan {
-        plan_hash: String::new(),
-        format_version: FORMAT_VERSION,
-        vre_version: "0.1.0".to_string(),
-        ffmpeg_version: "5.1".to_string(),
-        input: InputRecord {
-            path: PathBuf::from("/nonexistent/input <clip>.mp4"),
-            size: 123_456_789,
-            mtime_ns: 0,
-            blake3: "0".repeat(64),
-        },
-        source: SourceFacts {
-            codec: "h264".to_string(),
-            width: 1920,
-            height: 1080,
-            frame_rate: rate,
-            total_frames: u64::from(chunks) * 10,
-            pix_fmt: "yuv420p".to_string(),
-            has_audio: false,
-        },
-        output: OutputSpec {
-            container: Container::Mp4,
-            width: 1920,
-            height: 1080,
-            frame_rate: rate,
-            start_frame: 0,
-            end_frame: u64::from(chunks) * 10,
-        },
-        normalize: None,
-        video_filter: Some("hue=s=0,drawtext=text='</script>'".to_string()),
-        preroll: Preroll {
-            frames: 0,
-            reason: "none".to_string(),
-        },
-        encoder: EncoderSettings {
-            codec: VideoCodec::Libx264,
-            crf: Some(20),
-            preset: Some("veryfast".to_string()),
-            pix_fmt: "yuv420p".to_string(),
-            threads: 1,
-            gop: GopSettings {
-                keyint: 250,
-                closed: true,
-                idr_first: true,
-                scene_cut: false,
-                repeat_headers: true,
-            },
-        },
-        chunking: Chunking {
-            strategy: SplitStrategy::Frames,
-            target_frames: 10,
-            min_frames: None,
-            max_frames: None,
-        },
-        audio: None,
-    };
-    plan.plan_hash = compute_plan_hash(&plan, &list);
-    let dir = PlanDir::new(root);
-    dir.create_layout().unwrap();
-    std::fs::write(dir.plan_path(), serde_json::to_vec(&plan).unwrap()).unwrap();
-    std::fs::write(dir.chunks_path(), serde_json::to_vec(&list).unwrap()).unwrap();
-    let t0 = 1_700_000_000.0;
-    for chunk in &list[..published as usize] {
-        let slot = f64::from(chunk.index / workers) * 0.5;
-        let sidecar = Sidecar {
-            format_version: FORMAT_VERSION,
-            plan_hash: plan.plan_hash.clone(),
-            task_key: chunk_task_key(&plan, chunk),
-            media: Media::Chunk {
-                index: chunk.index,
-                start_frame: chunk.start_frame,
-                end_frame: chunk.end_frame,
-                frames: chunk.frames(),
-            },
-            stream: None,
-            bytes: 1000,
-            blake3: "1".repeat(64),
-            encode_seconds: 0.4,
-            started_at: t0 + slot,
-            finished_at: t0 + slot + 0.4,
-            host: "node-a".to_string(),
-            pid: 1000 + chunk.index % workers,
-        };
-        std::fs::write(
-            dir.sidecar(TaskId::Chunk(chunk.index)),
-            serde_json::to_vec(&sidecar).unwrap(),
-        )
-        .unwrap();
-    }
-    dir
 }
 
 #[test]

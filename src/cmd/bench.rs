@@ -29,16 +29,18 @@ fn typed_plan_options(input: &Path) -> Vec<OsString> {
     let mut rest = args[verb + 1..].iter();
     while let Some(arg) = rest.next() {
         let text = arg.to_string_lossy();
-        let bench_only = BENCH_ONLY.iter().find(|(name, _)| {
-            text == *name || text.starts_with(&format!("{name}="))
-        });
+        let bench_only = BENCH_ONLY
+            .iter()
+            .find(|(name, _)| text == *name || text.starts_with(&format!("{name}=")));
         match bench_only {
             Some((name, takes_value)) => {
                 if *takes_value && text == *name {
                     rest.next();
                 }
             }
-            None if arg == input.as_os_str() || text == "-q" || text == "--quiet" => {}
+            None if arg == input.as_os_str()
+                || ["-q", "--quiet", "--verbose"].contains(&text.as_ref())
+                || (text.starts_with("-v") && text[1..].chars().all(|c| c == 'v')) => {}
             None => kept.push(arg.clone()),
         }
     }
@@ -92,7 +94,9 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
     if let Err(what) = ffmpeg::serial_render(plan, Path::new("serial.out")) {
         return Err(Coded::new(
             Code::Usage,
-            format!("vre bench compares against one plain ffmpeg command, which cannot express {what}"),
+            format!(
+                "vre bench compares against one plain ffmpeg command, which cannot express {what}"
+            ),
         )
         .into());
     }

@@ -335,6 +335,12 @@ pub fn wait_for_children(pid: u32) -> Vec<u32> {
     }
 }
 
+/// Whether a file name is one of vre's temp names: `.NAME.tmp-UNIQUE` (outputs, shared files)
+/// or `.NAME.tmp` (files only a lock holder writes).
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && (name.contains(".tmp-") || name.ends_with(".tmp"))
+}
+
 /// Files anywhere under `dir` whose names mark them as temp files.
 pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -342,9 +348,121 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
         let path = entry.path();
         if path.is_dir() {
             found.extend(temp_files(&path));
-        } else if entry.file_name().to_string_lossy().contains(".tmp-") {
+        } else if is_temp_name(&entry.file_name().to_string_lossy()) {
             found.push(path);
         }
     }
     found
+}
+
+/// A planDir of `chunks` chunks of 10 frames at 25 fps, without ffmpeg: `published` of them
+/// have sidecars, rendered round-robin by `workers` sequential processes on one host, each task
+/// taking 0.4 s of every 0.5 s slot.
+pub fn synthetic_plan_dir(
+    root: &Path,
+    chunks: u32,
+    published: u32,
+    workers: u32,
+) -> vre::plandir::PlanDir {
+    use vre::media::{Container, VideoCodec};
+    use vre::plandir::*;
+    let list: Vec<Chunk> = (0..chunks)
+        .map(|i| Chunk {
+            index: i,
+            start_frame: u64::from(i) * 10,
+            end_frame: u64::from(i + 1) * 10,
+            reason: "even split".to_string(),
+        })
+        .collect();
+    let rate = Rational { num: 25, den: 1 };
+    let mut plan = Plan {
+        plan_hash: String::new(),
+        format_version: FORMAT_VERSION,
+        vre_version: "0.1.0".to_string(),
+        ffmpeg_version: "5.1".to_string(),
+        input: InputRecord {
+            path: PathBuf::from("/nonexistent/input <clip>.mp4"),
+            size: 123_456_789,
+            mtime_ns: 0,
+            blake3: "0".repeat(64),
+        },
+        source: SourceFacts {
+            codec: "h264".to_string(),
+            width: 1920,
+            height: 1080,
+            frame_rate: rate,
+            total_frames: u64::from(chunks) * 10,
+            pix_fmt: "yuv420p".to_string(),
+            has_audio: false,
+        },
+        output: OutputSpec {
+            container: Container::Mp4,
+            width: 1920,
+            height: 1080,
+            frame_rate: rate,
+            start_frame: 0,
+            end_frame: u64::from(chunks) * 10,
+        },
+        normalize: None,
+        video_filter: Some("hue=s=0,drawtext=text='</script>'".to_string()),
+        preroll: Preroll {
+            frames: 0,
+            reason: "none".to_string(),
+        },
+        encoder: EncoderSettings {
+            codec: VideoCodec::Libx264,
+            crf: Some(20),
+            preset: Some("veryfast".to_string()),
+            pix_fmt: "yuv420p".to_string(),
+            threads: 1,
+            gop: GopSettings {
+                keyint: 250,
+                closed: true,
+                idr_first: true,
+                scene_cut: false,
+                repeat_headers: true,
+            },
+        },
+        chunking: Chunking {
+            strategy: SplitStrategy::Frames,
+            target_frames: 10,
+            min_frames: None,
+            max_frames: None,
+        },
+        audio: None,
+    };
+    plan.plan_hash = compute_plan_hash(&plan, &list);
+    let dir = PlanDir::new(root);
+    dir.create_layout().unwrap();
+    std::fs::write(dir.plan_path(), serde_json::to_vec(&plan).unwrap()).unwrap();
+    std::fs::write(dir.chunks_path(), serde_json::to_vec(&list).unwrap()).unwrap();
+    let t0 = 1_700_000_000.0;
+    for chunk in &list[..published as usize] {
+        let slot = f64::from(chunk.index / workers) * 0.5;
+        let sidecar = Sidecar {
+            format_version: FORMAT_VERSION,
+            plan_hash: plan.plan_hash.clone(),
+            task_key: chunk_task_key(&plan, chunk),
+            media: Media::Chunk {
+                index: chunk.index,
+                start_frame: chunk.start_frame,
+                end_frame: chunk.end_frame,
+                frames: chunk.frames(),
+            },
+            stream: None,
+            bytes: 1000,
+            blake3: "1".repeat(64),
+            encode_seconds: 0.4,
+            started_at: t0 + slot,
+            finished_at: t0 + slot + 0.4,
+            host: "node-a".to_string(),
+            pid: 1000 + chunk.index % workers,
+        };
+        std::fs::write(
+            dir.sidecar(TaskId::Chunk(chunk.index)),
+            serde_json::to_vec(&sidecar).unwrap(),
+        )
+        .unwrap();
+    }
+    dir
 }
