@@ -94,7 +94,7 @@ struct Queue {
     watching: bool,
     rendering: usize,
     stop: bool,
-    /// With `--once`: a chunk is done; only the audio may still be taken, if free.
+    /// With `--once`: a chunk is done; the chunk threads stop (the audio thread may go on).
     one_chunk_done: bool,
     last_idle: usize,
 }
@@ -127,17 +127,15 @@ struct Scheduler<'a> {
     refreshed: Mutex<HashSet<TaskId>>,
 }
 
-/// The order the chunk threads try tasks in: the chunks, from the asked-for first one (array
-/// index) wrapping around, then the audio as a fallback — it normally renders on a thread of
-/// its own from the start (so a failing track shows up early and its single-threaded encode
-/// does not leave one core idle at the end of the run).
-pub fn claim_order(loaded: &LoadedPlan, first_index: Option<u32>) -> Vec<TaskId> {
+/// The order the chunk threads try chunks in: from the asked-for first one (array index),
+/// wrapping around. The audio is not among them: it has a thread of its own from the start (so
+/// a failing track shows up early and its single-threaded encode does not leave one core idle
+/// at the end of the run).
+fn chunk_order(loaded: &LoadedPlan, first_index: Option<u32>) -> Vec<TaskId> {
     let chunks = loaded.chunks.len() as u32;
     let first = first_index.filter(|&i| i < chunks).unwrap_or(0);
-    let audio = loaded.plan.audio.as_ref().map(|_| TaskId::Audio);
     (0..chunks)
         .map(|k| TaskId::Chunk((first + k) % chunks))
-        .chain(audio)
         .collect()
 }
 
@@ -172,8 +170,8 @@ pub fn work_with(
         let needed = crate::space::estimate_remaining(dir, &loaded);
         crate::space::ensure_free(dir.root(), "the remaining chunks", needed)?;
     }
-    let order = claim_order(&loaded, options.first_index);
-    let done_tasks: Vec<TaskId> = order
+    let tasks = loaded.tasks();
+    let done_tasks: Vec<TaskId> = tasks
         .iter()
         .copied()
         .filter(|&t| dir.is_done(&loaded, t))
@@ -190,7 +188,7 @@ pub fn work_with(
     };
     observer.on(&Event::Started {
         plan_hash: loaded.plan.plan_hash.clone(),
-        tasks: order.len(),
+        tasks: tasks.len(),
         done: done_tasks.len(),
         frames_total: loaded.plan.output.total_frames(),
         frames_done,
@@ -207,7 +205,7 @@ pub fn work_with(
             dir.output_dir(TaskId::Chunk(0)).as_path(),
         ]),
         queue: Mutex::new(Queue {
-            pending: order.into(),
+            pending: chunk_order(&loaded, options.first_index).into(),
             held_elsewhere: Vec::new(),
             watching: false,
             rendering: 0,
@@ -230,13 +228,10 @@ pub fn work_with(
             .filter_map(|h| h.join().expect("worker threads do not panic").err())
             .next()
     });
-    let mut summary = scheduler
+    let summary = scheduler
         .summary
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
-    // The audio thread and a chunk thread can both find an exhausted audio task.
-    summary.exhausted.sort_by_key(|(task, _)| *task);
-    summary.exhausted.dedup_by_key(|(task, _)| *task);
     observer.on(&Event::Finished {
         rendered: summary.rendered.len(),
         failed: summary.exhausted.len(),
@@ -260,7 +255,7 @@ impl Scheduler<'_> {
                 return Next::Done;
             }
             if q.one_chunk_done {
-                q.pending.retain(|&t| t == TaskId::Audio);
+                q.pending.clear();
                 q.held_elsewhere.clear();
             }
             if let Some(task) = q.pending.pop_front() {
@@ -301,7 +296,6 @@ impl Scheduler<'_> {
                     let mut q = self.lock_queue();
                     q.rendering -= 1;
                     let result = match outcome {
-                        Ok(Outcome::Done) => Ok(()),
                         Ok(Outcome::Held) => {
                             q.held_elsewhere.push(task);
                             Ok(())
@@ -310,18 +304,8 @@ impl Scheduler<'_> {
                             q.pending.push_back(task);
                             Ok(())
                         }
-                        Ok(Outcome::Published(sidecar)) => {
-                            q.one_chunk_done |= self.options.once && task != TaskId::Audio;
-                            self.summary_mut().rendered.push(*sidecar);
-                            Ok(())
-                        }
-                        Ok(Outcome::Exhausted(error)) => {
-                            self.summary_mut().exhausted.push((task, error));
-                            Ok(())
-                        }
-                        Ok(Outcome::Interrupted) => {
-                            q.stop = true;
-                            self.summary_mut().interrupted = true;
+                        Ok(outcome) => {
+                            self.record(&mut q, task, outcome);
                             Ok(())
                         }
                         Err(e) => {
@@ -336,8 +320,26 @@ impl Scheduler<'_> {
         }
     }
 
-    /// The audio task's own thread: renders it (retrying failed attempts) unless another worker
-    /// holds it; once it is settled, the chunk threads no longer consider it.
+    /// Records an attempt that settled its task (done, published, failed for good, or
+    /// interrupted, which stops every thread); `Held` and `Retry` are the callers' to re-queue.
+    fn record(&self, q: &mut Queue, task: TaskId, outcome: Outcome) {
+        match outcome {
+            Outcome::Done | Outcome::Held | Outcome::Retry => {}
+            Outcome::Published(sidecar) => {
+                q.one_chunk_done |= self.options.once && task != TaskId::Audio;
+                self.summary_mut().rendered.push(*sidecar);
+            }
+            Outcome::Exhausted(error) => self.summary_mut().exhausted.push((task, error)),
+            Outcome::Interrupted => {
+                q.stop = true;
+                self.summary_mut().interrupted = true;
+            }
+        }
+    }
+
+    /// The audio task's own thread: renders it (retrying failed attempts) or, while another
+    /// worker holds it, waits for that one to publish it or die — except with `--once`, which
+    /// leaves it to its holder.
     fn run_audio_thread(&self) -> Result<(), PlanDirError> {
         loop {
             if self.lock_queue().stop || process::interrupted() {
@@ -345,28 +347,23 @@ impl Scheduler<'_> {
             }
             let outcome = self.attempt(TaskId::Audio);
             let mut q = self.lock_queue();
-            let settled = match outcome? {
-                Outcome::Retry => continue,
-                Outcome::Held => return Ok(()),
-                Outcome::Done => true,
-                Outcome::Published(sidecar) => {
-                    self.summary_mut().rendered.push(*sidecar);
-                    true
+            match outcome {
+                Ok(Outcome::Retry) => {}
+                Ok(Outcome::Held) if self.options.once => return Ok(()),
+                Ok(Outcome::Held) => {
+                    drop(q);
+                    self.watcher.wait(RECHECK_HELD);
                 }
-                Outcome::Exhausted(error) => {
-                    self.summary_mut().exhausted.push((TaskId::Audio, error));
-                    true
+                Ok(outcome) => {
+                    self.record(&mut q, TaskId::Audio, outcome);
+                    self.wake.notify_all();
+                    return Ok(());
                 }
-                Outcome::Interrupted => {
+                Err(e) => {
                     q.stop = true;
-                    self.summary_mut().interrupted = true;
-                    true
+                    self.wake.notify_all();
+                    return Err(e);
                 }
-            };
-            if settled {
-                q.pending.retain(|&t| t != TaskId::Audio);
-                self.wake.notify_all();
-                return Ok(());
             }
         }
     }
