@@ -119,6 +119,8 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
         })
         .collect();
     let rate = Rational { num: 30, den: 1 };
+    let index = vre::frameindex::FrameIndex::constant_rate(rate, u64::from(chunks));
+    let encoded_index = index.encode();
     let mut plan = Plan {
         plan_hash: String::new(),
         format_version: FORMAT_VERSION,
@@ -138,7 +140,10 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
             total_frames: u64::from(chunks),
             pix_fmt: "yuv420p".to_string(),
             has_audio: false,
+            start_micros: 0,
+            lead_frames: 0,
         },
+        index: IndexRecord::of(&index, &encoded_index),
         output: OutputSpec {
             container: Container::Mp4,
             width: 1280,
@@ -180,6 +185,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
     dir.create_layout().unwrap();
     fsio::write_json_atomic(&dir.plan_path(), &plan).unwrap();
     fsio::write_json_atomic(&dir.chunks_path(), &list).unwrap();
+    dir.write_index(&encoded_index).unwrap();
     dir
 }
 

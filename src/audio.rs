@@ -273,9 +273,14 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
             continue;
         }
         let index = inputs.len();
+        let file_seek = if placement.media_seek > 0.0 {
+            placement.media_seek + track.media_start
+        } else {
+            0.0
+        };
         inputs.push(MixInput::File {
             path: track.path.clone(),
-            seek: placement.media_seek,
+            seek: file_seek,
             looped: track.looped,
         });
         let mut steps = vec![
@@ -336,6 +341,7 @@ mod tests {
             looped: false,
             filter: None,
             media_duration: 30.0,
+            media_start: 0.0,
         }
     }
 

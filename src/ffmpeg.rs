@@ -7,8 +7,11 @@
 
 use crate::audio;
 use crate::exit::{Code, HasCode};
+use crate::frameindex::FrameIndex;
 use crate::media::VideoCodec;
-use crate::plandir::{micros_to_seconds_text, Chunk, EncoderSettings, Normalize, Plan, Rational};
+use crate::plandir::{
+    micros_to_seconds_text, Chunk, EncoderSettings, LoadedPlan, Normalize, Plan, Rational,
+};
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -136,7 +139,8 @@ pub fn probe(path: &Path) -> Argv {
     argv
 }
 
-/// ffprobe listing the first video stream's packets as CSV: `pts_time,duration_time,flags`.
+/// ffprobe listing the first video stream's packets as CSV: `pts,dts,flags`, timestamps in
+/// ticks of the stream's time base (`N/A` where the container stores none).
 pub fn list_video_packets(path: &Path) -> Argv {
     let mut argv = Argv::new("ffprobe");
     argv.push_all([
@@ -145,9 +149,26 @@ pub fn list_video_packets(path: &Path) -> Argv {
         "-select_streams",
         "v:0",
         "-show_entries",
-        "packet=pts_time,duration_time,flags",
+        "packet=pts,dts,flags",
         "-of",
         "csv=p=0",
+        "-protocol_whitelist",
+        "file",
+    ]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// ffprobe decoding the first frame of a file's first audio stream and printing its time.
+pub fn probe_first_audio_frame(path: &Path) -> Argv {
+    let mut argv = Argv::ffprobe();
+    argv.push_all([
+        "-select_streams",
+        "a:0",
+        "-read_intervals",
+        "%+#1",
+        "-show_entries",
+        "frame=best_effort_timestamp_time",
         "-protocol_whitelist",
         "file",
     ]);
@@ -241,18 +262,100 @@ fn fps_filter(normalize: &Normalize, fps: Rational, slot: u64) -> String {
     )
 }
 
+/// The input frames a chunk's render decodes, without `--fps`: output frame `j` is input frame
+/// `j - lead` (the first input frame also fills the lead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceSpan {
+    /// Output frames decoded before the chunk's first and dropped after the filter chain.
+    pub preroll: u64,
+    /// First input frame decoded.
+    pub from: usize,
+    /// One past the last input frame needed.
+    pub to: usize,
+    /// Copies of the first decoded frame put before it (the part of the lead in this span).
+    pub repeats: u64,
+}
+
+impl SourceSpan {
+    /// The span that output frames `[first, first + frames)` of a plan are made from.
+    pub fn of(plan: &Plan, first: u64, frames: u64) -> SourceSpan {
+        let lead = plan.source.lead_frames;
+        // History before the first input frame is that frame: a chunk that starts in the lead
+        // needs no preroll, and no preroll reaches back into it.
+        let preroll = plan
+            .preroll
+            .frames
+            .min(first - plan.output.start_frame)
+            .min(first.saturating_sub(lead));
+        let decode_from = first - preroll;
+        SourceSpan {
+            preroll,
+            from: decode_from.saturating_sub(lead) as usize,
+            to: (first + frames).saturating_sub(lead).max(1) as usize,
+            repeats: lead.saturating_sub(decode_from),
+        }
+    }
+}
+
+/// Test hook, in debug builds only: `VRE_FAULT_SHIFT_FRAME=N` makes the chunk that starts at
+/// output frame N start one input frame late, so that tests can prove such a render is refused
+/// at publish time. Release builds never read it.
+fn injected_seek_shift(first: u64) -> usize {
+    if !cfg!(debug_assertions) {
+        return 0;
+    }
+    let shifted = std::env::var("VRE_FAULT_SHIFT_FRAME").ok();
+    usize::from(shifted.and_then(|v| v.parse::<u64>().ok()) == Some(first))
+}
+
+/// A value for a filter option, escaped for both levels of ffmpeg's filtergraph syntax (the
+/// option list, then the graph), so that any path is read as just characters.
+fn filter_value(text: &str) -> String {
+    let escape = |text: &str, special: &str| {
+        text.chars().fold(String::new(), |mut out, c| {
+            if special.contains(c) {
+                out.push('\\');
+            }
+            out.push(c);
+            out
+        })
+    };
+    escape(&escape(text, "\\':"), "\\'[],;")
+}
+
+/// Filters that write the timestamp of every decoded input frame entering the graph to
+/// `pts_log`, as `frame:N pts:TICKS pts_time:SECONDS` lines: the proof of which frames a chunk
+/// was made of.
+fn pts_log_filters(pts_log: &Path) -> String {
+    let url = file_url(pts_log);
+    format!(
+        "metadata=mode=add:key=vre_source:value=1,metadata=mode=print:key=vre_source:file={}",
+        filter_value(&url.to_string_lossy())
+    )
+}
+
 /// Decodes from the input what frames `[first, first + frames)` of the output grid need, runs
 /// the filter chain (grid normalisation, the user's filters, the preroll cut) and encodes them,
 /// video only, as closed GOPs starting on an IDR frame. The caller adds the output.
 ///
-/// Without `--fps`, output frames are input frames: seek (accurate, rounded down to the
-/// microsecond) to the first frame's time. With `--fps`, timestamps stay absolute (`-copyts`),
-/// decoding starts a margin early and the fps filter is anchored on the absolute grid, so every
-/// chunk picks exactly the frames a serial `-vf fps=…` would.
-fn encode_frames(plan: &Plan, first: u64, frames: u64) -> Argv {
+/// Timestamps stay the input's own (`-copyts`). Without `--fps`, output frames are input frames:
+/// the seek goes between the two real frames of the frame index where the span starts, so stored
+/// timestamps that are rounded or truncated cannot move a boundary, and the leading gap of a
+/// video that starts late is filled with copies of its first frame. With `--fps`, decoding
+/// starts a margin early and the fps filter is anchored on the absolute grid, so every chunk
+/// picks exactly the frames a serial `-vf fps=…` would. With `pts_log`, the timestamps of the
+/// input frames used are written there.
+fn encode_frames(
+    plan: &Plan,
+    index: &FrameIndex,
+    (first, frames): (u64, u64),
+    pts_log: Option<&Path>,
+) -> Argv {
     let mut argv = Argv::ffmpeg();
     let rate = plan.output.frame_rate;
-    let preroll = plan.preroll.frames.min(first - plan.output.start_frame);
+    let span = SourceSpan::of(plan, first, frames);
+    let first_frame = span.from + injected_seek_shift(first);
+    let preroll = span.preroll;
     let decode_from = first - preroll;
     let grid = plan
         .normalize
@@ -260,11 +363,19 @@ fn encode_frames(plan: &Plan, first: u64, frames: u64) -> Argv {
         .and_then(|n| n.fps.map(|fps| (n, fps)));
     match grid {
         Some((normalize, fps)) => push_grid_seek(&mut argv, normalize, fps, decode_from),
-        None if decode_from > 0 => {
-            let micros = rate.frame_time_micros_floor(decode_from);
-            argv.push("-ss").push(micros_to_seconds_text(micros));
+        None => {
+            // Seek to the keyframe the span's first frame decodes from (just after the frame
+            // before it), whatever the demuxer's own idea of keyframes; the exact first frame
+            // is then cut by its timestamp.
+            argv.push("-copyts");
+            let seek = index
+                .seek_micros_before(index.keyframe_at_or_before(first_frame))
+                .map(|micros| micros - plan.source.start_micros)
+                .filter(|&micros| micros > 0);
+            if let Some(micros) = seek {
+                argv.push("-ss").push(micros_to_seconds_text(micros as u64));
+            }
         }
-        None => {}
     }
     argv.input_file(&plan.input.path);
     argv.push_all([
@@ -279,31 +390,69 @@ fn encode_frames(plan: &Plan, first: u64, frames: u64) -> Argv {
         "-1",
     ]);
     let mut chain = Vec::new();
-    if let Some((normalize, fps)) = grid {
-        chain.push(fps_filter(normalize, fps, decode_from));
+    match grid {
+        Some((normalize, fps)) => {
+            chain.extend(pts_log.map(pts_log_filters));
+            chain.push(fps_filter(normalize, fps, decode_from));
+        }
+        None => {
+            if let Some(pts) = index.pts.get(first_frame).filter(|_| first_frame > 0) {
+                chain.push(format!("trim=start_pts={pts}"));
+            }
+            chain.extend(pts_log.map(pts_log_filters));
+            // The user's filters see the times serial ffmpeg gives them: from the container's
+            // start, not from the chunk's.
+            let start = start_ticks(plan, index);
+            if start != 0 {
+                chain.push(format!("setpts=PTS-({start})"));
+            }
+        }
     }
     if let Some(size) = plan.normalize.as_ref().and_then(|n| n.size) {
         chain.push(format!("scale={}:{}", size.width, size.height));
     }
     chain.extend(plan.video_filter.clone());
+    if span.repeats > 0 && grid.is_none() {
+        // tpad delays what follows by the copies it puts first: start from 0 before it.
+        chain.push("setpts=PTS-STARTPTS".to_string());
+        chain.push(format!("tpad=start={}:start_mode=clone", span.repeats));
+    }
     if preroll > 0 {
         chain.push(format!("trim=start_frame={preroll}"));
     }
-    if preroll > 0 || grid.is_some() {
-        chain.push("setpts=PTS-STARTPTS".to_string());
-    }
-    if !chain.is_empty() {
-        argv.push("-vf").push(chain.join(","));
-    }
+    chain.push("setpts=PTS-STARTPTS".to_string());
+    argv.push("-vf").push(chain.join(","));
     argv.push("-frames:v").push(frames.to_string());
     argv.push("-r").push(rate.to_string());
     push_encoder(&mut argv, &plan.encoder);
     argv
 }
 
-/// Renders one chunk into `temp_output`; `-progress pipe:1` reports progress on stdout.
-pub fn render_chunk(plan: &Plan, chunk: &Chunk, temp_output: &Path) -> Argv {
-    let mut argv = encode_frames(plan, chunk.start_frame, chunk.frames());
+/// The container's start time in ticks of the video stream's time base, rounded as ffmpeg
+/// rounds its own start offset.
+fn start_ticks(plan: &Plan, index: &FrameIndex) -> i64 {
+    let tb = index.time_base;
+    let scaled = i128::from(plan.source.start_micros) * i128::from(tb.den);
+    let unit = i128::from(tb.num) * 1_000_000;
+    let rounded = (2 * scaled + unit * scaled.signum()) / (2 * unit);
+    rounded as i64
+}
+
+/// Renders one chunk into `temp_output`; `-progress pipe:1` reports progress on stdout, and the
+/// input frames used are logged to `pts_log`.
+pub fn render_chunk(
+    loaded: &LoadedPlan,
+    chunk: &Chunk,
+    temp_output: &Path,
+    pts_log: &Path,
+) -> Argv {
+    let mut argv = encode_frames(
+        &loaded.plan,
+        &loaded.index,
+        (chunk.start_frame, chunk.frames()),
+        Some(pts_log),
+    );
+    let plan = &loaded.plan;
     argv.push_all(["-fflags", "+bitexact", "-progress", "pipe:1"]);
     argv.push("-f").push(plan.encoder.codec.chunk_format().0);
     argv.push(file_url(temp_output));
@@ -435,8 +584,8 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
 
 /// Renders the plan's first frame and discards it: a trial that makes ffmpeg reject a bad
 /// filter chain, encoder, preset or pixel format at plan time.
-pub fn trial_frame(plan: &Plan) -> Argv {
-    let mut argv = encode_frames(plan, plan.output.start_frame, 1);
+pub fn trial_frame(plan: &Plan, index: &FrameIndex) -> Argv {
+    let mut argv = encode_frames(plan, index, (plan.output.start_frame, 1), None);
     argv.push_all(["-f", "null", "-"]);
     argv
 }
@@ -500,7 +649,9 @@ fn push_encoder(argv: &mut Argv, enc: &EncoderSettings) {
             argv.push("-threads").push(&threads);
         }
         VideoCodec::Ffv1 => {
-            argv.push_all(["-level", "3", "-slices", "4", "-slicecrc", "1"]);
+            // Slices left to ffv1, which picks a layout that fits the frame size (a fixed
+            // count fails on odd sizes) and depends on nothing else.
+            argv.push_all(["-level", "3", "-slicecrc", "1"]);
             argv.push("-g").push(&keyint);
             argv.push("-threads").push(&threads);
         }

@@ -18,6 +18,7 @@ pub mod doctor;
 pub mod events;
 pub mod exit;
 pub mod ffmpeg;
+pub mod frameindex;
 pub mod fsio;
 pub mod log;
 pub mod media;

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! PLANDIR/plan.json                  everything the render depends on, and the plan hash
+//! PLANDIR/index.bin                  the input's frame index (its blake3 is in plan.json)
 //! PLANDIR/chunks.json                half-open frame ranges [start_frame, end_frame)
 //! PLANDIR/chunks/chunk-000003.mp4    a published chunk (video only) ...
 //! PLANDIR/chunks/chunk-000003.json   ... and its sidecar, the only proof that it is done
@@ -17,6 +18,7 @@
 //! ```
 
 use crate::exit::{Code, HasCode};
+use crate::frameindex::FrameIndex;
 use crate::fsio;
 use crate::media::{AudioCodec, Container, VideoCodec};
 use serde::{Deserialize, Serialize};
@@ -27,10 +29,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The version of the planDir format this vre reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Domain-separation prefix of the plan hash; bumped whenever the hashed form changes.
-const PLAN_HASH_DOMAIN: &str = "vre-plan-v1";
+const PLAN_HASH_DOMAIN: &str = "vre-plan-v2";
 
 /// A frame rate (or any ratio) as an exact fraction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +119,37 @@ pub struct SourceFacts {
     pub pix_fmt: String,
     /// Whether the input has an audio stream.
     pub has_audio: bool,
+    /// The container's start time, whole microseconds: ffmpeg counts `-ss` from it, and serial
+    /// ffmpeg's output time 0 is there.
+    pub start_micros: i64,
+    /// Output frames before the first video frame, where the video starts after the container
+    /// does: serial ffmpeg fills them by repeating the first frame, and so does vre.
+    pub lead_frames: u64,
+}
+
+/// The frame index as planned (`index.bin`): its blake3 ties the file to the plan hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexRecord {
+    /// Frames in the index (the input's video frames).
+    pub frames: u64,
+    /// Time base of its timestamps.
+    pub time_base: Rational,
+    /// Size of `index.bin` in bytes.
+    pub bytes: u64,
+    /// blake3 of `index.bin`, hex.
+    pub blake3: String,
+}
+
+impl IndexRecord {
+    /// The record of an index and its encoded bytes.
+    pub fn of(index: &FrameIndex, encoded: &[u8]) -> IndexRecord {
+        IndexRecord {
+            frames: index.len() as u64,
+            time_base: index.time_base,
+            bytes: encoded.len() as u64,
+            blake3: blake3::hash(encoded).to_hex().to_string(),
+        }
+    }
 }
 
 /// The output: its container and the frame grid it is rendered on.
@@ -278,6 +311,10 @@ pub struct AudioTrack {
     pub filter: Option<String>,
     /// Duration of the media, seconds.
     pub media_duration: f64,
+    /// Where in the file media time 0 is, seconds from the container's start: the input's own
+    /// audio may start after its container does (an edit list, a late first packet), and
+    /// serial ffmpeg keeps that delay.
+    pub media_start: f64,
 }
 
 /// The audio task: every track mixed once for the whole range.
@@ -312,6 +349,8 @@ pub struct Plan {
     pub input: InputRecord,
     /// Facts about the input's video.
     pub source: SourceFacts,
+    /// The input's frame index.
+    pub index: IndexRecord,
     /// The output grid and container.
     pub output: OutputSpec,
     /// `--fps`/`--size`, when the output grid differs from the source.
@@ -597,6 +636,8 @@ pub struct LoadedPlan {
     pub plan: Plan,
     /// chunks.json.
     pub chunks: Vec<Chunk>,
+    /// index.bin.
+    pub index: FrameIndex,
 }
 
 impl LoadedPlan {
@@ -652,6 +693,46 @@ impl PlanDir {
     /// `chunks.json`.
     pub fn chunks_path(&self) -> PathBuf {
         self.root.join("chunks.json")
+    }
+
+    /// `index.bin`, the input's frame index.
+    pub fn index_path(&self) -> PathBuf {
+        self.root.join("index.bin")
+    }
+
+    /// Writes `index.bin` atomically.
+    pub fn write_index(&self, encoded: &[u8]) -> Result<(), PlanDirError> {
+        let path = self.index_path();
+        fsio::write_atomic(&path, encoded).map_err(|source| PlanDirError::Write { path, source })
+    }
+
+    /// Reads `index.bin` and checks it against the plan's record of it.
+    fn load_index(&self, record: &IndexRecord) -> Result<FrameIndex, PlanDirError> {
+        let path = self.index_path();
+        let bytes = fs::read(&path).map_err(|source| PlanDirError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let malformed = |reason: String| PlanDirError::Malformed {
+            path: path.clone(),
+            reason,
+        };
+        let blake3 = blake3::hash(&bytes).to_hex().to_string();
+        if bytes.len() as u64 != record.bytes || blake3 != record.blake3 {
+            return Err(malformed(format!(
+                "it is not the index plan.json records ({} bytes, blake3 {}; found {} bytes, blake3 {blake3})",
+                record.bytes,
+                record.blake3,
+                bytes.len()
+            )));
+        }
+        let index = FrameIndex::decode(&bytes).map_err(malformed)?;
+        if index.len() as u64 != record.frames || index.time_base != record.time_base {
+            return Err(malformed(
+                "it disagrees with plan.json's record".to_string(),
+            ));
+        }
+        Ok(index)
     }
 
     /// The published output of a task.
@@ -796,7 +877,12 @@ impl PlanDir {
                 reason: "input.path is not absolute".to_string(),
             });
         }
-        Ok(LoadedPlan { plan, chunks })
+        let index = self.load_index(&plan.index)?;
+        Ok(LoadedPlan {
+            plan,
+            chunks,
+            index,
+        })
     }
 
     /// Reads a task's sidecar; `None` if there is none. A sidecar that does not parse is
@@ -1025,5 +1111,140 @@ mod tests {
         let empty = vec![chunk(0, 0, 10), chunk(1, 10, 10)];
         assert!(validate_chunks(&out, &empty).is_err());
         assert!(validate_chunks(&out, &ok[..1]).is_err());
+    }
+
+    /// A plan whose floats are all drawn from `next`, with one chunk over ten frames.
+    fn plan_with_floats(next: &mut impl FnMut() -> f64) -> (Plan, Vec<Chunk>, FrameIndex) {
+        let rate = Rational { num: 25, den: 1 };
+        let index = FrameIndex::constant_rate(rate, 10);
+        let encoded = index.encode();
+        let track = AudioTrack {
+            path: PathBuf::from("/in.mp4"),
+            blake3: "0".repeat(64),
+            is_source: true,
+            offset: next(),
+            seek: next(),
+            rate: next(),
+            volume: next(),
+            fade_in: next(),
+            fade_out: next(),
+            looped: false,
+            filter: None,
+            media_duration: next(),
+            media_start: next(),
+        };
+        let plan = Plan {
+            plan_hash: String::new(),
+            format_version: FORMAT_VERSION,
+            vre_version: "test".to_string(),
+            ffmpeg_version: "5.1".to_string(),
+            input: InputRecord {
+                path: PathBuf::from("/in.mp4"),
+                size: 1,
+                mtime_ns: 1,
+                blake3: "0".repeat(64),
+            },
+            source: SourceFacts {
+                codec: "h264".to_string(),
+                width: 2,
+                height: 2,
+                frame_rate: rate,
+                total_frames: 10,
+                pix_fmt: "yuv420p".to_string(),
+                has_audio: true,
+                start_micros: 0,
+                lead_frames: 0,
+            },
+            index: IndexRecord::of(&index, &encoded),
+            output: OutputSpec {
+                container: Container::Mp4,
+                width: 2,
+                height: 2,
+                frame_rate: rate,
+                start_frame: 0,
+                end_frame: 10,
+            },
+            normalize: Some(Normalize {
+                fps: Some(rate),
+                size: None,
+                source_start_time: next(),
+                seek_margin: next(),
+            }),
+            video_filter: None,
+            preroll: Preroll {
+                frames: 0,
+                reason: String::new(),
+            },
+            encoder: EncoderSettings {
+                codec: VideoCodec::Libx264,
+                crf: Some(20),
+                preset: None,
+                pix_fmt: "yuv420p".to_string(),
+                threads: 1,
+                gop: GopSettings {
+                    keyint: 10,
+                    closed: true,
+                    idr_first: true,
+                    scene_cut: false,
+                    repeat_headers: true,
+                },
+            },
+            chunking: Chunking {
+                strategy: SplitStrategy::Frames,
+                target_frames: 10,
+                min_frames: None,
+                max_frames: None,
+            },
+            audio: Some(AudioPlan {
+                codec: AudioCodec::Aac,
+                bitrate: None,
+                sample_rate: 48_000,
+                channels: 2,
+                samples: 19_200,
+                tracks: vec![track],
+            }),
+        };
+        let chunks = vec![Chunk {
+            index: 0,
+            start_frame: 0,
+            end_frame: 10,
+            reason: String::new(),
+        }];
+        (plan, chunks, index)
+    }
+
+    #[test]
+    fn every_plan_hash_survives_the_round_trip_through_its_files() {
+        // Floats of every magnitude and shape: raw bit patterns, sums of frame durations (the
+        // 0.20033333333333705 kind), and plain decimals.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut random = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut next = move || loop {
+            let bits = random();
+            let value = match bits % 3 {
+                0 => f64::from_bits(random()),
+                1 => (bits >> 8) as f64 % 1000.0 / 15.0 + 2.0 / 30.0,
+                _ => ((bits >> 8) % 100_000) as f64 / 1000.0,
+            };
+            if value.is_finite() {
+                return value;
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let plan_dir = PlanDir::new(dir.path());
+        for _ in 0..500 {
+            let (mut plan, chunks, index) = plan_with_floats(&mut next);
+            plan.plan_hash = compute_plan_hash(&plan, &chunks);
+            plan_dir.write_index(&index.encode()).unwrap();
+            fsio::write_json_atomic(&plan_dir.plan_path(), &plan).unwrap();
+            fsio::write_json_atomic(&plan_dir.chunks_path(), &chunks).unwrap();
+            let loaded = plan_dir.load().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(loaded.plan, plan);
+        }
     }
 }

@@ -6,15 +6,16 @@ use crate::chunking;
 use crate::claim;
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
+use crate::frameindex::FrameIndex;
 use crate::fsio;
 use crate::media::{self, Container, Knobs, VideoCodec};
 use crate::plandir::{
-    self, AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, GopSettings, InputRecord,
-    LoadedPlan, Normalize, OutputSpec, Plan, PlanDir, PlanDirError, Rational, Size, SourceFacts,
-    SplitStrategy, TaskId,
+    self, AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, GopSettings, IndexRecord,
+    InputRecord, LoadedPlan, Normalize, OutputSpec, Plan, PlanDir, PlanDirError, Rational, Size,
+    SourceFacts, SplitStrategy, TaskId,
 };
 use crate::preroll;
-use crate::probe::{self, Packet, ProbeError};
+use crate::probe::{self, ProbeError};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -338,8 +339,8 @@ fn validate_counts(req: &PlanRequest) -> Result<(), PlanError> {
 
 /// Runs the render settings on one frame of the input, so that a filter chain, encoder or
 /// preset ffmpeg rejects is refused at plan time, before anything is written.
-fn trial_render(plan: &Plan) -> Result<(), PlanError> {
-    let argv = ffmpeg::trial_frame(plan);
+fn trial_render(plan: &Plan, index: &FrameIndex) -> Result<(), PlanError> {
+    let argv = ffmpeg::trial_frame(plan, index);
     ffmpeg::run_capture(&argv, &plan.input.path).map_err(|e| match e {
         ffmpeg::FfmpegError::Failed {
             subject, stderr, ..
@@ -352,20 +353,33 @@ fn trial_render(plan: &Plan) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Output frames before the first video frame when the video starts `delay` seconds after the
+/// container: the frames serial ffmpeg's constant-rate output repeats the first frame into (its
+/// rule: a first frame more than 0.1 frame late is shown for `lrint(delay·rate + 1)` slots).
+fn lead_frames(delay: f64, rate: Rational) -> u64 {
+    let slots = delay * rate.as_f64();
+    if slots > 0.1 {
+        ((slots + 1.0).round_ties_even() - 1.0) as u64
+    } else {
+        0
+    }
+}
+
 /// Refuses inputs whose timestamps do not follow their nominal constant frame rate (frame `k`
 /// must sit within half a frame of `k / rate`): seeking by time would pick the wrong frames.
-fn check_constant_rate(path: &Path, packets: &[Packet], rate: Rational) -> Result<(), PlanError> {
-    let first = packets[0].pts;
+fn check_constant_rate(path: &Path, index: &FrameIndex, rate: Rational) -> Result<(), PlanError> {
+    let first = index.time_of(0);
     let frame = 1.0 / rate.as_f64();
-    for (k, packet) in packets.iter().enumerate() {
+    for k in 0..index.len() {
         let expected = first + k as f64 * frame;
-        if (packet.pts - expected).abs() > frame / 2.0 {
+        let actual = index.time_of(k);
+        if (actual - expected).abs() > frame / 2.0 {
             return Err(bad(
                 "--fps",
                 format!(
                     "{} has a variable frame rate (frame {k} is at {:.3} s, {expected:.3} s at a constant {rate} fps); pass --fps to render it onto a constant grid, e.g. --fps {}",
                     path.display(),
-                    packet.pts,
+                    actual,
                     rate.as_f64().round().max(1.0)
                 ),
             ));
@@ -379,15 +393,16 @@ fn check_constant_rate(path: &Path, packets: &[Packet], rate: Rational) -> Resul
 /// ffmpeg's own), and the slot of the input's first frame.
 fn fps_grid(
     input: &Path,
-    packets: &[Packet],
+    index: &FrameIndex,
     start_time: f64,
     fps: Rational,
     size: Option<Size>,
 ) -> Result<(Normalize, u64), PlanError> {
     let slot_of = |pts: f64| ((pts - start_time) * fps.as_f64()).round().max(0.0) as u64;
-    let widest_gap = packets
+    let widest_gap = index
+        .pts
         .windows(2)
-        .map(|w| w[1].pts - w[0].pts)
+        .map(|w| index.seconds(w[1] - w[0]))
         .fold(0.0, f64::max);
     let normalize = Normalize {
         fps: Some(fps),
@@ -395,18 +410,18 @@ fn fps_grid(
         source_start_time: start_time,
         seek_margin: widest_gap + 2.0 / fps.as_f64(),
     };
-    let origin = slot_of(packets[0].pts);
+    let origin = slot_of(index.time_of(0));
     if origin != 0 {
         return Err(bad(
             "--fps",
             format!(
                 "{}'s video starts {:.3} s after the file does; vre's --fps grid starts at 0",
                 input.display(),
-                packets[0].pts - start_time
+                index.time_of(0) - start_time
             ),
         ));
     }
-    let last = packets.last().map_or(0.0, |p| p.pts);
+    let last = index.time_of(index.len() - 1);
     let tail_slot = slot_of(last - 2.0).max(origin);
     let argv = ffmpeg::fps_grid_tail(input, &normalize, fps, tail_slot);
     let stdout =
@@ -422,13 +437,29 @@ fn fps_grid(
 fn cut_chunks(
     req: &PlanRequest,
     input: &Path,
-    packets: &[Packet],
-    start_time: f64,
+    index: &FrameIndex,
+    (start_time, lead): (f64, u64),
     rate: Rational,
     (start, end): (u64, u64),
     target: u64,
 ) -> Result<Vec<Chunk>, PlanError> {
-    let frame_of = |t: f64| (t * rate.as_f64()).round().max(0.0) as u64;
+    // Output frame of a time on the output clock (seconds from the container's start): the
+    // index frame nearest to it without --fps, the nearest grid slot with it.
+    let frame_of = |t: f64| {
+        if req.fps.is_some() {
+            return (t * rate.as_f64()).round().max(0.0) as u64;
+        }
+        let ticks =
+            (start_time + t) * f64::from(index.time_base.den) / f64::from(index.time_base.num);
+        let after = index.pts.partition_point(|&p| (p as f64) < ticks);
+        let nearest = match after {
+            0 => 0,
+            n if n == index.len() => n - 1,
+            n if ticks - index.pts[n - 1] as f64 <= index.pts[n] as f64 - ticks => n - 1,
+            n => n,
+        };
+        nearest as u64 + lead
+    };
     Ok(match req.split {
         SplitStrategy::Frames | SplitStrategy::Count => {
             let count = req
@@ -437,11 +468,14 @@ fn cut_chunks(
             chunking::even_chunks(start, end, count)
         }
         SplitStrategy::Keyframes => {
-            let keyframes: Vec<u64> = packets
-                .iter()
-                .filter(|p| p.key)
-                .map(|p| frame_of(p.pts - start_time))
-                .collect();
+            let keyframes: Vec<u64> = if req.fps.is_some() {
+                index
+                    .keyframes()
+                    .map(|k| frame_of(index.time_of(k) - start_time))
+                    .collect()
+            } else {
+                index.keyframes().map(|k| k as u64 + lead).collect()
+            };
             chunking::keyframe_chunks(start, end, target, &keyframes)
         }
         SplitStrategy::Scenes => {
@@ -466,12 +500,18 @@ fn audio_plan(
 ) -> Result<Option<AudioPlan>, PlanError> {
     let codec = output.container.audio_codec();
     let mut tracks = Vec::new();
+    // The input's own audio plays where it starts in the file.
+    let source_audio_delay = info
+        .audio
+        .as_ref()
+        .and_then(|a| a.first_frame_time)
+        .map_or(0.0, |t| (t - info.start_time).max(0.0));
     if info.audio.is_some() && !req.no_source_audio {
         tracks.push(AudioTrack {
             path: input.path.clone(),
             blake3: input.blake3.clone(),
             is_source: true,
-            offset: 0.0,
+            offset: source_audio_delay,
             seek: 0.0,
             rate: 1.0,
             volume: 1.0,
@@ -480,6 +520,7 @@ fn audio_plan(
             looped: false,
             filter: req.audio_filter.clone(),
             media_duration: info.duration.unwrap_or(0.0),
+            media_start: source_audio_delay,
         });
     } else if req.audio_filter.is_some() {
         return Err(bad(
@@ -519,6 +560,7 @@ fn audio_plan(
             looped: spec.looped,
             filter: None,
             media_duration: media.duration.unwrap_or(0.0),
+            media_start: 0.0,
         });
     }
     if tracks.is_empty() {
@@ -550,16 +592,22 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         .into());
     }
     let input_path = absolute(&req.input)?;
-    // Three independent reads of the input at once: streams, packet timestamps, content hash.
-    let (info, packets, input) = std::thread::scope(|scope| {
+    // Independent reads of the input at once: streams, packet timestamps, content hash, the
+    // audio's first frame.
+    let (info, packets, input, audio_start) = std::thread::scope(|scope| {
         let packets = scope.spawn(|| probe::video_packets(&input_path));
         let record = scope.spawn(|| file_record(&input_path));
+        let audio_start = scope.spawn(|| probe::first_audio_frame_time(&input_path));
         let info = probe::probe(&input_path);
         let packets = packets.join().expect("the packet scan does not panic");
         let record = record.join().expect("hashing does not panic");
-        (info, packets, record)
+        let audio_start = audio_start.join().expect("the audio probe does not panic");
+        (info, packets, record, audio_start)
     });
-    let info = info?;
+    let mut info = info?;
+    if let Some(audio) = info.audio.as_mut() {
+        audio.first_frame_time = audio_start?;
+    }
     let video = info.video.clone().ok_or_else(|| ProbeError::NoVideo {
         path: input_path.clone(),
         what: match &info.audio {
@@ -580,26 +628,31 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         }
         .into());
     }
-    let packets = packets?;
-    if packets.is_empty() {
+    let index = FrameIndex::from_packets(video.time_base, &packets?);
+    if index.is_empty() {
         return Err(ProbeError::NoFrames { path: input_path }.into());
     }
+    let encoded_index = index.encode();
+    // Under --fps the grid's own rule fills any leading gap.
+    let lead = match req.fps {
+        Some(_) => 0,
+        None => lead_frames(index.time_of(0) - info.start_time, video.frame_rate),
+    };
     let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &video.pix_fmt)?;
     let (normalize, rate, total) = match req.fps {
         Some(fps) => {
-            let (normalize, total) =
-                fps_grid(&input_path, &packets, info.start_time, fps, req.size)?;
+            let (normalize, total) = fps_grid(&input_path, &index, info.start_time, fps, req.size)?;
             (Some(normalize), fps, total)
         }
         None => {
-            check_constant_rate(&input_path, &packets, video.frame_rate)?;
+            check_constant_rate(&input_path, &index, video.frame_rate)?;
             let normalize = req.size.map(|size| Normalize {
                 fps: None,
                 size: Some(size),
                 source_start_time: info.start_time,
                 seek_margin: 0.0,
             });
-            (normalize, video.frame_rate, packets.len() as u64)
+            (normalize, video.frame_rate, index.len() as u64 + lead)
         }
     };
     let start = req.range.start.map_or(0, |b| resolve_bound(b, rate));
@@ -631,8 +684,8 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let chunks = cut_chunks(
         req,
         &input_path,
-        &packets,
-        info.start_time,
+        &index,
+        (info.start_time, lead),
         rate,
         (start, end),
         target,
@@ -655,10 +708,13 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             width: video.width,
             height: video.height,
             frame_rate: video.frame_rate,
-            total_frames: packets.len() as u64,
+            total_frames: index.len() as u64,
             pix_fmt: video.pix_fmt,
             has_audio: info.audio.is_some(),
+            start_micros: (info.start_time * 1e6).round() as i64,
+            lead_frames: lead,
         },
+        index: IndexRecord::of(&index, &encoded_index),
         output,
         normalize,
         preroll: preroll::choose(req.video_filter.as_deref(), rate, req.preroll),
@@ -685,9 +741,13 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         },
         audio,
     };
-    trial_render(&plan)?;
+    trial_render(&plan, &index)?;
     plan.plan_hash = plandir::compute_plan_hash(&plan, &chunks);
-    Ok(LoadedPlan { plan, chunks })
+    Ok(LoadedPlan {
+        plan,
+        chunks,
+        index,
+    })
 }
 
 /// Checks that the input still has the size and modification time it had when planned.
@@ -742,6 +802,8 @@ fn write_err(path: PathBuf) -> impl FnOnce(std::io::Error) -> PlanDirError {
 fn write_plan_files(dir: &PlanDir, new: &LoadedPlan) -> Result<(), PlanDirError> {
     // plan.json first: if a crash cuts in between, planning again with the same arguments
     // finds its own hash in plan.json and simply rewrites chunks.json.
+    // The index first: plan.json names it by hash, so it is never found missing or stale.
+    dir.write_index(&new.index.encode())?;
     let plan_path = dir.plan_path();
     fsio::write_json_atomic(&plan_path, &new.plan).map_err(write_err(plan_path))?;
     let chunks_path = dir.chunks_path();

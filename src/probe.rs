@@ -2,6 +2,7 @@
 
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg::{self, FfmpegError};
+use crate::frameindex::{self, ScannedPacket};
 use crate::plandir::{Rational, StreamFacts};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ pub struct VideoInfo {
     pub avg_frame_rate: Option<Rational>,
     /// Pixel format.
     pub pix_fmt: String,
+    /// Time base of the stream's timestamps.
+    pub time_base: Rational,
 }
 
 /// The first audio stream of a file.
@@ -32,6 +35,8 @@ pub struct AudioInfo {
     pub sample_rate: u32,
     /// Channels.
     pub channels: u32,
+    /// Time of the first decoded audio frame, seconds (edit lists and late starts included).
+    pub first_frame_time: Option<f64>,
 }
 
 /// What ffprobe says about a file.
@@ -185,6 +190,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
                     .or_else(|| rational(s, "avg_frame_rate"))?,
                 avg_frame_rate: rational(s, "avg_frame_rate"),
                 pix_fmt: text(s, "pix_fmt").unwrap_or_default(),
+                time_base: rational(s, "time_base")?,
             })
         });
     let audio = streams
@@ -194,6 +200,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
             codec: text(s, "codec_name").unwrap_or_default(),
             sample_rate: number(s, "sample_rate").unwrap_or(0),
             channels: number(s, "channels").unwrap_or(0),
+            first_frame_time: None,
         });
     let format = json.get("format").cloned().unwrap_or(Value::Null);
     Ok(MediaInfo {
@@ -205,33 +212,24 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
     })
 }
 
-/// One packet of a video stream.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Packet {
-    /// Presentation time, seconds.
-    pub pts: f64,
-    /// Duration, seconds (0 when unknown).
-    pub duration: f64,
-    /// Whether it is a keyframe.
-    pub key: bool,
+/// The packets of a file's first video stream in file order, read by demuxing only (no
+/// decoding): the frame index is made from them.
+pub fn video_packets(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
+    let stdout = run_probe(&ffmpeg::list_video_packets(path), path)?;
+    Ok(String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(frameindex::parse_packet_line)
+        .collect())
 }
 
-/// The packets of a file's first video stream in presentation order, read by demuxing only (no
-/// decoding): one pass gives the frame count, the keyframes and the timestamps.
-pub fn video_packets(path: &Path) -> Result<Vec<Packet>, ProbeError> {
-    let stdout = run_probe(&ffmpeg::list_video_packets(path), path)?;
-    let mut packets: Vec<Packet> = String::from_utf8_lossy(&stdout)
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split(',');
-            let pts = fields.next()?.trim().parse().ok()?;
-            let duration = fields.next()?.trim().parse().unwrap_or(0.0);
-            let key = fields.next()?.starts_with('K');
-            Some(Packet { pts, duration, key })
-        })
-        .collect();
-    packets.sort_by(|a, b| a.pts.total_cmp(&b.pts));
-    Ok(packets)
+/// The time of the first decoded frame of a file's first audio stream, seconds, if it has one.
+pub fn first_audio_frame_time(path: &Path) -> Result<Option<f64>, ProbeError> {
+    let json = run_json(&ffmpeg::probe_first_audio_frame(path), path)?;
+    Ok(json
+        .get("frames")
+        .and_then(Value::as_array)
+        .and_then(|frames| frames.first())
+        .and_then(|frame| number(frame, "best_effort_timestamp_time")))
 }
 
 /// Counts a chunk's frames by demuxing it and reads the stream parameters that must agree

@@ -6,10 +6,10 @@
 //! which the next claimant of the task discards.
 
 use crate::claim::TaskLock;
-use crate::ffmpeg::{self, Argv};
+use crate::ffmpeg::{self, Argv, SourceSpan};
 use crate::fsio;
 use crate::plandir::{
-    self, LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, StreamFacts, TaskId,
+    self, Chunk, LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, StreamFacts, TaskId,
 };
 use crate::probe;
 use crate::process;
@@ -47,6 +47,14 @@ pub struct Progress {
     pub fps: f64,
 }
 
+/// Where a chunk's render logs the timestamps of the input frames it used: beside its temp
+/// output, removed with it.
+fn pts_log_path(temp: &Path) -> PathBuf {
+    let mut name = temp.file_name().unwrap_or_default().to_os_string();
+    name.push(".pts");
+    temp.with_file_name(name)
+}
+
 /// Removes what earlier, killed holders of this task left behind: the render temp whose name
 /// the last holder recorded in the lock file, and the fixed temp names of the task's sidecar,
 /// attempt record, progress record and next attempt log. Constant work, whatever the number of
@@ -68,6 +76,9 @@ fn remove_stale_temps(
     let render_temp = recorded
         .filter(|name| !name.contains('/') && name.starts_with(&format!(".{dest_name}.tmp-")))
         .map(|name| dir.output_dir(task).join(name));
+    let render_temps = render_temp
+        .into_iter()
+        .flat_map(|temp| [pts_log_path(&temp), temp]);
     let next_attempt = crate::attempts::read(dir, task).failures.len() as u32 + 1;
     let fixed = [
         dir.sidecar(task),
@@ -76,7 +87,7 @@ fn remove_stale_temps(
         dir.attempt_log(task, next_attempt),
     ]
     .map(|path| fsio::locked_temp_path(&path));
-    for path in render_temp.into_iter().chain(fixed) {
+    for path in render_temps.chain(fixed) {
         fsio::remove_if_exists(&path).map_err(|source| PlanDirError::Write { path, source })?;
     }
     Ok(())
@@ -229,12 +240,13 @@ pub fn render_task(
     let plan = &loaded.plan;
     let task = lock.task();
     let temp = begin_render(dir, loaded, lock)?;
+    let pts_log = pts_log_path(&temp);
     let argv = match task {
         TaskId::Chunk(_) => {
             let chunk = loaded
                 .chunk(task)
                 .expect("chunk tasks come from chunks.json");
-            ffmpeg::render_chunk(plan, chunk, &temp)
+            ffmpeg::render_chunk(loaded, chunk, &temp, &pts_log)
         }
         TaskId::Audio => {
             ffmpeg::render_audio(plan, &temp).expect("audio task implies an audio plan")
@@ -247,10 +259,11 @@ pub fn render_task(
     );
     let started_at = fsio::unix_now();
     let clock = Instant::now();
-    let (media, stream) = run_and_verify(loaded, task, &argv, lock, &temp, on_progress)
-        .inspect_err(|_| {
-            let _ = fs::remove_file(&temp);
-        })?;
+    let verified = run_and_verify(loaded, task, &argv, lock, &temp, on_progress);
+    let _ = fs::remove_file(&pts_log);
+    let (media, stream) = verified.inspect_err(|_| {
+        let _ = fs::remove_file(&temp);
+    })?;
     let rendered = Rendered {
         media,
         stream,
@@ -313,6 +326,7 @@ fn run_and_verify(
                     chunk.end_frame
                 )));
             }
+            check_source_frames(loaded, chunk, &pts_log_path(temp)).map_err(fail)?;
             let media = Media::Chunk {
                 index: chunk.index,
                 start_frame: chunk.start_frame,
@@ -351,4 +365,76 @@ fn run_and_verify(
             Ok((media, None))
         }
     }
+}
+
+/// Reads the input timestamps a chunk's render logged (`frame:N pts:TICKS pts_time:S` lines).
+fn logged_pts(path: &Path) -> std::io::Result<Vec<i64>> {
+    let text = fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with("frame:"))
+        .filter_map(|line| {
+            line.split_whitespace()
+                .find_map(|field| field.strip_prefix("pts:"))
+                .and_then(|pts| pts.parse().ok())
+        })
+        .collect())
+}
+
+/// Proves that a chunk was made of the input frames the frame index says it needs, in order
+/// and none missing: the first ones its render decoded (beyond them ffmpeg may read ahead) are
+/// exactly the index's frames of its span. Under `--fps`, where the grid picks frames by time,
+/// the decoded frames must be a run of consecutive index frames.
+fn check_source_frames(loaded: &LoadedPlan, chunk: &Chunk, pts_log: &Path) -> Result<(), String> {
+    let index = &loaded.index;
+    let logged = logged_pts(pts_log).map_err(|e| {
+        format!(
+            "cannot read the render's frame log {}: {e}",
+            pts_log.display()
+        )
+    })?;
+    let describe = |pts: Option<&i64>| match pts {
+        Some(&p) => format!("pts {p} ({:.6} s)", index.seconds(p)),
+        None => "nothing".to_string(),
+    };
+    if loaded
+        .plan
+        .normalize
+        .as_ref()
+        .is_some_and(|n| n.fps.is_some())
+    {
+        let from = logged.first().map_or(index.len(), |first| {
+            index.pts.partition_point(|p| p < first)
+        });
+        let run = index.pts.get(from..from + logged.len());
+        if logged.is_empty() || run != Some(logged.as_slice()) {
+            return Err(format!(
+                "frames {}..{} were made of input frames that are not consecutive in the frame index (starting at {}); the input may have changed or the seek went astray",
+                chunk.start_frame,
+                chunk.end_frame,
+                describe(logged.first())
+            ));
+        }
+        return Ok(());
+    }
+    let span = SourceSpan::of(&loaded.plan, chunk.start_frame, chunk.frames());
+    let expected = &index.pts[span.from.min(index.len())..span.to.min(index.len())];
+    if logged.get(..expected.len()) != Some(expected) {
+        let differs = expected
+            .iter()
+            .zip(&logged)
+            .position(|(a, b)| a != b)
+            .unwrap_or(logged.len().min(expected.len()));
+        return Err(format!(
+            "frames {}..{} were made of the wrong input frames: input frame {} should be {}, the render decoded {} there ({} frames decoded, {} needed); not published",
+            chunk.start_frame,
+            chunk.end_frame,
+            span.from + differs,
+            describe(expected.get(differs)),
+            describe(logged.get(differs)),
+            logged.len(),
+            expected.len()
+        ));
+    }
+    Ok(())
 }

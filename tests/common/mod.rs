@@ -235,6 +235,28 @@ pub fn audio_samples(path: &Path) -> Vec<f32> {
         .collect()
 }
 
+/// Decodes a file's first audio stream to mono 48 kHz float samples placed on the file's
+/// timeline: silence fills from time 0 to where the stream's timestamps say it starts, so the
+/// index of a sample is its presentation time (A/V offsets survive).
+pub fn audio_on_timeline(path: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-af", "aresample=async=1:first_pts=0"])
+        .args(["-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        out.status.success(),
+        "decoding audio of {} failed",
+        path.display()
+    );
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 /// Times (seconds) where the signal rises above `threshold` after at least `gap` seconds below it.
 pub fn onsets(samples: &[f32], threshold: f32, gap: f64) -> Vec<f64> {
     let gap = (gap * 48000.0) as usize;
@@ -375,6 +397,8 @@ pub fn synthetic_plan_dir(
         })
         .collect();
     let rate = Rational { num: 25, den: 1 };
+    let index = vre::frameindex::FrameIndex::constant_rate(rate, u64::from(chunks) * 10);
+    let encoded_index = index.encode();
     let mut plan = Plan {
         plan_hash: String::new(),
         format_version: FORMAT_VERSION,
@@ -394,7 +418,10 @@ pub fn synthetic_plan_dir(
             total_frames: u64::from(chunks) * 10,
             pix_fmt: "yuv420p".to_string(),
             has_audio: false,
+            start_micros: 0,
+            lead_frames: 0,
         },
+        index: IndexRecord::of(&index, &encoded_index),
         output: OutputSpec {
             container: Container::Mp4,
             width: 1920,
@@ -436,6 +463,7 @@ pub fn synthetic_plan_dir(
     dir.create_layout().unwrap();
     std::fs::write(dir.plan_path(), serde_json::to_vec(&plan).unwrap()).unwrap();
     std::fs::write(dir.chunks_path(), serde_json::to_vec(&list).unwrap()).unwrap();
+    dir.write_index(&encoded_index).unwrap();
     let t0 = 1_700_000_000.0;
     for chunk in &list[..published as usize] {
         let slot = f64::from(chunk.index / workers) * 0.5;

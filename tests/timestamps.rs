@@ -1,0 +1,414 @@
+//! Frame-exactness on the timestamps real files have, one synthetic reproduction per trap:
+//! truncated millisecond timestamps (WebM), sparse keyframes without cues (Matroska), video that
+//! starts after the file does, audio delayed by an edit list. Each output is compared with the
+//! equivalent single ffmpeg command on the same input: decoded frames (framemd5), frame count
+//! and A/V offset.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// A 15 fps WebM whose timestamps are stored truncated to the millisecond: every third frame
+/// one millisecond early (frame 3 at 199 ms, not 200 ms), as some muxers write them.
+fn truncated_webm(dir: &Path) -> PathBuf {
+    let base = dir.join("base.webm");
+    let out = dir.join("truncated.webm");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=15:duration=6",
+        "-c:v",
+        "libvpx",
+        "-b:v",
+        "400k",
+        "-g",
+        "30",
+        base.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-i",
+        base.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-bsf:v",
+        "setts=pts=PTS-gt(N\\,0)*eq(mod(N\\,3)\\,0):dts=DTS-gt(N\\,0)*eq(mod(N\\,3)\\,0)",
+        out.to_str().unwrap(),
+    ]);
+    out
+}
+
+/// The decoded frames of the serial reference: one ffmpeg command over the same input, with
+/// `select` (a frame range by number, no timestamps involved) and a lossless encoder.
+fn serial_frames(input: &Path, dir: &Path, range: Option<(u64, u64)>) -> Vec<String> {
+    let reference = dir.join("serial.mkv");
+    let mut args = vec!["-i".to_string(), input.to_str().unwrap().to_string()];
+    args.extend(["-map", "0:v:0"].map(String::from));
+    if let Some((a, b)) = range {
+        args.push("-vf".to_string());
+        args.push(format!("trim=start_frame={a}:end_frame={b}"));
+    }
+    args.extend(["-c:v", "ffv1", reference.to_str().unwrap()].map(String::from));
+    ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    framemd5(&reference, None)
+}
+
+/// The frames of a PNG sequence directory, in order.
+fn png_frames(dir: &Path) -> Vec<String> {
+    framemd5(&dir.join("frame_%06d.png"), Some("format=yuv420p"))
+}
+
+#[test]
+fn truncated_millisecond_timestamps_never_shift_a_chunk() {
+    let t = temp_dir();
+    let input = truncated_webm(t.path());
+    let whole = serial_frames(&input, t.path(), None);
+    assert_eq!(whole.len(), 90);
+    let ranged = serial_frames(&input, t.path(), Some((31, 80)));
+    // Chunk starts on the truncated frames (every third), in mkv, mp4 and png.
+    for (name, extra, range) in [
+        ("split.mkv", vec!["--codec", "ffv1"], None),
+        ("range.mkv", vec!["--codec", "ffv1"], Some("31:80")),
+        ("split.mp4", vec!["--crf", "0"], None),
+        ("keys.mp4", vec!["--crf", "0", "--split", "keyframes"], None),
+    ] {
+        let out = t.path().join(name);
+        let mut args = args![
+            "run",
+            input,
+            "-o",
+            out,
+            "-j",
+            "2",
+            "-q",
+            "--chunk-frames",
+            "21"
+        ];
+        args.extend(extra.iter().map(std::ffi::OsString::from));
+        if let Some(r) = range {
+            args.extend(args!["--range", r]);
+        }
+        vre_ok(args);
+        let frames = framemd5(&out, Some("format=yuv420p"));
+        let expected = if range.is_some() { &ranged } else { &whole };
+        assert_eq!(
+            &frames, expected,
+            "{name}: frames differ from serial ffmpeg"
+        );
+    }
+    let png = t.path().join("frames");
+    vre_ok(args![
+        "run",
+        input,
+        "-o",
+        png,
+        "-j",
+        "2",
+        "-q",
+        "--format",
+        "png",
+        "--chunk-frames",
+        "21"
+    ]);
+    let serial_png = t.path().join("serial-png");
+    std::fs::create_dir(&serial_png).unwrap();
+    ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        serial_png.join("frame_%06d.png").to_str().unwrap(),
+    ]);
+    assert_eq!(png_frames(&png), png_frames(&serial_png));
+}
+
+#[test]
+fn sparse_keyframes_without_cues_render_every_chunk() {
+    let t = temp_dir();
+    // Written to a pipe, the Matroska muxer cannot go back to write cues: no seek index, and
+    // one keyframe every 4 s.
+    let input = t.path().join("sparse.mkv");
+    let piped = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x240:rate=25:duration=10")
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "100",
+            "-bf",
+            "2",
+        ])
+        .args(["-f", "matroska", "pipe:1"])
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    std::fs::write(&input, piped.stdout).unwrap();
+    let whole = serial_frames(&input, t.path(), None);
+    for (name, split) in [("even.mkv", "frames"), ("keys.mkv", "keyframes")] {
+        let out = t.path().join(name);
+        vre_ok(args![
+            "run",
+            input,
+            "-o",
+            out,
+            "-j",
+            "2",
+            "-q",
+            "--codec",
+            "ffv1",
+            "--chunk-frames",
+            "60",
+            "--split",
+            split
+        ]);
+        assert_eq!(framemd5(&out, None), whole, "{name}");
+    }
+}
+
+#[test]
+fn video_that_starts_late_is_filled_like_serial_ffmpeg_fills_it() {
+    let t = temp_dir();
+    let video = t.path().join("v.mp4");
+    let tone = t.path().join("a.m4a");
+    let input = t.path().join("late.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=24:duration=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "24",
+        video.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=2.2",
+        "-c:a",
+        "aac",
+        tone.to_str().unwrap(),
+    ]);
+    // The video track starts 83 ms after the file does, without an edit list.
+    ffmpeg(&[
+        "-itsoffset",
+        "0.083",
+        "-i",
+        video.to_str().unwrap(),
+        "-i",
+        tone.to_str().unwrap(),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        input.to_str().unwrap(),
+    ]);
+    let serial = t.path().join("serial.mp4");
+    ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-c:v",
+        "libx264",
+        "-crf",
+        "0",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        serial.to_str().unwrap(),
+    ]);
+    let out = t.path().join("out.mp4");
+    vre_ok(args![
+        "run",
+        input,
+        "-o",
+        out,
+        "-j",
+        "2",
+        "-q",
+        "--crf",
+        "0",
+        "--chunk-frames",
+        "10"
+    ]);
+    let expected = framemd5(&serial, None);
+    assert_eq!(
+        expected.len(),
+        50,
+        "serial ffmpeg repeats the first frame twice"
+    );
+    assert_eq!(framemd5(&out, None), expected);
+    let onset = |path: &Path| onsets(&audio_on_timeline(path), 0.05, 0.5)[0];
+    assert!((onset(&out) - onset(&serial)).abs() < 0.001);
+}
+
+#[test]
+fn audio_delayed_by_an_edit_list_keeps_its_delay() {
+    let t = temp_dir();
+    let video = t.path().join("v.mp4");
+    let tone = t.path().join("a.m4a");
+    let input = t.path().join("delayed.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=24:duration=3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "24",
+        video.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=1000:duration=3.2",
+        "-c:a",
+        "aac",
+        tone.to_str().unwrap(),
+    ]);
+    // Remuxed with an offset, the audio track gets an edit list that starts it 67 ms late.
+    ffmpeg(&[
+        "-i",
+        video.to_str().unwrap(),
+        "-itsoffset",
+        "0.067",
+        "-i",
+        tone.to_str().unwrap(),
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c",
+        "copy",
+        input.to_str().unwrap(),
+    ]);
+    let serial = t.path().join("serial.mp4");
+    ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-c:v",
+        "libx264",
+        "-crf",
+        "0",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        serial.to_str().unwrap(),
+    ]);
+    let out = t.path().join("out.mp4");
+    vre_ok(args![
+        "run",
+        input,
+        "-o",
+        out,
+        "-j",
+        "2",
+        "-q",
+        "--crf",
+        "0",
+        "--chunk-frames",
+        "24"
+    ]);
+    assert_eq!(framemd5(&out, None), framemd5(&serial, None));
+    let onset = |path: &Path| onsets(&audio_on_timeline(path), 0.05, 0.5)[0];
+    let (ours, theirs) = (onset(&out), onset(&serial));
+    assert!(theirs > 0.05, "the reference keeps the delay ({theirs} s)");
+    assert!(
+        (ours - theirs).abs() < 0.001,
+        "A/V offset {ours} s, serial {theirs} s"
+    );
+}
+
+#[test]
+fn a_chunk_made_of_shifted_frames_is_refused_at_publish_time() {
+    let t = temp_dir();
+    let input = truncated_webm(t.path());
+    let dir = t.path().join("job.vre");
+    vre_ok(args![
+        "plan",
+        input,
+        "-o",
+        dir,
+        "--codec",
+        "ffv1",
+        "--chunk-frames",
+        "30",
+        "-q"
+    ]);
+    // Debug builds only: the chunk starting at frame 30 seeks one frame late.
+    let out = vre()
+        .args(args!["work", dir, "-j", "1", "-q", "--max-attempts", "1"])
+        .env("VRE_FAULT_SHIFT_FRAME", "30")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(80), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("wrong input frames"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.join("chunks/chunk-000001.json").exists());
+    assert!(!dir.join("chunks/chunk-000001.nut").exists());
+    assert!(dir.join("chunks/chunk-000000.json").exists());
+    assert!(temp_files(&dir).is_empty(), "{:?}", temp_files(&dir));
+    // Without the fault the same planDir completes, frame-exact.
+    vre_ok(args!["work", dir, "-q", "--retry-failed"]);
+    let out_file = t.path().join("out.mkv");
+    vre_ok(args!["assemble", dir, "-o", out_file, "-q"]);
+    assert_eq!(
+        framemd5(&out_file, None),
+        serial_frames(&input, t.path(), None)
+    );
+}
+
+#[test]
+fn ffv1_renders_odd_frame_sizes() {
+    let t = temp_dir();
+    let input = t.path().join("odd.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x272:rate=25:duration=2",
+        "-vf",
+        "scale=639:271",
+        "-c:v",
+        "ffv1",
+        "-pix_fmt",
+        "yuv420p",
+        input.to_str().unwrap(),
+    ]);
+    let out = t.path().join("out.mkv");
+    vre_ok(args![
+        "run",
+        input,
+        "-o",
+        out,
+        "-j",
+        "2",
+        "-q",
+        "--codec",
+        "ffv1",
+        "--chunk-frames",
+        "20"
+    ]);
+    let video = stream(&out, "video").unwrap();
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(639), Some(271))
+    );
+    assert_eq!(framemd5(&out, None), framemd5(&input, None));
+}
