@@ -159,6 +159,26 @@ pub fn list_video_packets(path: &Path) -> Argv {
     argv
 }
 
+/// ffprobe decoding the first video stream and listing its frames as CSV:
+/// `key_frame,best_effort_timestamp`, in ticks of the stream's time base.
+pub fn list_decoded_video_frames(path: &Path) -> Argv {
+    let mut argv = Argv::new("ffprobe");
+    argv.push_all([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "frame=key_frame,best_effort_timestamp",
+        "-of",
+        "csv=p=0",
+        "-protocol_whitelist",
+        "file",
+    ]);
+    argv.push(file_url(path));
+    argv
+}
+
 /// ffprobe decoding the first frame of a file's first audio stream and printing its time.
 pub fn probe_first_audio_frame(path: &Path) -> Argv {
     let mut argv = Argv::ffprobe();

@@ -355,7 +355,8 @@ fn trial_render(plan: &Plan, index: &FrameIndex) -> Result<(), PlanError> {
 
 /// Output frames before the first video frame when the video starts `delay` seconds after the
 /// container: the frames serial ffmpeg's constant-rate output repeats the first frame into (its
-/// rule: a first frame more than 0.1 frame late is shown for `lrint(delay·rate + 1)` slots).
+/// rule for files of several streams: a first frame more than 0.1 frame late is shown for
+/// `lrint(delay·rate + 1)` slots).
 fn lead_frames(delay: f64, rate: Rational) -> u64 {
     let slots = delay * rate.as_f64();
     if slots > 0.1 {
@@ -628,14 +629,22 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         }
         .into());
     }
-    let index = FrameIndex::from_packets(video.time_base, &packets?);
+    let mut packets = packets?;
+    if packets.iter().any(|p| p.pts.is_none()) {
+        // Without stored timestamps only the decoder knows when each frame is shown.
+        packets = probe::decoded_video_frames(&input_path)?;
+    }
+    let index = FrameIndex::from_packets(video.time_base, &packets);
     if index.is_empty() {
         return Err(ProbeError::NoFrames { path: input_path }.into());
     }
     let encoded_index = index.encode();
     // Under --fps the grid's own rule fills any leading gap.
+    // Serial ffmpeg fills a late start only where the file has other streams: with the video
+    // alone its output simply starts at the first frame.
     let lead = match req.fps {
         Some(_) => 0,
+        None if info.stream_count < 2 => 0,
         None => lead_frames(index.time_of(0) - info.start_time, video.frame_rate),
     };
     let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &video.pix_fmt)?;

@@ -52,6 +52,8 @@ pub struct MediaInfo {
     pub video: Option<VideoInfo>,
     /// First audio stream.
     pub audio: Option<AudioInfo>,
+    /// How many streams of any kind the file has.
+    pub stream_count: usize,
 }
 
 /// Timing of one stream of a finished file.
@@ -209,6 +211,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
         start_time: number(&format, "start_time").unwrap_or(0.0),
         video,
         audio,
+        stream_count: streams.len(),
     })
 }
 
@@ -219,6 +222,24 @@ pub fn video_packets(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
     Ok(String::from_utf8_lossy(&stdout)
         .lines()
         .filter_map(frameindex::parse_packet_line)
+        .collect())
+}
+
+/// The frames of a file's first video stream as its decoder gives them, in output order, each
+/// with ffmpeg's best-effort timestamp: for files whose packets lack timestamps (AVI with
+/// B-frames), where only decoding tells which time each frame is shown at.
+pub fn decoded_video_frames(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
+    let stdout = run_probe(&ffmpeg::list_decoded_video_frames(path), path)?;
+    Ok(String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(|line| {
+            let (key, pts) = line.split_once(',')?;
+            Some(ScannedPacket {
+                pts: pts.trim().parse().ok(),
+                dts: None,
+                key: key.trim() == "1",
+            })
+        })
         .collect())
 }
 

@@ -2,7 +2,8 @@
 
 use crate::cli::{self, PlanArgs};
 use crate::exit::Code;
-use crate::plandir::{LoadedPlan, PlanDir};
+use crate::media::Container;
+use crate::plandir::{LoadedPlan, Plan, PlanDir};
 use crate::planner::{self, PlanOutcome};
 
 /// Runs `vre plan`.
@@ -21,6 +22,35 @@ pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<Code> {
         print!("{}", describe(&dir, &loaded, &outcome));
     }
     Ok(Code::Success)
+}
+
+/// What vre does about the input's timing that a user may not expect, one line each.
+fn timing_notes(plan: &Plan) -> String {
+    let mut notes = String::new();
+    let lead = plan.source.lead_frames;
+    if lead > 0 {
+        let rate = plan.source.frame_rate;
+        notes.push_str(&format!(
+            "  note       the video starts after the file does: its first frame also fills the {lead} frame(s) ({:.3} s) before it, as serial ffmpeg does for {}\n",
+            rate.seconds_of(lead),
+            if plan.output.container.is_quicktime() || plan.output.container == Container::Png {
+                "this format"
+            } else {
+                "mp4 (to mkv/webm it keeps the gap as a timestamp offset instead)"
+            }
+        ));
+    }
+    let delay = plan
+        .audio
+        .as_ref()
+        .and_then(|a| a.tracks.iter().find(|t| t.is_source))
+        .map_or(0.0, |t| t.media_start);
+    if delay > 0.0 {
+        notes.push_str(&format!(
+            "  note       the input's audio starts {delay:.3} s after the file; that delay is kept\n"
+        ));
+    }
+    notes
 }
 
 /// A human description of a plan and of what writing it did.
@@ -63,8 +93,9 @@ pub fn describe(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> St
         None => String::new(),
     };
     format!(
-        "vre: {what}: {}\n  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n",
+        "vre: {what}: {}\n{}  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n",
         dir.root().display(),
+        timing_notes(plan),
         plan.plan_hash,
         plan.input.path.display(),
         plan.source.width,
