@@ -1,8 +1,11 @@
 //! Failed attempts per task, kept in the planDir across processes and restarts.
 //!
-//! Only failures count: a render killed by a signal or by the death of its worker is not an
-//! attempt. Records are written only by the holder of the task's lock.
+//! Only failures of the chunk count: a render killed by a signal or by the death of its worker
+//! is not an attempt, and neither is one stopped by its environment (a full disk, a missing
+//! input, …; see [`crate::environment`]), which is recorded apart, for `vre status` and the
+//! report. Records are written only by the holder of the task's lock.
 
+use crate::environment::{EnvCause, EnvFailure};
 use crate::fsio;
 use crate::plandir::{PlanDir, PlanDirError, TaskId};
 use serde::{Deserialize, Serialize};
@@ -26,6 +29,25 @@ pub struct FailedAttempt {
     pub pid: u32,
 }
 
+/// A render stopped by its environment: recorded, never counted as an attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentError {
+    /// What failed (`disk-full`, `input-missing`, …).
+    pub cause: EnvCause,
+    /// The whole message, as the worker printed it.
+    pub error: String,
+    /// When, seconds since the Unix epoch.
+    pub at: f64,
+    /// Host of the worker.
+    pub host: String,
+    /// Process id of the worker.
+    pub pid: u32,
+}
+
+/// How many environment errors a task's record keeps (the latest ones): a scheduler that
+/// retries a worker on a full disk for hours must not grow the record without bound.
+pub const ENVIRONMENT_ERRORS_KEPT: usize = 20;
+
 /// `attempts/<task>.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
@@ -37,6 +59,10 @@ pub struct AttemptRecord {
     pub forgiven: usize,
     /// Whether the task ran out of attempts (workers skip it until `--retry-failed`).
     pub exhausted: bool,
+    /// Renders stopped by the environment, oldest first (the last
+    /// [`ENVIRONMENT_ERRORS_KEPT`]); they are not attempts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<EnvironmentError>,
 }
 
 impl AttemptRecord {
@@ -88,6 +114,25 @@ pub fn record_failure(
     fsio::write_json_atomic_locked(&path, &record)
         .map_err(|source| PlanDirError::Write { path, source })?;
     Ok(record)
+}
+
+/// Records a render stopped by its environment (not an attempt). The caller must hold the
+/// task's lock.
+pub fn record_environment(dir: &PlanDir, task: TaskId, failure: &EnvFailure) -> io::Result<()> {
+    let mut record = read(dir, task);
+    record.environment.push(EnvironmentError {
+        cause: failure.cause,
+        error: failure.to_string(),
+        at: fsio::unix_now(),
+        host: fsio::host_name(),
+        pid: std::process::id(),
+    });
+    let excess = record
+        .environment
+        .len()
+        .saturating_sub(ENVIRONMENT_ERRORS_KEPT);
+    record.environment.drain(..excess);
+    fsio::write_json_atomic_locked(&dir.attempts(task), &record)
 }
 
 /// Gives a task a fresh set of attempts, keeping its history and logs. The caller must hold its

@@ -93,6 +93,16 @@ pub enum Event {
         /// What went wrong.
         error: String,
     },
+    /// The environment stopped a render (full disk, missing input, …): not an attempt; the
+    /// worker stops claiming and exits 75.
+    Environment {
+        /// The task.
+        task: TaskRef,
+        /// What failed.
+        cause: crate::environment::EnvCause,
+        /// The message: what, where, what to do.
+        error: String,
+    },
     /// Nothing to claim: every remaining task is held by another worker.
     Idle {
         /// Tasks held elsewhere.
@@ -179,6 +189,11 @@ fn log_line(event: &Event) -> Option<LogLine> {
                 ("attempt", attempt.to_string()),
                 ("attempts_left", (!exhausted).to_string()),
             ],
+        ),
+        Event::Environment { cause, error, .. } => (
+            Level::Error,
+            format!("stopped: {error}"),
+            vec![("cause", cause.to_string())],
         ),
         Event::Idle { waiting_for } => (
             Level::Info,
@@ -296,7 +311,7 @@ impl Observer for Bars {
                 self.overall.inc(*frames);
                 Some(task)
             }
-            Event::Failed { task, .. } => Some(task),
+            Event::Failed { task, .. } | Event::Environment { task, .. } => Some(task),
             _ => None,
         };
         if let Some(task) = finished {

@@ -610,8 +610,11 @@ pub fn trial_frame(plan: &Plan, index: &FrameIndex) -> Argv {
     argv
 }
 
-/// The encoder's arguments: quality, threads fixed (byte-identical retries), and GOPs that make
-/// chunks concatenate by stream copy — an IDR frame first, closed GOPs, headers repeated, no
+/// The encoder's arguments: quality, threads fixed and every threaded stage deterministic
+/// (byte-identical retries for any thread count: x264 without threaded lookahead, x265 with one
+/// frame thread, VP9 and SVT-AV1 row/tile threads, slice-threaded ProRes and FFV1; the
+/// determinism test renders every codec concurrently to prove it), and GOPs that make chunks
+/// concatenate by stream copy — an IDR frame first, closed GOPs, headers repeated, no
 /// scene-cut keyframes, no VP9 alt-ref frames. Intra-only codecs need none of that.
 fn push_encoder(argv: &mut Argv, enc: &EncoderSettings) {
     let keyint = enc.gop.keyint.to_string();
@@ -628,8 +631,10 @@ fn push_encoder(argv: &mut Argv, enc: &EncoderSettings) {
             argv.push("-g").push(&keyint);
             argv.push("-keyint_min").push(&keyint);
             argv.push_all(["-sc_threshold", "0", "-force_key_frames", "expr:eq(n,0)"]);
+            // `sync-lookahead=0`: x264's threaded lookahead buffers a timing-dependent number of
+            // frames, which made renders with more than one thread differ from run to run.
             argv.push("-x264-params")
-                .push("scenecut=0:open-gop=0:repeat-headers=1");
+                .push("scenecut=0:open-gop=0:repeat-headers=1:sync-lookahead=0");
         }
         VideoCodec::Libx265 => {
             argv.push("-preset").push(preset);

@@ -15,6 +15,7 @@ pub mod claim;
 pub mod cli;
 pub mod cmd;
 pub mod doctor;
+pub mod environment;
 pub mod events;
 pub mod exit;
 pub mod ffmpeg;

@@ -6,6 +6,7 @@
 //! which the next claimant of the task discards.
 
 use crate::claim::TaskLock;
+use crate::environment::{self, EnvCause, EnvFailure, RenderEvidence};
 use crate::ffmpeg::{self, Argv, SourceSpan};
 use crate::fsio;
 use crate::plandir::{
@@ -31,6 +32,10 @@ pub enum RenderError {
         /// The attempt's log: command line and the tail of ffmpeg's stderr.
         log: String,
     },
+    /// The environment stopped the render (full disk, missing input, …): not an attempt; the
+    /// worker stops claiming and exits with "temporary failure".
+    #[error(transparent)]
+    Environment(#[from] EnvFailure),
     /// The planDir could not be written: not the render's fault, not an attempt.
     #[error(transparent)]
     PlanDir(#[from] PlanDirError),
@@ -221,6 +226,8 @@ pub fn publish_render(
     };
     let sidecar_path = dir.sidecar(task);
     fsio::write_json_atomic_locked(&sidecar_path, &sidecar).map_err(|source| {
+        // Unproven, the output is garbage: leave nothing that looks published.
+        let _ = fs::remove_file(&dest);
         PlanDirError::Write {
             path: sidecar_path,
             source,
@@ -259,7 +266,7 @@ pub fn render_task(
     );
     let started_at = fsio::unix_now();
     let clock = Instant::now();
-    let verified = run_and_verify(loaded, task, &argv, lock, &temp, on_progress);
+    let verified = run_and_verify(dir, loaded, task, &argv, lock, &temp, on_progress);
     let _ = fs::remove_file(&pts_log);
     let (media, stream) = verified.inspect_err(|_| {
         let _ = fs::remove_file(&temp);
@@ -273,7 +280,43 @@ pub fn render_task(
     Ok(publish_render(dir, loaded, task, &temp, rendered)?)
 }
 
+/// Decides whom a failed render is to blame: the environment ([`RenderError::Environment`], not
+/// an attempt) or the chunk ([`RenderError::Failed`]). Called while the temp file still exists,
+/// so that a disk it filled is still full.
+fn blame(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    task: TaskId,
+    evidence: (&str, Option<i32>),
+    reason: String,
+    log: String,
+) -> RenderError {
+    let (stderr_tail, signal) = evidence;
+    let output_dir = dir.output_dir(task);
+    // The reason may carry ffprobe's error (the check of the output), so it is evidence too.
+    let said = format!("{stderr_tail}\n{reason}");
+    let found = environment::classify_render(&RenderEvidence {
+        stderr_tail: &said,
+        signal,
+        input: &loaded.plan.input.path,
+        input_size: loaded.plan.input.size,
+        plan_dir: dir.root(),
+        output_dir: &output_dir,
+    });
+    match found {
+        Some((cause, path, detail)) => RenderError::Environment(EnvFailure {
+            task,
+            cause,
+            path,
+            plan_dir: dir.root().to_path_buf(),
+            detail,
+        }),
+        None => RenderError::Failed { reason, log },
+    }
+}
+
 fn run_and_verify(
+    dir: &PlanDir,
     loaded: &LoadedPlan,
     task: TaskId,
     argv: &Argv,
@@ -291,19 +334,43 @@ fn run_and_verify(
         Ok(o) => o,
         Err(_) if process::interrupted() => return Err(RenderError::Interrupted),
         Err(e) => {
+            // ffmpeg could not even start: out of descriptors or memory is the environment's.
+            let cause = match &e {
+                ffmpeg::FfmpegError::Spawn { source, .. } => EnvCause::of_io(source),
+                _ => None,
+            };
             let reason = e.to_string();
-            return Err(RenderError::Failed {
-                log: failure_log(argv, "", &reason),
-                reason,
+            return Err(match cause {
+                Some(cause @ (EnvCause::TooManyOpenFiles | EnvCause::OutOfMemory)) => {
+                    RenderError::Environment(EnvFailure {
+                        task,
+                        cause,
+                        path: dir.root().to_path_buf(),
+                        plan_dir: dir.root().to_path_buf(),
+                        detail: reason,
+                    })
+                }
+                _ => RenderError::Failed {
+                    log: failure_log(argv, "", &reason),
+                    reason,
+                },
             });
         }
     };
     if outcome.interrupted {
         return Err(RenderError::Interrupted);
     }
-    let fail = |reason: String| RenderError::Failed {
-        log: failure_log(argv, &outcome.stderr_tail, &reason),
-        reason,
+    let signal = std::os::unix::process::ExitStatusExt::signal(&outcome.status);
+    let fail = |reason: String| {
+        let log = failure_log(argv, &outcome.stderr_tail, &reason);
+        blame(
+            dir,
+            loaded,
+            task,
+            (&outcome.stderr_tail, signal),
+            reason,
+            log,
+        )
     };
     if !outcome.status.success() {
         return Err(fail(format!(

@@ -489,8 +489,8 @@ fn page(
         "tasks done",
         format!("{} / {}", status.done, status.total),
         format!(
-            "{} running, {} pending, {} failed",
-            status.running, status.pending, status.failed
+            "{} running, {} pending, {} failed; {} environment error(s)",
+            status.running, status.pending, status.failed, status.environment_errors
         ),
         format!(
             " data-done=\"{}\" data-total=\"{}\"",
@@ -687,6 +687,30 @@ fn page(
                     .map_or("audio".to_string(), |i| format!("chunk {i}")),
                 t.failed_attempts,
                 esc(t.last_error.as_deref().unwrap_or(""))
+            );
+        }
+        h.push_str("</table>");
+    }
+    let environment: Vec<_> = status
+        .tasks
+        .iter()
+        .filter_map(|t| Some((t, t.last_environment_error.as_ref()?)))
+        .collect();
+    if !environment.is_empty() {
+        let _ = write!(
+            h,
+            "<h2>Environment errors ({}) <span class=\"dim\">full disk, missing input, …: not attempts of the chunk</span></h2><table>",
+            status.environment_errors
+        );
+        for (t, e) in environment.iter().take(50) {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{} time(s)</td><td>{}</td><td>{}</td></tr>",
+                t.index
+                    .map_or("audio".to_string(), |i| format!("chunk {i}")),
+                t.environment_errors,
+                esc(e.cause.name()),
+                esc(&e.error)
             );
         }
         h.push_str("</table>");

@@ -37,6 +37,12 @@ pub struct TaskStatus {
     /// The last failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Renders the environment stopped (not attempts; the latest
+    /// [`attempts::ENVIRONMENT_ERRORS_KEPT`] are kept).
+    pub environment_errors: u32,
+    /// The last of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_environment_error: Option<attempts::EnvironmentError>,
     /// The sidecar, when done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sidecar: Option<Sidecar>,
@@ -62,6 +68,8 @@ pub struct Status {
     pub pending: usize,
     /// Tasks out of attempts.
     pub failed: usize,
+    /// Environment errors recorded over all tasks (not attempts: a full disk, a missing input).
+    pub environment_errors: usize,
     /// Frames in done chunks.
     pub frames_done: u64,
     /// Frames in the plan.
@@ -126,6 +134,8 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
             frames,
             failed_attempts: record.failures.len() as u32,
             last_error: record.last_error().map(str::to_string),
+            environment_errors: record.environment.len() as u32,
+            last_environment_error: record.environment.last().cloned(),
             sidecar,
             progress,
         });
@@ -153,6 +163,7 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
         running: count(TaskState::Running),
         pending: count(TaskState::Pending),
         failed: count(TaskState::Failed),
+        environment_errors: tasks.iter().map(|t| t.environment_errors as usize).sum(),
         frames_done,
         frames_total,
         frames_per_second,
@@ -161,9 +172,9 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
     })
 }
 
-/// The summary line: counts of tasks and frames.
+/// The summary line: counts of tasks and frames, and environment errors apart from failures.
 pub fn summary_line(status: &Status) -> String {
-    format!(
+    let mut line = format!(
         "{} chunks{}: {} done, {} running, {} pending, {} failed; {}/{} frames done",
         status.chunks,
         if status.total > status.chunks {
@@ -177,7 +188,33 @@ pub fn summary_line(status: &Status) -> String {
         status.failed,
         status.frames_done,
         status.frames_total
-    )
+    );
+    if status.environment_errors > 0 {
+        let _ = write!(
+            line,
+            "; {} environment error(s), not attempts (last: {})",
+            status.environment_errors,
+            last_environment_error(status).unwrap_or_default()
+        );
+    }
+    line
+}
+
+/// The most recent environment error of any task, as `cause on task`.
+fn last_environment_error(status: &Status) -> Option<String> {
+    status
+        .tasks
+        .iter()
+        .filter_map(|t| Some((t, t.last_environment_error.as_ref()?)))
+        .max_by(|a, b| a.1.at.total_cmp(&b.1.at))
+        .map(|(t, e)| format!("{} on {}", e.cause, task_name(t)))
+}
+
+fn task_name(task: &TaskStatus) -> String {
+    match task.index {
+        Some(i) => format!("chunk {i}"),
+        None => task.kind.to_string(),
+    }
 }
 
 /// The live view of `vre status --watch`: overall progress and ETA, the running tasks with their
@@ -210,6 +247,11 @@ pub fn live_view(status: &Status) -> String {
                     "  failed   {name:<12} {}",
                     task.last_error.as_deref().unwrap_or("")
                 );
+            }
+            (TaskState::Pending, _) => {
+                if let Some(e) = &task.last_environment_error {
+                    let _ = writeln!(out, "  env      {name:<12} {}: {}", e.cause, e.error);
+                }
             }
             _ => {}
         }
@@ -264,7 +306,11 @@ pub fn task_table(status: &Status) -> String {
                 task.frames.to_string(),
                 "-".to_string(),
                 "-".to_string(),
-                task.last_error.clone().unwrap_or_default(),
+                match (&task.last_error, &task.last_environment_error) {
+                    (Some(e), _) => e.clone(),
+                    (None, Some(e)) => format!("environment ({}, not an attempt)", e.cause),
+                    (None, None) => String::new(),
+                },
             ),
         };
         let _ = writeln!(

@@ -8,6 +8,7 @@
 
 use crate::attempts;
 use crate::claim::{self, TaskLock};
+use crate::environment::EnvFailure;
 use crate::events::{Event, Observer, TaskRef};
 use crate::plandir::{Chunk, LoadedPlan, PlanDir, PlanDirError, ProgressRecord, Sidecar, TaskId};
 use crate::process;
@@ -61,6 +62,9 @@ pub struct WorkSummary {
     pub rendered: Vec<Sidecar>,
     /// Tasks out of attempts, with their last error.
     pub exhausted: Vec<(TaskId, String)>,
+    /// Renders the environment stopped (full disk, missing input, …): the worker stopped
+    /// claiming, and none of them is an attempt.
+    pub environment: Vec<EnvFailure>,
     /// Whether a signal stopped the work.
     pub interrupted: bool,
 }
@@ -112,6 +116,7 @@ enum Outcome {
     Retry,
     Exhausted(String),
     Interrupted,
+    Environment(Box<EnvFailure>),
 }
 
 struct Scheduler<'a> {
@@ -334,6 +339,11 @@ impl Scheduler<'_> {
                 q.stop = true;
                 self.summary_mut().interrupted = true;
             }
+            // Whatever stopped this render would stop the next one: stop claiming.
+            Outcome::Environment(failure) => {
+                q.stop = true;
+                self.summary_mut().environment.push(*failure);
+            }
         }
     }
 
@@ -372,18 +382,59 @@ impl Scheduler<'_> {
         self.summary.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Claims and renders a task. I/O errors of the environment (a full disk, a vanished
+    /// planDir, no descriptors left) become [`Outcome::Environment`], recorded in the task's
+    /// attempt record (best effort: the disk may be full) but never counted as an attempt.
     fn attempt(&self, task: TaskId) -> Result<Outcome, PlanDirError> {
         let dir = self.dir;
         if dir.is_done(self.loaded, task) {
             return Ok(Outcome::Done);
         }
-        let lock = claim::try_claim(dir, task).map_err(|source| PlanDirError::Write {
-            path: dir.lock(task),
-            source,
-        })?;
-        let Some(lock) = lock else {
-            return Ok(Outcome::Held);
+        let lock = match claim::try_claim(dir, task) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return Ok(Outcome::Held),
+            Err(source) => {
+                let error = PlanDirError::Write {
+                    path: dir.lock(task),
+                    source,
+                };
+                return self.environment_or(task, error);
+            }
         };
+        let outcome = self
+            .claimed(task, &lock)
+            .or_else(|e| self.environment_or(task, e))?;
+        if let Outcome::Environment(failure) = &outcome {
+            if let Err(e) = attempts::record_environment(dir, task, failure) {
+                crate::log::log(
+                    crate::log::Level::Warn,
+                    "could not record the environment error",
+                    &[
+                        ("path", dir.attempts(task).display().to_string()),
+                        ("error", e.to_string()),
+                    ],
+                );
+            }
+            self.observer.on(&Event::Environment {
+                task: task.into(),
+                cause: failure.cause,
+                error: failure.to_string(),
+            });
+        }
+        Ok(outcome)
+    }
+
+    /// An error of the environment as an outcome; any other error as it is.
+    fn environment_or(&self, task: TaskId, error: PlanDirError) -> Result<Outcome, PlanDirError> {
+        match EnvFailure::of_plandir_error(task, self.dir.root(), &error) {
+            Some(failure) => Ok(Outcome::Environment(Box::new(failure))),
+            None => Err(error),
+        }
+    }
+
+    /// The part of [`Self::attempt`] that runs while holding the task's lock.
+    fn claimed(&self, task: TaskId, lock: &TaskLock) -> Result<Outcome, PlanDirError> {
+        let dir = self.dir;
         // Someone may have published between our check and our claim.
         if dir.is_done(self.loaded, task) {
             return Ok(Outcome::Done);
@@ -409,7 +460,7 @@ impl Scheduler<'_> {
                 source,
             })?;
         }
-        self.render(task, &lock)
+        self.render(task, lock)
     }
 
     fn render(&self, task: TaskId, lock: &TaskLock) -> Result<Outcome, PlanDirError> {
@@ -448,8 +499,13 @@ impl Scheduler<'_> {
             }
             // A render cut short by a signal (ffmpeg or ffprobe killed) is not an attempt.
             Err(RenderError::Interrupted) => Ok(Outcome::Interrupted),
-            Err(RenderError::Failed { .. }) if process::interrupted() => Ok(Outcome::Interrupted),
+            Err(RenderError::Failed { .. } | RenderError::Environment(_))
+                if process::interrupted() =>
+            {
+                Ok(Outcome::Interrupted)
+            }
             Err(RenderError::PlanDir(e)) => Err(e),
+            Err(RenderError::Environment(failure)) => Ok(Outcome::Environment(Box::new(failure))),
             Err(RenderError::Failed { reason, log }) => {
                 let record = attempts::record_failure(
                     self.dir,

@@ -36,6 +36,8 @@ pub fn array_index_from_env() -> Option<u32> {
 pub fn outcome_code(summary: &WorkSummary) -> Code {
     if summary.interrupted {
         Code::Interrupted
+    } else if !summary.environment.is_empty() {
+        Code::TempFail
     } else if !summary.exhausted.is_empty() {
         Code::ChunksFailed
     } else {

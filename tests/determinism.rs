@@ -1,0 +1,116 @@
+//! Retried renders are byte-identical for every codec and format, with several encoder threads:
+//! the same chunk, rendered many times at once by `vre work` processes (so that encoder threads
+//! race), always has the same blake3.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Child;
+
+/// Every format vre writes, each with the codecs it adds (together: every codec).
+const CASES: [(&str, &str); 7] = [
+    ("mp4", "libx264"),
+    ("mp4", "libx265"),
+    ("mp4", "libsvtav1"),
+    ("webm", "libvpx-vp9"),
+    ("mov", "prores_ks"),
+    ("mkv", "ffv1"),
+    ("png", "png"),
+];
+
+/// Concurrent renders of the chunk per plan.
+const RENDERS: usize = 8;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The blake3 of chunk 1 as each of `RENDERS` concurrent `vre work` processes published it,
+/// each on its own copy of the unrendered planDir.
+fn concurrent_hashes(plan_dir: &Path, copies: &Path) -> Vec<String> {
+    let workers: Vec<(Child, std::path::PathBuf)> = (0..RENDERS)
+        .map(|k| {
+            let copy = copies.join(format!("copy-{k}"));
+            copy_dir(plan_dir, &copy);
+            let child = vre()
+                .args(args![
+                    "work",
+                    copy,
+                    "--index",
+                    "1",
+                    "--once",
+                    "-q",
+                    "--no-space-check"
+                ])
+                .spawn()
+                .unwrap();
+            (child, copy)
+        })
+        .collect();
+    workers
+        .into_iter()
+        .map(|(mut child, copy)| {
+            assert!(child.wait().unwrap().success(), "vre work on {copy:?}");
+            let sidecar = read_json(&copy.join("chunks/chunk-000001.json"));
+            sidecar["blake3"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_codec_renders_a_chunk_byte_identically_with_racing_threads() {
+    let tmp = temp_dir();
+    let input = tmp.path().join("in.mp4");
+    make_video(
+        &input,
+        &VideoSpec {
+            size: "320x180",
+            rate: "30",
+            seconds: 1.6,
+            audio: false,
+        },
+    );
+    let mut report = Vec::new();
+    for (format, codec) in CASES {
+        for threads in ["2", "4"] {
+            let name = format!("{codec}-{format}-t{threads}");
+            let plan_dir = tmp.path().join(format!("{name}.vre"));
+            vre_ok(args![
+                "plan",
+                input,
+                "-o",
+                plan_dir,
+                "--format",
+                format,
+                "--codec",
+                codec,
+                "--threads",
+                threads,
+                "--chunks",
+                "2",
+                "-q"
+            ]);
+            let hashes = concurrent_hashes(&plan_dir, &tmp.path().join(&name));
+            let distinct: std::collections::BTreeSet<_> = hashes.iter().collect();
+            report.push(format!("{name}: {} distinct of {RENDERS}", distinct.len()));
+            assert_eq!(
+                distinct.len(),
+                1,
+                "{name}: {RENDERS} concurrent renders of chunk 1 gave {} different outputs",
+                distinct.len()
+            );
+            std::fs::remove_dir_all(tmp.path().join(&name)).unwrap();
+        }
+    }
+    println!("{}", report.join("\n"));
+}
