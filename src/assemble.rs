@@ -6,7 +6,9 @@ use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
 use crate::fsio;
 use crate::media::Container;
-use crate::plandir::{micros_to_seconds_text, LoadedPlan, PlanDir, PlanDirError, Sidecar, TaskId};
+use crate::plandir::{
+    micros_to_seconds_text, LoadedPlan, PlanDir, PlanDirError, Rational, Sidecar, TaskId,
+};
 use crate::probe;
 use crate::process;
 use crate::verify::{self, Problem};
@@ -388,7 +390,12 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
         )));
     }
     let rate = plan.output.frame_rate;
-    if video.r_frame_rate != Some(rate) || video.avg_frame_rate != Some(rate) {
+    // ffprobe reports a rate a hair from a standard one as the standard one (2997/100 reads
+    // back as 30000/1001): equal to a part in 10^5 is the same rate.
+    let same_rate = |probed: Option<Rational>| {
+        probed.is_some_and(|p| (p.as_f64() / rate.as_f64() - 1.0).abs() < 1e-5)
+    };
+    if !same_rate(video.r_frame_rate) || !same_rate(video.avg_frame_rate) {
         return Err(check(format!(
             "frame rate {:?}/{:?}, the plan has {rate}",
             video.r_frame_rate, video.avg_frame_rate

@@ -255,31 +255,50 @@ pub fn detect_scenes(path: &Path, threshold: f64) -> Argv {
 /// The fps filter run from output slot `slot` to the end of the input, frames printed as
 /// framecrc lines: how many frames the `--fps` grid has after `slot`, exactly as a serial
 /// render's fps filter makes them (end-of-stream rounding included).
-pub fn fps_grid_tail(input: &Path, normalize: &Normalize, fps: Rational, slot: u64) -> Argv {
+pub fn fps_grid_tail(
+    input: &Path,
+    normalize: &Normalize,
+    (fps, start_ticks): (Rational, i64),
+    slot: u64,
+) -> Argv {
     let mut argv = Argv::ffmpeg();
     push_grid_seek(&mut argv, normalize, fps, slot);
     argv.input_file(input);
     argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
-    argv.push(fps_filter(normalize, fps, slot));
+    argv.push(grid_filters(normalize, (fps, start_ticks), slot).join(","));
     argv.push_all(["-f", "framecrc", "-"]);
     argv
 }
 
 /// `-copyts -ss`: decoding starts a margin before output slot `slot`, timestamps stay absolute.
 fn push_grid_seek(argv: &mut Argv, normalize: &Normalize, fps: Rational, slot: u64) {
-    let start = (fps.seconds_of(slot) - normalize.seek_margin).max(0.0);
+    let start =
+        (fps.seconds_of(slot + normalize.grid_offset_slots) - normalize.seek_margin).max(0.0);
     argv.push("-copyts");
     if start > 0.0 {
         argv.push("-ss").push(format!("{start:.6}"));
     }
 }
 
-/// The fps filter anchored on the absolute output grid: its first frame is slot `slot`.
-fn fps_filter(normalize: &Normalize, fps: Rational, slot: u64) -> String {
-    format!(
-        "fps={fps}:start_time={:.6}",
-        normalize.source_start_time + fps.seconds_of(slot)
-    )
+/// The fps filter on the output grid, from output slot `slot` on. Frame times are counted from
+/// the container's start and the filter is not anchored with `start_time` (whose offset arithmetic
+/// rounds tie slots differently), so each frame lands in the slot a serial `-vf fps=…` gives it;
+/// the slots before `slot` are then cut by their number.
+fn grid_filters(
+    normalize: &Normalize,
+    (fps, start_ticks): (Rational, i64),
+    slot: u64,
+) -> Vec<String> {
+    let mut chain = Vec::new();
+    if start_ticks != 0 {
+        chain.push(format!("setpts=PTS-({start_ticks})"));
+    }
+    chain.push(format!("fps={fps}"));
+    let first = slot + normalize.grid_offset_slots;
+    if first > 0 {
+        chain.push(format!("trim=start_pts={first}"));
+    }
+    chain
 }
 
 /// The input frames a chunk's render decodes, without `--fps`: output frame `j` is input frame
@@ -413,7 +432,8 @@ fn encode_frames(
     match grid {
         Some((normalize, fps)) => {
             chain.extend(pts_log.map(pts_log_filters));
-            chain.push(fps_filter(normalize, fps, decode_from));
+            let start = start_ticks(plan.source.start_micros, index.time_base);
+            chain.extend(grid_filters(normalize, (fps, start), decode_from));
         }
         None => {
             if let Some(pts) = index.pts.get(first_frame).filter(|_| first_frame > 0) {
@@ -422,7 +442,7 @@ fn encode_frames(
             chain.extend(pts_log.map(pts_log_filters));
             // The user's filters see the times serial ffmpeg gives them: from the container's
             // start, not from the chunk's.
-            let start = start_ticks(plan, index);
+            let start = start_ticks(plan.source.start_micros, index.time_base);
             if start != 0 {
                 chain.push(format!("setpts=PTS-({start})"));
             }
@@ -432,7 +452,7 @@ fn encode_frames(
         chain.push(format!("scale={}:{}", size.width, size.height));
     }
     chain.extend(plan.video_filter.clone());
-    if span.repeats > 0 && grid.is_none() {
+    if span.repeats > 0 {
         // tpad delays what follows by the copies it puts first: start from 0 before it.
         chain.push("setpts=PTS-STARTPTS".to_string());
         chain.push(format!("tpad=start={}:start_mode=clone", span.repeats));
@@ -448,11 +468,10 @@ fn encode_frames(
     argv
 }
 
-/// The container's start time in ticks of the video stream's time base, rounded as ffmpeg
+/// The container's start time in ticks of the video stream's time base `tb`, rounded as ffmpeg
 /// rounds its own start offset.
-fn start_ticks(plan: &Plan, index: &FrameIndex) -> i64 {
-    let tb = index.time_base;
-    let scaled = i128::from(plan.source.start_micros) * i128::from(tb.den);
+pub fn start_ticks(start_micros: i64, tb: Rational) -> i64 {
+    let scaled = i128::from(start_micros) * i128::from(tb.den);
     let unit = i128::from(tb.num) * 1_000_000;
     let rounded = (2 * scaled + unit * scaled.signum()) / (2 * unit);
     rounded as i64
@@ -509,18 +528,21 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
     let rate = plan.output.frame_rate;
     let start = plan.output.start_frame;
     let fps = plan.normalize.as_ref().and_then(|n| n.fps);
-    if start > 0 && fps.is_none() {
-        let micros = rate.frame_time_micros_floor(start);
-        argv.push("-ss").push(micros_to_seconds_text(micros));
-    }
     argv.input_file(&plan.input.path);
     argv.push_all(["-map", "0:v:0"]);
+    // A range is cut by frame number, never by a seek time (stored timestamps need not be
+    // multiples of the frame duration); output frames before the first input frame (the lead)
+    // are not input frames.
     let mut chain = Vec::new();
-    if let Some(fps) = fps {
-        chain.push(format!("fps={fps}"));
-        if start > 0 {
-            chain.push(format!("trim=start_frame={start},setpts=PTS-STARTPTS"));
-        }
+    chain.extend(fps.map(|fps| format!("fps={fps}")));
+    let input_start = match fps {
+        Some(_) => start,
+        None => start.saturating_sub(plan.source.lead_frames),
+    };
+    if input_start > 0 {
+        chain.push(format!(
+            "trim=start_frame={input_start},setpts=PTS-STARTPTS"
+        ));
     }
     if let Some(size) = plan.normalize.as_ref().and_then(|n| n.size) {
         chain.push(format!("scale={}:{}", size.width, size.height));
@@ -570,9 +592,9 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
         Some((audio, track)) => {
             argv.push_all(["-map", "0:a:0"]);
             let mut audio_chain = Vec::new();
-            if let (Some(fps), true) = (fps, start > 0) {
-                // The video was trimmed after the fps filter, not seeked: trim the audio alike.
-                let seconds = fps.seconds_of(start);
+            if start > 0 {
+                // The video was trimmed by frame number, not seeked: trim the audio alike.
+                let seconds = rate.seconds_of(start);
                 audio_chain.push(format!("atrim=start={seconds:.6},asetpts=PTS-STARTPTS"));
             }
             audio_chain.extend(track.filter.clone());

@@ -35,15 +35,18 @@ pub struct ScannedPacket {
     pub dts: Option<i64>,
     /// Whether the packet is a keyframe.
     pub key: bool,
+    /// Whether the demuxer marks it to be decoded but not shown (cut by an edit list).
+    pub discard: bool,
 }
 
 impl FrameIndex {
     /// Builds the index from demuxed packets. A packet without a pts gets its dts instead, which
-    /// is what ffmpeg's best-effort timestamp falls back to (AVI with packed B-frames stores no
-    /// pts at all); a packet with neither carries no frame time and is left out.
+    /// is what ffmpeg's best-effort timestamp falls back to; a packet with neither carries no
+    /// frame time, and one an edit list cuts is never shown: both are left out.
     pub fn from_packets(time_base: Rational, packets: &[ScannedPacket]) -> FrameIndex {
         let mut frames: Vec<(i64, bool)> = packets
             .iter()
+            .filter(|p| !p.discard)
             .filter_map(|p| p.pts.or(p.dts).map(|t| (t, p.key)))
             .collect();
         frames.sort_by_key(|&(t, _)| t);
@@ -207,13 +210,19 @@ fn read_varint(bytes: &mut &[u8]) -> Option<u128> {
     None
 }
 
-/// Parses one line of the packet scan, `pts,dts,flags` (`N/A` where a timestamp is missing).
+/// Parses one line of the packet scan, `pts,dts,flags` (`N/A` where a timestamp is missing;
+/// flags `K` keyframe, `D` discard, one character each).
 pub fn parse_packet_line(line: &str) -> Option<ScannedPacket> {
     let mut fields = line.split(',');
     let pts = fields.next()?.trim().parse().ok();
     let dts = fields.next()?.trim().parse().ok();
-    let key = fields.next()?.starts_with('K');
-    Some(ScannedPacket { pts, dts, key })
+    let flags = fields.next()?.as_bytes();
+    Some(ScannedPacket {
+        pts,
+        dts,
+        key: flags.first() == Some(&b'K'),
+        discard: flags.get(1) == Some(&b'D'),
+    })
 }
 
 #[cfg(test)]
@@ -275,30 +284,24 @@ mod tests {
         assert_eq!(index.keyframe_at_or_before(4), 3);
     }
 
+    fn packet(pts: Option<i64>, dts: Option<i64>, key: bool, discard: bool) -> ScannedPacket {
+        ScannedPacket {
+            pts,
+            dts,
+            key,
+            discard,
+        }
+    }
+
     #[test]
-    fn missing_pts_fall_back_to_dts_and_sort_into_display_order() {
+    fn missing_pts_fall_back_to_dts_cut_frames_drop_and_order_is_display_order() {
         let tb = Rational { num: 1, den: 25 };
         let packets = [
-            ScannedPacket {
-                pts: None,
-                dts: Some(0),
-                key: true,
-            },
-            ScannedPacket {
-                pts: Some(3),
-                dts: Some(1),
-                key: false,
-            },
-            ScannedPacket {
-                pts: None,
-                dts: Some(2),
-                key: false,
-            },
-            ScannedPacket {
-                pts: None,
-                dts: None,
-                key: false,
-            },
+            packet(None, Some(0), true, false),
+            packet(Some(3), Some(1), false, false),
+            packet(None, Some(2), false, false),
+            packet(None, None, false, false),
+            packet(Some(-1), Some(-1), false, true),
         ];
         let index = FrameIndex::from_packets(tb, &packets);
         assert_eq!(index.pts, vec![0, 2, 3]);
@@ -309,19 +312,15 @@ mod tests {
     fn packet_lines_parse_with_missing_fields() {
         assert_eq!(
             parse_packet_line("N/A,4,K__"),
-            Some(ScannedPacket {
-                pts: None,
-                dts: Some(4),
-                key: true
-            })
+            Some(packet(None, Some(4), true, false))
         );
         assert_eq!(
             parse_packet_line("1001,N/A,__"),
-            Some(ScannedPacket {
-                pts: Some(1001),
-                dts: None,
-                key: false
-            })
+            Some(packet(Some(1001), None, false, false))
+        );
+        assert_eq!(
+            parse_packet_line("-1024,-1024,KD"),
+            Some(packet(Some(-1024), Some(-1024), true, true))
         );
         assert_eq!(parse_packet_line(""), None);
     }

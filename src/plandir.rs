@@ -236,6 +236,10 @@ pub struct Normalize {
     /// How far before a chunk's first slot decoding starts, seconds: the longest gap between
     /// two input frames plus one slot, so the frame that fills the first slot is decoded.
     pub seek_margin: f64,
+    /// Grid slots between the container's start and output frame 0: where a video-only file
+    /// starts late, serial ffmpeg's grid starts at its first frame (with other streams it
+    /// fills the gap, and this is 0).
+    pub grid_offset_slots: u64,
 }
 
 /// A frame size.
@@ -1169,6 +1173,7 @@ mod tests {
                 size: None,
                 source_start_time: next(),
                 seek_margin: next(),
+                grid_offset_slots: 0,
             }),
             video_filter: None,
             preroll: Preroll {

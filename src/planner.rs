@@ -28,9 +28,9 @@ const AUDIO_CHANNELS: u32 = 2;
 const MAX_GOP_SECONDS: f64 = 10.0;
 /// scdet's threshold (percent of change) for `--split scenes`.
 const SCENE_THRESHOLD: f64 = 10.0;
-/// Container formats without a seek index: ffmpeg seeks in them to arbitrary packets, so a
-/// chunk could start decoding without its reference frames.
-const UNINDEXED_FORMATS: &[&str] = &["mpegts", "mpeg", "h264", "hevc", "mpegvideo", "m4v"];
+/// Raw elementary streams: no container, so no timestamps to seek by or to prove a chunk's frames
+/// with. (MPEG-TS and program streams have timestamps; the frame index supplies their keyframes.)
+const ELEMENTARY_FORMATS: &[&str] = &["h264", "hevc", "mpegvideo", "m4v"];
 
 /// A frame range asked for with `--range START:END`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -391,47 +391,43 @@ fn check_constant_rate(path: &Path, index: &FrameIndex, rate: Rational) -> Resul
 
 /// The output grid under `--fps`: the normalisation record, the grid's frame count (counted by
 /// running the real fps filter over the input's last seconds, so end-of-stream rounding is
-/// ffmpeg's own), and the slot of the input's first frame.
+/// ffmpeg's own), and the slots before the input's first frame that copies of it fill.
 fn fps_grid(
     input: &Path,
     index: &FrameIndex,
-    start_time: f64,
+    (start_time, single_stream): (f64, bool),
     fps: Rational,
     size: Option<Size>,
-) -> Result<(Normalize, u64), PlanError> {
+) -> Result<(Normalize, u64, u64), PlanError> {
     let slot_of = |pts: f64| ((pts - start_time) * fps.as_f64()).round().max(0.0) as u64;
     let widest_gap = index
         .pts
         .windows(2)
         .map(|w| index.seconds(w[1] - w[0]))
         .fold(0.0, f64::max);
+    // A late first frame: with other streams serial ffmpeg fills the slots before it with
+    // copies of it (the fps filter, anchored at the container's start, does the same); alone,
+    // its grid starts at that frame.
+    let origin = slot_of(index.time_of(0));
     let normalize = Normalize {
         fps: Some(fps),
         size,
         source_start_time: start_time,
         seek_margin: widest_gap + 2.0 / fps.as_f64(),
+        grid_offset_slots: if single_stream { origin } else { 0 },
     };
-    let origin = slot_of(index.time_of(0));
-    if origin != 0 {
-        return Err(bad(
-            "--fps",
-            format!(
-                "{}'s video starts {:.3} s after the file does; vre's --fps grid starts at 0",
-                input.display(),
-                index.time_of(0) - start_time
-            ),
-        ));
-    }
     let last = index.time_of(index.len() - 1);
-    let tail_slot = slot_of(last - 2.0).max(origin);
-    let argv = ffmpeg::fps_grid_tail(input, &normalize, fps, tail_slot);
+    let tail_slot = slot_of(last - 2.0).max(origin) - normalize.grid_offset_slots;
+    let start_ticks = ffmpeg::start_ticks((start_time * 1e6).round() as i64, index.time_base);
+    let argv = ffmpeg::fps_grid_tail(input, &normalize, (fps, start_ticks), tail_slot);
     let stdout =
         ffmpeg::run_capture(&argv, input).map_err(|e| PlanError::Input(ProbeError::Tool(e)))?;
     let tail = String::from_utf8_lossy(&stdout)
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .count() as u64;
-    Ok((normalize, tail_slot + tail))
+    let lead = if single_stream { 0 } else { origin };
+    Ok((normalize, tail_slot + tail, lead))
 }
 
 /// Chunk boundaries by the chosen strategy.
@@ -619,13 +615,15 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     if let Some(format) = info
         .format_name
         .split(',')
-        .find(|f| UNINDEXED_FORMATS.contains(f))
+        .find(|f| ELEMENTARY_FORMATS.contains(f))
     {
-        return Err(ProbeError::NotMedia {
+        // A stream copy into a container guesses timestamps and loses or misplaces frames
+        // (B-frames, decoder delay); a lossless conversion keeps every frame.
+        let fix = "ffmpeg -i INPUT -map 0:v:0 -c:v ffv1 -level 3 INPUT.mkv".to_string();
+        return Err(ProbeError::Elementary {
             path: input_path.clone(),
-            detail: format!(
-                "{format} has no seek index, so chunks cannot start frame-exactly; remux it first: ffmpeg -i INPUT -c copy -map 0 INPUT.mkv"
-            ),
+            format: format.to_string(),
+            fix,
         }
         .into());
     }
@@ -639,19 +637,20 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         return Err(ProbeError::NoFrames { path: input_path }.into());
     }
     let encoded_index = index.encode();
-    // Under --fps the grid's own rule fills any leading gap.
     // Serial ffmpeg fills a late start only where the file has other streams: with the video
     // alone its output simply starts at the first frame.
-    let lead = match req.fps {
-        Some(_) => 0,
-        None if info.stream_count < 2 => 0,
-        None => lead_frames(index.time_of(0) - info.start_time, video.frame_rate),
-    };
+    let single_stream = info.stream_count < 2;
     let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &video.pix_fmt)?;
-    let (normalize, rate, total) = match req.fps {
+    let (normalize, rate, total, lead) = match req.fps {
         Some(fps) => {
-            let (normalize, total) = fps_grid(&input_path, &index, info.start_time, fps, req.size)?;
-            (Some(normalize), fps, total)
+            let (normalize, total, lead) = fps_grid(
+                &input_path,
+                &index,
+                (info.start_time, single_stream),
+                fps,
+                req.size,
+            )?;
+            (Some(normalize), fps, total, lead)
         }
         None => {
             check_constant_rate(&input_path, &index, video.frame_rate)?;
@@ -660,8 +659,13 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
                 size: Some(size),
                 source_start_time: info.start_time,
                 seek_margin: 0.0,
+                grid_offset_slots: 0,
             });
-            (normalize, video.frame_rate, index.len() as u64 + lead)
+            let lead = match single_stream {
+                true => 0,
+                false => lead_frames(index.time_of(0) - info.start_time, video.frame_rate),
+            };
+            (normalize, video.frame_rate, index.len() as u64 + lead, lead)
         }
     };
     let start = req.range.start.map_or(0, |b| resolve_bound(b, rate));

@@ -92,6 +92,16 @@ pub enum ProbeError {
         /// ffprobe's complaint.
         detail: String,
     },
+    /// A raw elementary stream: no container timestamps to seek by or prove frames with.
+    #[error("{} is a raw {format} elementary stream, without the timestamps chunks seek by; put it in a container first: {fix}", .path.display())]
+    Elementary {
+        /// The file.
+        path: PathBuf,
+        /// ffmpeg's name of the stream format.
+        format: String,
+        /// A command that makes a file vre can render.
+        fix: String,
+    },
     /// It has no video stream.
     #[error("{} has no video stream (it holds {what}); vre renders video, pass a file with a video stream", .path.display())]
     NoVideo {
@@ -116,6 +126,7 @@ impl HasCode for ProbeError {
         match self {
             ProbeError::Missing { .. } => Code::NoInput,
             ProbeError::NotMedia { .. }
+            | ProbeError::Elementary { .. }
             | ProbeError::NoVideo { .. }
             | ProbeError::NoFrames { .. } => Code::DataErr,
             ProbeError::Tool(e) => e.code(),
@@ -230,17 +241,34 @@ pub fn video_packets(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
 /// B-frames), where only decoding tells which time each frame is shown at.
 pub fn decoded_video_frames(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
     let stdout = run_probe(&ffmpeg::list_decoded_video_frames(path), path)?;
-    Ok(String::from_utf8_lossy(&stdout)
+    let mut frames: Vec<ScannedPacket> = String::from_utf8_lossy(&stdout)
         .lines()
         .filter_map(|line| {
-            let (key, pts) = line.split_once(',')?;
+            // `key_frame,best_effort_timestamp`, sometimes followed by empty fields.
+            let mut fields = line.split(',');
+            let key = fields.next()?.trim() == "1";
+            let pts = fields.next()?.trim().parse().ok();
             Some(ScannedPacket {
-                pts: pts.trim().parse().ok(),
+                pts,
                 dts: None,
-                key: key.trim() == "1",
+                key,
+                discard: false,
             })
         })
-        .collect())
+        .collect();
+    // A frame the decoder only hands out when flushed has no timestamp of its own; ffmpeg
+    // times it one frame step after the one before, and so does the index.
+    for n in 1..frames.len() {
+        if frames[n].pts.is_none() {
+            let previous = frames[n - 1].pts;
+            let step = match (n >= 2).then(|| frames[n - 2].pts).flatten() {
+                Some(before) => previous.map(|p| p - before),
+                None => Some(1),
+            };
+            frames[n].pts = previous.zip(step).map(|(p, s)| p + s.max(1));
+        }
+    }
+    Ok(frames)
 }
 
 /// The time of the first decoded frame of a file's first audio stream, seconds, if it has one.

@@ -163,7 +163,7 @@ fn sparse_keyframes_without_cues_render_every_chunk() {
             "--split",
             split
         ]);
-        assert_eq!(framemd5(&out, None), whole, "{name}");
+        assert_same_frames(&framemd5(&out, None), &whole, name);
     }
 }
 
@@ -245,7 +245,7 @@ fn video_that_starts_late_is_filled_like_serial_ffmpeg_fills_it() {
         50,
         "serial ffmpeg repeats the first frame twice"
     );
-    assert_eq!(framemd5(&out, None), expected);
+    assert_same_frames(&framemd5(&out, None), &expected, "late start");
     let onset = |path: &Path| onsets(&audio_on_timeline(path), 0.05, 0.5)[0];
     assert!((onset(&out) - onset(&serial)).abs() < 0.001);
 }
@@ -322,7 +322,11 @@ fn audio_delayed_by_an_edit_list_keeps_its_delay() {
         "--chunk-frames",
         "24"
     ]);
-    assert_eq!(framemd5(&out, None), framemd5(&serial, None));
+    assert_same_frames(
+        &framemd5(&out, None),
+        &framemd5(&serial, None),
+        "delayed audio",
+    );
     let onset = |path: &Path| onsets(&audio_on_timeline(path), 0.05, 0.5)[0];
     let (ours, theirs) = (onset(&out), onset(&serial));
     assert!(theirs > 0.05, "the reference keeps the delay ({theirs} s)");
@@ -410,5 +414,253 @@ fn ffv1_renders_odd_frame_sizes() {
         (video["width"].as_u64(), video["height"].as_u64()),
         (Some(639), Some(271))
     );
-    assert_eq!(framemd5(&out, None), framemd5(&input, None));
+    assert_same_frames(&framemd5(&out, None), &framemd5(&input, None), "odd size");
+}
+
+/// Compares vre's output against the serial command's for `input`, both lossless.
+fn assert_like_serial(
+    input: &Path,
+    dir: &Path,
+    vre_args: &[&str],
+    serial_args: &[&str],
+    out: &str,
+) {
+    let ours = dir.join(out);
+    let mut args = args!["run", input, "-o", ours, "-j", "2", "-q"];
+    args.extend(vre_args.iter().map(std::ffi::OsString::from));
+    vre_ok(args);
+    let theirs = dir.join(format!("serial-{out}"));
+    let mut serial = vec!["-i", input.to_str().unwrap()];
+    serial.extend(serial_args);
+    serial.push(theirs.to_str().unwrap());
+    ffmpeg(&serial);
+    assert_same_frames(&framemd5(&ours, None), &framemd5(&theirs, None), out);
+}
+
+/// Asserts two decoded frame lists are equal, naming the first difference (not the lists).
+fn assert_same_frames(ours: &[String], theirs: &[String], what: &str) {
+    assert!(!theirs.is_empty(), "{what}: the reference has no frames");
+    let first = ours.iter().zip(theirs).position(|(a, b)| a != b);
+    assert!(
+        ours.len() == theirs.len() && first.is_none(),
+        "{what}: vre has {} frames, serial ffmpeg {}; first difference at frame {first:?}",
+        ours.len(),
+        theirs.len()
+    );
+}
+
+#[test]
+fn avi_with_b_frames_and_no_stored_pts_is_frame_exact() {
+    let t = temp_dir();
+    // MPEG-4 ASP with B-frames in AVI: a third of the packets carry no pts.
+    let input = t.path().join("xvid.avi");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=2997/125:duration=6",
+        "-c:v",
+        "mpeg4",
+        "-bf",
+        "2",
+        "-q:v",
+        "4",
+        "-vtag",
+        "XVID",
+        input.to_str().unwrap(),
+    ]);
+    let lossless = ["-c:v", "ffv1"];
+    assert_like_serial(
+        &input,
+        t.path(),
+        &["--codec", "ffv1", "--chunk-frames", "40"],
+        &lossless,
+        "split.mkv",
+    );
+    assert_like_serial(
+        &input,
+        t.path(),
+        &["--crf", "0", "--chunk-frames", "40"],
+        &["-c:v", "libx264", "-crf", "0"],
+        "split.mp4",
+    );
+}
+
+#[test]
+fn transport_and_program_streams_render_through_the_frame_index() {
+    let t = temp_dir();
+    let ts = t.path().join("in.ts");
+    let ps = t.path().join("in.mpg");
+    let source = "testsrc2=size=320x240:rate=25:duration=8";
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=8",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "50",
+        "-bf",
+        "3",
+        "-c:a",
+        "aac",
+        ts.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=8",
+        "-c:v",
+        "mpeg2video",
+        "-g",
+        "15",
+        "-bf",
+        "2",
+        "-q:v",
+        "3",
+        "-c:a",
+        "mp2",
+        ps.to_str().unwrap(),
+    ]);
+    let x264 = ["-c:v", "libx264", "-crf", "0", "-c:a", "aac"];
+    for input in [&ts, &ps] {
+        // Chunks of 37 frames start between keyframes, where a plain seek lands anywhere.
+        assert_like_serial(
+            input,
+            t.path(),
+            &["--crf", "0", "--chunk-frames", "40"],
+            &x264,
+            "out.mp4",
+        );
+    }
+}
+
+#[test]
+fn a_raw_elementary_stream_is_refused_with_a_conversion_that_works() {
+    let t = temp_dir();
+    let raw = t.path().join("in.264");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25:duration=3",
+        "-c:v",
+        "libx264",
+        "-bf",
+        "2",
+        "-f",
+        "h264",
+        raw.to_str().unwrap(),
+    ]);
+    let out = run_vre(args!["plan", raw, "-o", t.path().join("job.vre")]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    let message = stderr(&out);
+    let fix = message
+        .split("put it in a container first: ")
+        .nth(1)
+        .expect("the refusal says how to convert it")
+        .trim();
+    // Run the suggested command as written, with INPUT and its output in place.
+    let converted = t.path().join("in.264.mkv");
+    let argv: Vec<String> = fix
+        .split_whitespace()
+        .skip(1)
+        .map(|arg| match arg {
+            "INPUT" => raw.to_str().unwrap().to_string(),
+            "INPUT.mkv" => converted.to_str().unwrap().to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    ffmpeg(&argv.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_like_serial(
+        &converted,
+        t.path(),
+        &["--codec", "ffv1", "--chunk-frames", "20"],
+        &["-c:v", "ffv1"],
+        "out.mkv",
+    );
+    assert_same_frames(
+        &framemd5(&converted, None),
+        &framemd5(&raw, None),
+        "conversion",
+    );
+}
+
+#[test]
+fn a_late_video_start_on_an_fps_grid_matches_serial_fps() {
+    let t = temp_dir();
+    let video = t.path().join("v.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=24:duration=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        video.to_str().unwrap(),
+    ]);
+    let with_audio = t.path().join("late-av.mp4");
+    ffmpeg(&[
+        "-itsoffset",
+        "0.1",
+        "-i",
+        video.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=2",
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        with_audio.to_str().unwrap(),
+    ]);
+    let alone = t.path().join("late-v.mp4");
+    ffmpeg(&[
+        "-itsoffset",
+        "0.1",
+        "-i",
+        video.to_str().unwrap(),
+        "-c",
+        "copy",
+        alone.to_str().unwrap(),
+    ]);
+    let serial = ["-vf", "fps=30", "-c:v", "libx264", "-crf", "0", "-an"];
+    let ours = [
+        "--fps",
+        "30",
+        "--crf",
+        "0",
+        "--chunk-frames",
+        "10",
+        "--no-source-audio",
+    ];
+    // With audio, serial ffmpeg fills the first 3 slots with the first frame; alone, its grid
+    // starts at that frame. Frames 0.1 s off a 24 → 30 fps grid hit near-tie slots (frame 30 at
+    // 40.5 slots), where an fps filter anchored with start_time at a chunk's start (slot 36)
+    // rounds the other way: every chunk must round as the one serial filter does.
+    assert_like_serial(&with_audio, t.path(), &ours, &serial, "av.mp4");
+    assert_like_serial(&alone, t.path(), &ours, &serial, "v.mp4");
+    assert_eq!(
+        framemd5(&t.path().join("av.mp4"), None).len(),
+        framemd5(&t.path().join("v.mp4"), None).len() + 3
+    );
 }

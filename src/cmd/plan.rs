@@ -3,7 +3,7 @@
 use crate::cli::{self, PlanArgs};
 use crate::exit::Code;
 use crate::media::Container;
-use crate::plandir::{LoadedPlan, Plan, PlanDir};
+use crate::plandir::{LoadedPlan, PlanDir};
 use crate::planner::{self, PlanOutcome};
 
 /// Runs `vre plan`.
@@ -25,8 +25,18 @@ pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<Code> {
 }
 
 /// What vre does about the input's timing that a user may not expect, one line each.
-fn timing_notes(plan: &Plan) -> String {
+fn timing_notes(loaded: &LoadedPlan) -> String {
+    let plan = &loaded.plan;
     let mut notes = String::new();
+    let start = plan.source.start_micros as f64 / 1e6;
+    let early = (0..loaded.index.len())
+        .take_while(|&k| loaded.index.time_of(k) < start)
+        .count();
+    if early > 0 {
+        notes.push_str(&format!(
+            "  note       {early} frame(s) are timed before the file's start (leading frames of an open GOP): vre keeps them, as serial ffmpeg does for mp4 (to mkv/webm its default drops some)\n"
+        ));
+    }
     let lead = plan.source.lead_frames;
     if lead > 0 {
         let rate = plan.source.frame_rate;
@@ -36,7 +46,7 @@ fn timing_notes(plan: &Plan) -> String {
             if plan.output.container.is_quicktime() || plan.output.container == Container::Png {
                 "this format"
             } else {
-                "mp4 (to mkv/webm it keeps the gap as a timestamp offset instead)"
+                "mp4 (to mkv/webm its default keeps the gap as a timestamp offset instead)"
             }
         ));
     }
@@ -95,7 +105,7 @@ pub fn describe(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> St
     format!(
         "vre: {what}: {}\n{}  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n",
         dir.root().display(),
-        timing_notes(plan),
+        timing_notes(loaded),
         plan.plan_hash,
         plan.input.path.display(),
         plan.source.width,
