@@ -139,44 +139,27 @@ pub fn probe(path: &Path) -> Argv {
     argv
 }
 
+/// ffprobe printing `entries` (e.g. `packet=pts,dts,flags`) of a file's first video stream as
+/// CSV lines without section names.
+fn video_csv(path: &Path, entries: &str) -> Argv {
+    let mut argv = Argv::new("ffprobe");
+    argv.push_all(["-v", "error", "-select_streams", "v:0", "-show_entries"]);
+    argv.push(entries);
+    argv.push_all(["-of", "csv=p=0", "-protocol_whitelist", "file"]);
+    argv.push(file_url(path));
+    argv
+}
+
 /// ffprobe listing the first video stream's packets as CSV: `pts,dts,flags`, timestamps in
 /// ticks of the stream's time base (`N/A` where the container stores none).
 pub fn list_video_packets(path: &Path) -> Argv {
-    let mut argv = Argv::new("ffprobe");
-    argv.push_all([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts,dts,flags",
-        "-of",
-        "csv=p=0",
-        "-protocol_whitelist",
-        "file",
-    ]);
-    argv.push(file_url(path));
-    argv
+    video_csv(path, "packet=pts,dts,flags")
 }
 
 /// ffprobe decoding the first video stream and listing its frames as CSV:
 /// `key_frame,best_effort_timestamp`, in ticks of the stream's time base.
 pub fn list_decoded_video_frames(path: &Path) -> Argv {
-    let mut argv = Argv::new("ffprobe");
-    argv.push_all([
-        "-v",
-        "error",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "frame=key_frame,best_effort_timestamp",
-        "-of",
-        "csv=p=0",
-        "-protocol_whitelist",
-        "file",
-    ]);
-    argv.push(file_url(path));
-    argv
+    video_csv(path, "frame=key_frame,best_effort_timestamp")
 }
 
 /// ffprobe decoding the first frame of a file's first audio stream and printing its time.

@@ -63,62 +63,27 @@ fn png_frames(dir: &Path) -> Vec<String> {
 fn truncated_millisecond_timestamps_never_shift_a_chunk() {
     let t = temp_dir();
     let input = truncated_webm(t.path());
-    let whole = serial_frames(&input, t.path(), None);
-    assert_eq!(whole.len(), 90);
-    let ranged = serial_frames(&input, t.path(), Some((31, 80)));
-    // Chunk starts on the truncated frames (every third), in mkv, mp4 and png.
-    for (name, extra, range) in [
-        ("split.mkv", vec!["--codec", "ffv1"], None),
-        ("range.mkv", vec!["--codec", "ffv1"], Some("31:80")),
-        ("split.mp4", vec!["--crf", "0"], None),
-        ("keys.mp4", vec!["--crf", "0", "--split", "keyframes"], None),
-    ] {
-        let out = t.path().join(name);
-        let mut args = args![
-            "run",
-            input,
-            "-o",
-            out,
-            "-j",
-            "2",
-            "-q",
-            "--chunk-frames",
-            "21"
-        ];
-        args.extend(extra.iter().map(std::ffi::OsString::from));
-        if let Some(r) = range {
-            args.extend(args!["--range", r]);
-        }
-        vre_ok(args);
-        let frames = framemd5(&out, Some("format=yuv420p"));
-        let expected = if range.is_some() { &ranged } else { &whole };
-        assert_eq!(
-            &frames, expected,
-            "{name}: frames differ from serial ffmpeg"
-        );
-    }
-    let png = t.path().join("frames");
+    // Chunks of 21 frames start on truncated frames (every third one).
+    assert_every_format_like_serial(&input, t.path(), "21", (31, 80));
+    let keys = t.path().join("keys.mp4");
     vre_ok(args![
         "run",
         input,
         "-o",
-        png,
+        keys,
         "-j",
         "2",
         "-q",
-        "--format",
-        "png",
+        "--crf",
+        "0",
+        "--split",
+        "keyframes",
         "--chunk-frames",
         "21"
     ]);
-    let serial_png = t.path().join("serial-png");
-    std::fs::create_dir(&serial_png).unwrap();
-    ffmpeg(&[
-        "-i",
-        input.to_str().unwrap(),
-        serial_png.join("frame_%06d.png").to_str().unwrap(),
-    ]);
-    assert_eq!(png_frames(&png), png_frames(&serial_png));
+    let whole = serial_frames(&input, t.path(), None);
+    assert_eq!(whole.len(), 90);
+    assert_same_frames(&framemd5(&keys, None), &whole, "keyframe split");
 }
 
 #[test]
@@ -145,6 +110,7 @@ fn sparse_keyframes_without_cues_render_every_chunk() {
         .unwrap();
     assert!(piped.status.success());
     std::fs::write(&input, piped.stdout).unwrap();
+    assert_every_format_like_serial(&input, t.path(), "60", (37, 190));
     let whole = serial_frames(&input, t.path(), None);
     for (name, split) in [("even.mkv", "frames"), ("keys.mkv", "keyframes")] {
         let out = t.path().join(name);
@@ -167,51 +133,64 @@ fn sparse_keyframes_without_cues_render_every_chunk() {
     }
 }
 
-#[test]
-fn video_that_starts_late_is_filled_like_serial_ffmpeg_fills_it() {
-    let t = temp_dir();
-    let video = t.path().join("v.mp4");
-    let tone = t.path().join("a.m4a");
-    let input = t.path().join("late.mp4");
+/// An mp4 of 24 fps video and a tone, remuxed with one of the two tracks starting `delay`
+/// seconds late: the video without an edit list (`-itsoffset` on a stream copy), or the audio
+/// with one.
+fn late_track(dir: &Path, video_late: bool, delay: &str) -> PathBuf {
+    let video = dir.join("v.mp4");
+    let tone = dir.join("a.m4a");
+    let out = dir.join("late.mp4");
+    let (video, tone) = (video.to_str().unwrap(), tone.to_str().unwrap());
     ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
-        "testsrc2=size=320x240:rate=24:duration=2",
+        "testsrc2=size=320x240:rate=24:duration=3",
         "-c:v",
         "libx264",
         "-preset",
         "ultrafast",
         "-g",
         "24",
-        video.to_str().unwrap(),
+        video,
     ]);
     ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
-        "sine=frequency=440:duration=2.2",
+        "sine=frequency=1000:duration=3.2",
         "-c:a",
         "aac",
-        tone.to_str().unwrap(),
+        tone,
     ]);
-    // The video track starts 83 ms after the file does, without an edit list.
-    ffmpeg(&[
-        "-itsoffset",
-        "0.083",
-        "-i",
-        video.to_str().unwrap(),
-        "-i",
-        tone.to_str().unwrap(),
+    let late = |path| ["-itsoffset", delay, "-i", path];
+    let on_time = |path| ["-i", path];
+    let mut args: Vec<&str> = Vec::new();
+    if video_late {
+        args.extend(late(video));
+        args.extend(on_time(tone));
+    } else {
+        args.extend(on_time(video));
+        args.extend(late(tone));
+    }
+    args.extend([
         "-map",
         "0",
         "-map",
         "1",
         "-c",
         "copy",
-        input.to_str().unwrap(),
+        out.to_str().unwrap(),
     ]);
-    let serial = t.path().join("serial.mp4");
+    ffmpeg(&args);
+    out
+}
+
+/// Renders `input` with vre and with one serial ffmpeg command (x264 lossless and AAC, to mp4)
+/// and asserts equal frames and the same A/V offset (when the tone is first heard, on each
+/// file's timeline) within 1 ms. Returns the serial frame count and the offset.
+fn assert_av_like_serial(input: &Path, dir: &Path) -> (usize, f64) {
+    let serial = dir.join("serial.mp4");
     ffmpeg(&[
         "-i",
         input.to_str().unwrap(),
@@ -225,7 +204,7 @@ fn video_that_starts_late_is_filled_like_serial_ffmpeg_fills_it() {
         "aac",
         serial.to_str().unwrap(),
     ]);
-    let out = t.path().join("out.mp4");
+    let out = dir.join("out.mp4");
     vre_ok(args![
         "run",
         input,
@@ -240,100 +219,32 @@ fn video_that_starts_late_is_filled_like_serial_ffmpeg_fills_it() {
         "10"
     ]);
     let expected = framemd5(&serial, None);
-    assert_eq!(
-        expected.len(),
-        50,
-        "serial ffmpeg repeats the first frame twice"
-    );
-    assert_same_frames(&framemd5(&out, None), &expected, "late start");
+    assert_same_frames(&framemd5(&out, None), &expected, "frames");
     let onset = |path: &Path| onsets(&audio_on_timeline(path), 0.05, 0.5)[0];
-    assert!((onset(&out) - onset(&serial)).abs() < 0.001);
+    let (ours, theirs) = (onset(&out), onset(&serial));
+    assert!(
+        (ours - theirs).abs() < 0.001,
+        "A/V offset {ours} s, serial {theirs} s"
+    );
+    (expected.len(), theirs)
+}
+
+#[test]
+fn video_that_starts_late_is_filled_like_serial_ffmpeg_fills_it() {
+    let t = temp_dir();
+    // The video track starts 83 ms after the file does, without an edit list.
+    let input = late_track(t.path(), true, "0.083");
+    let (frames, _) = assert_av_like_serial(&input, t.path());
+    assert_eq!(frames, 74, "serial ffmpeg repeats the first frame twice");
 }
 
 #[test]
 fn audio_delayed_by_an_edit_list_keeps_its_delay() {
     let t = temp_dir();
-    let video = t.path().join("v.mp4");
-    let tone = t.path().join("a.m4a");
-    let input = t.path().join("delayed.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=24:duration=3",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "24",
-        video.to_str().unwrap(),
-    ]);
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=1000:duration=3.2",
-        "-c:a",
-        "aac",
-        tone.to_str().unwrap(),
-    ]);
     // Remuxed with an offset, the audio track gets an edit list that starts it 67 ms late.
-    ffmpeg(&[
-        "-i",
-        video.to_str().unwrap(),
-        "-itsoffset",
-        "0.067",
-        "-i",
-        tone.to_str().unwrap(),
-        "-map",
-        "0",
-        "-map",
-        "1",
-        "-c",
-        "copy",
-        input.to_str().unwrap(),
-    ]);
-    let serial = t.path().join("serial.mp4");
-    ffmpeg(&[
-        "-i",
-        input.to_str().unwrap(),
-        "-c:v",
-        "libx264",
-        "-crf",
-        "0",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        serial.to_str().unwrap(),
-    ]);
-    let out = t.path().join("out.mp4");
-    vre_ok(args![
-        "run",
-        input,
-        "-o",
-        out,
-        "-j",
-        "2",
-        "-q",
-        "--crf",
-        "0",
-        "--chunk-frames",
-        "24"
-    ]);
-    assert_same_frames(
-        &framemd5(&out, None),
-        &framemd5(&serial, None),
-        "delayed audio",
-    );
-    let onset = |path: &Path| onsets(&audio_on_timeline(path), 0.05, 0.5)[0];
-    let (ours, theirs) = (onset(&out), onset(&serial));
-    assert!(theirs > 0.05, "the reference keeps the delay ({theirs} s)");
-    assert!(
-        (ours - theirs).abs() < 0.001,
-        "A/V offset {ours} s, serial {theirs} s"
-    );
+    let input = late_track(t.path(), false, "0.067");
+    let (_, offset) = assert_av_like_serial(&input, t.path());
+    assert!(offset > 0.05, "the reference keeps the delay ({offset} s)");
 }
 
 #[test]
@@ -469,6 +380,7 @@ fn avi_with_b_frames_and_no_stored_pts_is_frame_exact() {
         "XVID",
         input.to_str().unwrap(),
     ]);
+    assert_every_format_like_serial(&input, t.path(), "40", (23, 101));
     let lossless = ["-c:v", "ffv1"];
     assert_like_serial(
         &input,
@@ -663,4 +575,92 @@ fn a_late_video_start_on_an_fps_grid_matches_serial_fps() {
         framemd5(&t.path().join("av.mp4"), None).len(),
         framemd5(&t.path().join("v.mp4"), None).len() + 3
     );
+}
+
+#[test]
+fn a_damaged_frame_index_is_refused_before_anything_renders() {
+    let t = temp_dir();
+    let input = t.path().join("in.mp4");
+    make_video(
+        &input,
+        &VideoSpec {
+            seconds: 2.0,
+            audio: false,
+            ..VideoSpec::default()
+        },
+    );
+    let dir = t.path().join("job.vre");
+    vre_ok(args![
+        "plan",
+        input,
+        "-o",
+        dir,
+        "-q",
+        "--chunk-frames",
+        "20"
+    ]);
+    let index = dir.join("index.bin");
+    let mut bytes = std::fs::read(&index).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x02;
+    std::fs::write(&index, bytes).unwrap();
+    let out = run_vre(args!["work", dir, "-q"]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(stderr(&out).contains("index.bin"), "{}", stderr(&out));
+    assert!(!dir.join("chunks/chunk-000000.json").exists());
+}
+
+/// Renders `input` in several chunks to mkv (FFV1), mp4 (x264 lossless) and png, and a range of
+/// it to mkv, and compares each with one serial ffmpeg command over the same input.
+fn assert_every_format_like_serial(input: &Path, dir: &Path, chunk: &str, (a, b): (u64, u64)) {
+    let whole = serial_frames(input, dir, None);
+    let ranged = serial_frames(input, dir, Some((a, b)));
+    let range = format!("{a}:{b}");
+    for (name, extra, expected) in [
+        ("all.mkv", vec!["--codec", "ffv1"], &whole),
+        ("all.mp4", vec!["--crf", "0"], &whole),
+        (
+            "range.mkv",
+            vec!["--codec", "ffv1", "--range", range.as_str()],
+            &ranged,
+        ),
+    ] {
+        let out = dir.join(name);
+        let mut args = args![
+            "run",
+            input,
+            "-o",
+            out,
+            "-j",
+            "2",
+            "-q",
+            "--chunk-frames",
+            chunk
+        ];
+        args.extend(extra.iter().map(std::ffi::OsString::from));
+        vre_ok(args);
+        assert_same_frames(&framemd5(&out, Some("format=yuv420p")), expected, name);
+    }
+    let png = dir.join("frames");
+    vre_ok(args![
+        "run",
+        input,
+        "-o",
+        png,
+        "-j",
+        "2",
+        "-q",
+        "--format",
+        "png",
+        "--chunk-frames",
+        chunk
+    ]);
+    let serial_png = dir.join("serial-png");
+    std::fs::create_dir_all(&serial_png).unwrap();
+    ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        serial_png.join("frame_%06d.png").to_str().unwrap(),
+    ]);
+    assert_same_frames(&png_frames(&png), &png_frames(&serial_png), "png");
 }
