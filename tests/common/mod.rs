@@ -216,33 +216,25 @@ pub fn chunk_files(plan_dir: &Path) -> Vec<PathBuf> {
 
 /// Decodes a file's first audio stream to mono 48 kHz float samples.
 pub fn audio_samples(path: &Path) -> Vec<f32> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args([
-            "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "f32le", "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        out.status.success(),
-        "decoding audio of {} failed",
-        path.display()
-    );
-    out.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    decode_mono(path, None)
 }
 
 /// Decodes a file's first audio stream to mono 48 kHz float samples placed on the file's
 /// timeline: silence fills from time 0 to where the stream's timestamps say it starts, so the
 /// index of a sample is its presentation time (A/V offsets survive).
 pub fn audio_on_timeline(path: &Path) -> Vec<f32> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
+    decode_mono(path, Some("aresample=async=1:first_pts=0"))
+}
+
+fn decode_mono(path: &Path, filter: Option<&str>) -> Vec<f32> {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:a:0", "-af", "aresample=async=1:first_pts=0"])
+        .args(["-map", "0:a:0"]);
+    if let Some(filter) = filter {
+        cmd.args(["-af", filter]);
+    }
+    let out = cmd
         .args(["-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
         .output()
         .expect("ffmpeg runs");
