@@ -411,6 +411,28 @@ fn encode_frames(
         "-map_chapters",
         "-1",
     ]);
+    let chain = video_chain(plan, index, (span, first_frame, decode_from), pts_log);
+    argv.push("-vf").push(chain.join(","));
+    argv.push("-frames:v").push(frames.to_string());
+    argv.push("-r").push(rate.to_string());
+    push_encoder(&mut argv, &plan.encoder);
+    argv
+}
+
+/// The filter chain of a chunk's render, in order: the exact first input frame, the frame log,
+/// the output grid (`--fps`) or container-start times, `--size`, the user's filters, copies of
+/// the first frame into a lead, the preroll cut, and timestamps from 0.
+fn video_chain(
+    plan: &Plan,
+    index: &FrameIndex,
+    (span, first_frame, decode_from): (SourceSpan, usize, u64),
+    pts_log: Option<&Path>,
+) -> Vec<String> {
+    let preroll = span.preroll;
+    let grid = plan
+        .normalize
+        .as_ref()
+        .and_then(|n| n.fps.map(|fps| (n, fps)));
     let mut chain = Vec::new();
     match grid {
         Some((normalize, fps)) => {
@@ -444,11 +466,7 @@ fn encode_frames(
         chain.push(format!("trim=start_frame={preroll}"));
     }
     chain.push("setpts=PTS-STARTPTS".to_string());
-    argv.push("-vf").push(chain.join(","));
-    argv.push("-frames:v").push(frames.to_string());
-    argv.push("-r").push(rate.to_string());
-    push_encoder(&mut argv, &plan.encoder);
-    argv
+    chain
 }
 
 /// The container's start time in ticks of the video stream's time base `tb`, rounded as ffmpeg

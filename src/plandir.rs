@@ -49,13 +49,6 @@ impl Rational {
         f64::from(self.num) / f64::from(self.den)
     }
 
-    /// The instant of frame `frame` on a grid of this rate, in whole microseconds rounded down:
-    /// seeking there lands exactly on that frame, never on the one after it.
-    pub fn frame_time_micros_floor(self, frame: u64) -> u64 {
-        let micros = u128::from(frame) * u128::from(self.den) * 1_000_000 / u128::from(self.num);
-        micros as u64
-    }
-
     /// The instant of frame `frame` on a grid of this rate, in whole microseconds rounded to
     /// the nearest.
     pub fn frame_time_micros_round(self, frame: u64) -> u64 {
@@ -1055,13 +1048,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frame_times_round_down_and_print_fixed() {
+    fn frame_times_round_and_print_fixed() {
         let ntsc = Rational {
             num: 30000,
             den: 1001,
         };
-        assert_eq!(ntsc.frame_time_micros_floor(7), 233_566);
-        assert_eq!(ntsc.frame_time_micros_floor(150), 5_005_000);
         assert_eq!(ntsc.frame_time_micros_round(7), 233_567);
         assert_eq!(ntsc.frame_time_micros_round(15), 500_500);
         assert_eq!(micros_to_seconds_text(233_566), "0.233566");
