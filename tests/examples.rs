@@ -332,7 +332,7 @@ fn vre_invocations(script: &str) -> Vec<Vec<String>> {
             .map(|w| w.trim_matches('"').to_string())
             .collect();
         for (i, word) in words.iter().enumerate() {
-            let runs_vre = matches!(word.as_str(), "vre" | "$vre" | "${VRE:-vre}");
+            let runs_vre = matches!(word.as_str(), "vre" | "$vre" | "$VRE" | "${VRE:-vre}");
             if runs_vre
                 && words
                     .get(i + 1)
@@ -355,6 +355,7 @@ fn vre_invocations(script: &str) -> Vec<Vec<String>> {
 fn the_shell_examples_are_valid_bash_and_use_real_vre_flags() {
     let scripts = [
         ("parallel.sh", &["work", "assemble"][..]),
+        ("cost_breakdown.sh", &["run"][..]),
         ("slurm/render.sbatch", &["work"][..]),
         ("slurm/assemble.sbatch", &["assemble"][..]),
     ];
