@@ -664,3 +664,40 @@ fn assert_every_format_like_serial(input: &Path, dir: &Path, chunk: &str, (a, b)
     ]);
     assert_same_frames(&png_frames(&png), &png_frames(&serial_png), "png");
 }
+
+#[test]
+fn scene_splits_of_a_webm_without_cues_start_on_the_right_frames() {
+    let t = temp_dir();
+    // Three scenes (a test pattern, a fractal, the pattern negated), one keyframe in 8 s, and
+    // no cues (written to a pipe): scene cuts fall far from any keyframe.
+    let graph = "[1:v]trim=duration=3,setpts=PTS-STARTPTS[m];[0:v][m]concat=n=2:v=1,split[a][b];\
+                 [b]trim=duration=2,setpts=PTS-STARTPTS,negate[c];[a][c]concat=n=2:v=1";
+    let piped = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x240:rate=25:duration=3")
+        .args(["-f", "lavfi", "-i", "mandelbrot=size=320x240:rate=25"])
+        .args([
+            "-filter_complex",
+            graph,
+            "-c:v",
+            "libvpx",
+            "-b:v",
+            "400k",
+            "-g",
+            "250",
+        ])
+        .args(["-f", "webm", "pipe:1"])
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    let input = t.path().join("scenes.webm");
+    std::fs::write(&input, piped.stdout).unwrap();
+    let out = t.path().join("out.mkv");
+    let run = vre_ok(args![
+        "run", input, "-o", out, "-j", "2", "--codec", "ffv1", "--split", "scenes"
+    ]);
+    assert!(stderr(&run).contains("split by scenes"), "{}", stderr(&run));
+    let whole = serial_frames(&input, t.path(), None);
+    assert_eq!(whole.len(), 200);
+    assert_same_frames(&framemd5(&out, None), &whole, "scene split");
+}
