@@ -284,8 +284,8 @@ fn grid_filters(
     chain
 }
 
-/// The input frames a chunk's render decodes, without `--fps`: output frame `j` is input frame
-/// `j - lead` (the first input frame also fills the lead).
+/// What a chunk's render decodes: its preroll, the copies of the first frame that fill a lead, and
+/// (without `--fps`, where output frame `j` is input frame `j - lead`) its input frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceSpan {
     /// Output frames decoded before the chunk's first and dropped after the filter chain.
