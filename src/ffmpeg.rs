@@ -126,10 +126,12 @@ pub fn version() -> Argv {
     argv
 }
 
-/// ffprobe of a file's container and streams, as JSON.
+/// ffprobe of a file's container and streams, and of its own version (the installed ffmpeg's,
+/// saving a separate `ffmpeg -version`), as JSON.
 pub fn probe(path: &Path) -> Argv {
     let mut argv = Argv::ffprobe();
     argv.push_all([
+        "-show_program_version",
         "-show_format",
         "-show_streams",
         "-protocol_whitelist",

@@ -589,19 +589,17 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         .into());
     }
     let input_path = absolute(&req.input)?;
-    // Independent reads at once: streams, packet timestamps, content hash, the audio's first
-    // frame, and ffmpeg's version.
-    let (info, packets, input, (audio_start, ffmpeg_version)) = std::thread::scope(|scope| {
+    // Independent reads at once: streams (and ffmpeg's version), packet timestamps, content
+    // hash, the audio's first frame.
+    let (info, packets, input, audio_start) = std::thread::scope(|scope| {
         let packets = scope.spawn(|| probe::video_packets(&input_path));
         let record = scope.spawn(|| file_record(&input_path));
         let audio_start = scope.spawn(|| probe::first_audio_frame_time(&input_path));
-        let version = scope.spawn(probe::ffmpeg_version);
         let info = probe::probe(&input_path);
         let packets = packets.join().expect("the packet scan does not panic");
         let record = record.join().expect("hashing does not panic");
         let audio_start = audio_start.join().expect("the audio probe does not panic");
-        let version = version.join().expect("the version check does not panic");
-        (info, packets, record, (audio_start, version))
+        (info, packets, record, audio_start)
     });
     let mut info = info?;
     if let Some(audio) = info.audio.as_mut() {
@@ -716,7 +714,7 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         plan_hash: String::new(),
         format_version: plandir::FORMAT_VERSION,
         vre_version: env!("CARGO_PKG_VERSION").to_string(),
-        ffmpeg_version: ffmpeg_version.map_err(ProbeError::Tool)?,
+        ffmpeg_version: info.tool_version.clone(),
         input,
         source: SourceFacts {
             codec: video.codec,

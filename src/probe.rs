@@ -54,6 +54,8 @@ pub struct MediaInfo {
     pub audio: Option<AudioInfo>,
     /// How many streams of any kind the file has.
     pub stream_count: usize,
+    /// The version of the ffprobe that read it (ffmpeg's, e.g. `5.1.9-0+deb12u1`).
+    pub tool_version: String,
 }
 
 /// Timing of one stream of a finished file.
@@ -223,6 +225,10 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
         video,
         audio,
         stream_count: streams.len(),
+        tool_version: json
+            .get("program_version")
+            .and_then(|v| text(v, "version"))
+            .unwrap_or_else(|| "unknown".to_string()),
     })
 }
 
@@ -375,17 +381,4 @@ pub fn stream_timings(path: &Path, count_packets: bool) -> Result<Vec<StreamTimi
             avg_frame_rate: rational(s, "avg_frame_rate"),
         })
         .collect())
-}
-
-/// The version of the installed ffmpeg, e.g. `5.1.9-0+deb12u1`.
-pub fn ffmpeg_version() -> Result<String, FfmpegError> {
-    let stdout = ffmpeg::run_capture(&ffmpeg::version(), Path::new("ffmpeg"))?;
-    let text = String::from_utf8_lossy(&stdout);
-    Ok(text
-        .lines()
-        .next()
-        .and_then(|line| line.strip_prefix("ffmpeg version "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or("unknown")
-        .to_string())
 }
