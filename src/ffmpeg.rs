@@ -435,11 +435,11 @@ fn video_chain(
         .normalize
         .as_ref()
         .and_then(|n| n.fps.map(|fps| (n, fps)));
+    let start = start_ticks(plan.source.start_micros, index.time_base);
     let mut chain = Vec::new();
     match grid {
         Some((normalize, fps)) => {
             chain.extend(pts_log.map(pts_log_filters));
-            let start = start_ticks(plan.source.start_micros, index.time_base);
             chain.extend(grid_filters(normalize, (fps, start), decode_from));
         }
         None => {
@@ -449,7 +449,6 @@ fn video_chain(
             chain.extend(pts_log.map(pts_log_filters));
             // The user's filters see the times serial ffmpeg gives them: from the container's
             // start, not from the chunk's.
-            let start = start_ticks(plan.source.start_micros, index.time_base);
             if start != 0 {
                 chain.push(format!("setpts=PTS-({start})"));
             }

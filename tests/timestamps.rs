@@ -14,19 +14,11 @@ use std::path::{Path, PathBuf};
 fn truncated_webm(dir: &Path) -> PathBuf {
     let base = dir.join("base.webm");
     let out = dir.join("truncated.webm");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=15:duration=6",
-        "-c:v",
-        "libvpx",
-        "-b:v",
-        "400k",
-        "-g",
-        "30",
-        base.to_str().unwrap(),
-    ]);
+    lavfi(
+        &["testsrc2=size=320x240:rate=15:duration=6"],
+        &["-c:v", "libvpx", "-b:v", "400k", "-g", "30"],
+        &base,
+    );
     ffmpeg(&[
         "-i",
         base.to_str().unwrap(),
@@ -54,6 +46,39 @@ fn serial_frames(input: &Path, dir: &Path, range: Option<(u64, u64)>) -> Vec<Str
     framemd5(&reference, None)
 }
 
+/// `vre run INPUT -o OUT -j 2 -q OPTIONS`, which must succeed.
+fn render(input: &Path, out: &Path, options: &[&str]) -> std::process::Output {
+    let mut args = args!["run", input, "-o", out, "-j", "2", "-q"];
+    args.extend(options.iter().map(std::ffi::OsString::from));
+    vre_ok(args)
+}
+
+/// Encodes lavfi `sources` (inputs 0, 1, ...) with `args` into `out`.
+fn lavfi(sources: &[&str], args: &[&str], out: &Path) {
+    let mut all: Vec<&str> = sources
+        .iter()
+        .flat_map(|s| ["-f", "lavfi", "-i", s])
+        .collect();
+    all.extend(args);
+    all.push(out.to_str().unwrap());
+    ffmpeg(&all);
+}
+
+/// Encodes lavfi `sources` with `args` into `format` written to a pipe (so a muxer that would
+/// seek back to write an index, such as Matroska's cues, cannot), returning the bytes.
+fn lavfi_to_pipe(sources: &[&str], args: &[&str], format: &str) -> Vec<u8> {
+    let inputs = sources.iter().flat_map(|s| ["-f", "lavfi", "-i", s]);
+    let piped = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error"])
+        .args(inputs)
+        .args(args)
+        .args(["-f", format, "pipe:1"])
+        .output()
+        .unwrap();
+    assert!(piped.status.success(), "ffmpeg to a pipe failed");
+    piped.stdout
+}
+
 /// The frames of a PNG sequence directory, in order.
 fn png_frames(dir: &Path) -> Vec<String> {
     framemd5(&dir.join("frame_%06d.png"), Some("format=yuv420p"))
@@ -66,21 +91,11 @@ fn truncated_millisecond_timestamps_never_shift_a_chunk() {
     // Chunks of 21 frames start on truncated frames (every third one).
     assert_every_format_like_serial(&input, t.path(), "21", (31, 80));
     let keys = t.path().join("keys.mp4");
-    vre_ok(args![
-        "run",
-        input,
-        "-o",
-        keys,
-        "-j",
-        "2",
-        "-q",
-        "--crf",
-        "0",
-        "--split",
-        "keyframes",
-        "--chunk-frames",
-        "21"
-    ]);
+    render(
+        &input,
+        &keys,
+        &["--crf", "0", "--split", "keyframes", "--chunk-frames", "21"],
+    );
     let whole = serial_frames(&input, t.path(), None);
     assert_eq!(whole.len(), 90);
     assert_same_frames(&framemd5(&keys, None), &whole, "keyframe split");
@@ -92,10 +107,9 @@ fn sparse_keyframes_without_cues_render_every_chunk() {
     // Written to a pipe, the Matroska muxer cannot go back to write cues: no seek index, and
     // one keyframe every 4 s.
     let input = t.path().join("sparse.mkv");
-    let piped = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
-        .arg("testsrc2=size=320x240:rate=25:duration=10")
-        .args([
+    let cueless = lavfi_to_pipe(
+        &["testsrc2=size=320x240:rate=25:duration=10"],
+        &[
             "-c:v",
             "libx264",
             "-preset",
@@ -104,31 +118,19 @@ fn sparse_keyframes_without_cues_render_every_chunk() {
             "100",
             "-bf",
             "2",
-        ])
-        .args(["-f", "matroska", "pipe:1"])
-        .output()
-        .unwrap();
-    assert!(piped.status.success());
-    std::fs::write(&input, piped.stdout).unwrap();
+        ],
+        "matroska",
+    );
+    std::fs::write(&input, cueless).unwrap();
     assert_every_format_like_serial(&input, t.path(), "60", (37, 190));
     let whole = serial_frames(&input, t.path(), None);
     for (name, split) in [("even.mkv", "frames"), ("keys.mkv", "keyframes")] {
         let out = t.path().join(name);
-        vre_ok(args![
-            "run",
-            input,
-            "-o",
-            out,
-            "-j",
-            "2",
-            "-q",
-            "--codec",
-            "ffv1",
-            "--chunk-frames",
-            "60",
-            "--split",
-            split
-        ]);
+        render(
+            &input,
+            &out,
+            &["--codec", "ffv1", "--chunk-frames", "60", "--split", split],
+        );
         assert_same_frames(&framemd5(&out, None), &whole, name);
     }
 }
@@ -205,19 +207,7 @@ fn assert_av_like_serial(input: &Path, dir: &Path) -> (usize, f64) {
         serial.to_str().unwrap(),
     ]);
     let out = dir.join("out.mp4");
-    vre_ok(args![
-        "run",
-        input,
-        "-o",
-        out,
-        "-j",
-        "2",
-        "-q",
-        "--crf",
-        "0",
-        "--chunk-frames",
-        "10"
-    ]);
+    render(&input, &out, &["--crf", "0", "--chunk-frames", "10"]);
     let expected = framemd5(&serial, None);
     assert_same_frames(&framemd5(&out, None), &expected, "frames");
     let onset = |path: &Path| onsets(&audio_on_timeline(path), 0.05, 0.5)[0];
@@ -293,33 +283,20 @@ fn a_chunk_made_of_shifted_frames_is_refused_at_publish_time() {
 fn ffv1_renders_odd_frame_sizes() {
     let t = temp_dir();
     let input = t.path().join("odd.mkv");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x272:rate=25:duration=2",
-        "-vf",
-        "scale=639:271",
-        "-c:v",
-        "ffv1",
-        "-pix_fmt",
-        "yuv420p",
-        input.to_str().unwrap(),
-    ]);
+    lavfi(
+        &["testsrc2=size=640x272:rate=25:duration=2"],
+        &[
+            "-vf",
+            "scale=639:271",
+            "-c:v",
+            "ffv1",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+        &input,
+    );
     let out = t.path().join("out.mkv");
-    vre_ok(args![
-        "run",
-        input,
-        "-o",
-        out,
-        "-j",
-        "2",
-        "-q",
-        "--codec",
-        "ffv1",
-        "--chunk-frames",
-        "20"
-    ]);
+    render(&input, &out, &["--codec", "ffv1", "--chunk-frames", "20"]);
     let video = stream(&out, "video").unwrap();
     assert_eq!(
         (video["width"].as_u64(), video["height"].as_u64()),
@@ -337,9 +314,7 @@ fn assert_like_serial(
     out: &str,
 ) {
     let ours = dir.join(out);
-    let mut args = args!["run", input, "-o", ours, "-j", "2", "-q"];
-    args.extend(vre_args.iter().map(std::ffi::OsString::from));
-    vre_ok(args);
+    render(input, &ours, vre_args);
     let theirs = dir.join(format!("serial-{out}"));
     let mut serial = vec!["-i", input.to_str().unwrap()];
     serial.extend(serial_args);
@@ -365,21 +340,11 @@ fn avi_with_b_frames_and_no_stored_pts_is_frame_exact() {
     let t = temp_dir();
     // MPEG-4 ASP with B-frames in AVI: a third of the packets carry no pts.
     let input = t.path().join("xvid.avi");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=2997/125:duration=6",
-        "-c:v",
-        "mpeg4",
-        "-bf",
-        "2",
-        "-q:v",
-        "4",
-        "-vtag",
-        "XVID",
-        input.to_str().unwrap(),
-    ]);
+    lavfi(
+        &["testsrc2=size=320x240:rate=2997/125:duration=6"],
+        &["-c:v", "mpeg4", "-bf", "2", "-q:v", "4", "-vtag", "XVID"],
+        &input,
+    );
     assert_every_format_like_serial(&input, t.path(), "40", (23, 101));
     let lossless = ["-c:v", "ffv1"];
     assert_like_serial(
@@ -404,48 +369,38 @@ fn transport_and_program_streams_render_through_the_frame_index() {
     let ts = t.path().join("in.ts");
     let ps = t.path().join("in.mpg");
     let source = "testsrc2=size=320x240:rate=25:duration=8";
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        source,
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=duration=8",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-g",
-        "50",
-        "-bf",
-        "3",
-        "-c:a",
-        "aac",
-        ts.to_str().unwrap(),
-    ]);
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        source,
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=duration=8",
-        "-c:v",
-        "mpeg2video",
-        "-g",
-        "15",
-        "-bf",
-        "2",
-        "-q:v",
-        "3",
-        "-c:a",
-        "mp2",
-        ps.to_str().unwrap(),
-    ]);
+    lavfi(
+        &[source, "sine=duration=8"],
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-bf",
+            "3",
+            "-c:a",
+            "aac",
+        ],
+        &ts,
+    );
+    lavfi(
+        &[source, "sine=duration=8"],
+        &[
+            "-c:v",
+            "mpeg2video",
+            "-g",
+            "15",
+            "-bf",
+            "2",
+            "-q:v",
+            "3",
+            "-c:a",
+            "mp2",
+        ],
+        &ps,
+    );
     let x264 = ["-c:v", "libx264", "-crf", "0", "-c:a", "aac"];
     for input in [&ts, &ps] {
         // Chunks of 37 frames start between keyframes, where a plain seek lands anywhere.
@@ -463,19 +418,11 @@ fn transport_and_program_streams_render_through_the_frame_index() {
 fn a_raw_elementary_stream_is_refused_with_a_conversion_that_works() {
     let t = temp_dir();
     let raw = t.path().join("in.264");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25:duration=3",
-        "-c:v",
-        "libx264",
-        "-bf",
-        "2",
-        "-f",
-        "h264",
-        raw.to_str().unwrap(),
-    ]);
+    lavfi(
+        &["testsrc2=size=320x240:rate=25:duration=3"],
+        &["-c:v", "libx264", "-bf", "2", "-f", "h264"],
+        &raw,
+    );
     let out = run_vre(args!["plan", raw, "-o", t.path().join("job.vre")]);
     assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
     let message = stderr(&out);
@@ -514,17 +461,11 @@ fn a_raw_elementary_stream_is_refused_with_a_conversion_that_works() {
 fn a_late_video_start_on_an_fps_grid_matches_serial_fps() {
     let t = temp_dir();
     let video = t.path().join("v.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=24:duration=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        video.to_str().unwrap(),
-    ]);
+    lavfi(
+        &["testsrc2=size=320x240:rate=24:duration=2"],
+        &["-c:v", "libx264", "-preset", "ultrafast"],
+        &video,
+    );
     let with_audio = t.path().join("late-av.mp4");
     ffmpeg(&[
         "-itsoffset",
@@ -626,35 +567,13 @@ fn assert_every_format_like_serial(input: &Path, dir: &Path, chunk: &str, (a, b)
         ),
     ] {
         let out = dir.join(name);
-        let mut args = args![
-            "run",
-            input,
-            "-o",
-            out,
-            "-j",
-            "2",
-            "-q",
-            "--chunk-frames",
-            chunk
-        ];
-        args.extend(extra.iter().map(std::ffi::OsString::from));
-        vre_ok(args);
+        let mut options = vec!["--chunk-frames", chunk];
+        options.extend(extra);
+        render(input, &out, &options);
         assert_same_frames(&framemd5(&out, Some("format=yuv420p")), expected, name);
     }
     let png = dir.join("frames");
-    vre_ok(args![
-        "run",
-        input,
-        "-o",
-        png,
-        "-j",
-        "2",
-        "-q",
-        "--format",
-        "png",
-        "--chunk-frames",
-        chunk
-    ]);
+    render(&input, &png, &["--format", "png", "--chunk-frames", chunk]);
     let serial_png = dir.join("serial-png");
     std::fs::create_dir_all(&serial_png).unwrap();
     ffmpeg(&[
@@ -672,11 +591,13 @@ fn scene_splits_of_a_webm_without_cues_start_on_the_right_frames() {
     // no cues (written to a pipe): scene cuts fall far from any keyframe.
     let graph = "[1:v]trim=duration=3,setpts=PTS-STARTPTS[m];[0:v][m]concat=n=2:v=1,split[a][b];\
                  [b]trim=duration=2,setpts=PTS-STARTPTS,negate[c];[a][c]concat=n=2:v=1";
-    let piped = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
-        .arg("testsrc2=size=320x240:rate=25:duration=3")
-        .args(["-f", "lavfi", "-i", "mandelbrot=size=320x240:rate=25"])
-        .args([
+    let input = t.path().join("scenes.webm");
+    let cueless = lavfi_to_pipe(
+        &[
+            "testsrc2=size=320x240:rate=25:duration=3",
+            "mandelbrot=size=320x240:rate=25",
+        ],
+        &[
             "-filter_complex",
             graph,
             "-c:v",
@@ -685,13 +606,10 @@ fn scene_splits_of_a_webm_without_cues_start_on_the_right_frames() {
             "400k",
             "-g",
             "250",
-        ])
-        .args(["-f", "webm", "pipe:1"])
-        .output()
-        .unwrap();
-    assert!(piped.status.success());
-    let input = t.path().join("scenes.webm");
-    std::fs::write(&input, piped.stdout).unwrap();
+        ],
+        "webm",
+    );
+    std::fs::write(&input, cueless).unwrap();
     let out = t.path().join("out.mkv");
     let run = vre_ok(args![
         "run", input, "-o", out, "-j", "2", "--codec", "ffv1", "--split", "scenes"
