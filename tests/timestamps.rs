@@ -207,7 +207,7 @@ fn assert_av_like_serial(input: &Path, dir: &Path) -> (usize, f64) {
         serial.to_str().unwrap(),
     ]);
     let out = dir.join("out.mp4");
-    render(&input, &out, &["--crf", "0", "--chunk-frames", "10"]);
+    render(input, &out, &["--crf", "0", "--chunk-frames", "10"]);
     let expected = framemd5(&serial, None);
     assert_same_frames(&framemd5(&out, None), &expected, "frames");
     let onset = |path: &Path| onsets(&audio_on_timeline(path), 0.05, 0.5)[0];
@@ -573,7 +573,7 @@ fn assert_every_format_like_serial(input: &Path, dir: &Path, chunk: &str, (a, b)
         assert_same_frames(&framemd5(&out, Some("format=yuv420p")), expected, name);
     }
     let png = dir.join("frames");
-    render(&input, &png, &["--format", "png", "--chunk-frames", chunk]);
+    render(input, &png, &["--format", "png", "--chunk-frames", chunk]);
     let serial_png = dir.join("serial-png");
     std::fs::create_dir_all(&serial_png).unwrap();
     ffmpeg(&[
