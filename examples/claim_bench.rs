@@ -8,7 +8,7 @@
 //! The first form builds a synthetic planDir of `--chunks` one-frame chunks (plan.json and
 //! chunks.json written with the library's types; the "input" is a small file the plan records),
 //! then starts `--workers` worker *processes* — this binary re-executed with `--worker DIR` —
-//! each of which runs the real claim loop, `vre::worker::work_with`, with one thread. The only
+//! each of which runs the real claim loop, `vre::work::scheduler::work_with`, with one thread. The only
 //! thing replaced is the renderer: [`TinyPublish`] writes a tiny file where ffmpeg would have
 //! written the chunk, between the real renderer's own first and last steps
 //! (`render::begin_render`: stale-temp cleanup and the temp name recorded in the lock;
@@ -18,7 +18,7 @@
 //!
 //! It prints the wall time, claims, wall time per claim, CPU per claim and the time a worker
 //! spends per claim, checks that every chunk was published exactly once, and times
-//! `vre::status::status` on the planDir with none, half and all of its chunks done.
+//! `vre::inspect::status::status` on the planDir with none, half and all of its chunks done.
 //!
 //! The second form measures how fast the plan step hashes a large input: `fsio::hash_file`
 //! (memory-mapped, on all cores) against a plain single-threaded read, in MB/s.
@@ -30,13 +30,13 @@ use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, UNIX_EPOCH};
-use vre::claim::TaskLock;
-use vre::events::{Event, Observer};
-use vre::fsio;
-use vre::media::{Container, VideoCodec};
+use vre::codecs::{Container, VideoCodec};
+use vre::plandir::claim::TaskLock;
 use vre::plandir::*;
-use vre::render::{self, Progress, RenderError, Rendered, Renderer};
-use vre::worker::{self, WorkOptions};
+use vre::sys::fsio;
+use vre::work::events::{Event, Observer};
+use vre::work::render::{self, Progress, RenderError, Rendered, Renderer};
+use vre::work::scheduler::{self, WorkOptions};
 
 /// What the benchmark renderer writes for every chunk (the size of a small real chunk's moov
 /// and a few packets; the content does not matter).
@@ -119,7 +119,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
         })
         .collect();
     let rate = Rational { num: 30, den: 1 };
-    let index = vre::frameindex::FrameIndex::constant_rate(rate, u64::from(chunks));
+    let index = vre::plandir::frameindex::FrameIndex::constant_rate(rate, u64::from(chunks));
     let encoded_index = index.encode();
     let mut plan = Plan {
         plan_hash: String::new(),
@@ -200,7 +200,7 @@ fn worker_main(dir: &Path) {
         space_check: false,
     };
     let clock = Instant::now();
-    let summary = worker::work_with(&PlanDir::new(dir), &options, &Silent, &TinyPublish)
+    let summary = scheduler::work_with(&PlanDir::new(dir), &options, &Silent, &TinyPublish)
         .unwrap_or_else(|e| {
             eprintln!("claim_bench worker: {e}");
             std::process::exit(1)
@@ -222,13 +222,13 @@ fn children_cpu_seconds() -> f64 {
         .sum()
 }
 
-/// Times `vre::status::status` (the library call behind `vre status`), best of three.
+/// Times `vre::inspect::status::status` (the library call behind `vre status`), best of three.
 fn time_status(dir: &PlanDir) -> (f64, usize) {
     let mut best = f64::INFINITY;
     let mut done = 0;
     for _ in 0..3 {
         let clock = Instant::now();
-        let status = vre::status::status(dir).unwrap();
+        let status = vre::inspect::status::status(dir).unwrap();
         best = best.min(clock.elapsed().as_secs_f64());
         done = status.done;
     }
@@ -333,7 +333,7 @@ fn claims_main(chunks: u32, workers: u32, keep: bool) {
         ms(worker_seconds / claims as f64)
     );
     println!(
-        "vre::status::status:           {:.1} ms none done, {:.1} ms {done_half} done, {:.1} ms all {done_all} done (best of 3)",
+        "vre::inspect::status::status:           {:.1} ms none done, {:.1} ms {done_half} done, {:.1} ms all {done_all} done (best of 3)",
         ms(status_empty),
         ms(status_half),
         ms(status_all)

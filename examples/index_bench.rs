@@ -5,7 +5,7 @@
 //! Run: `cargo run --release --example index_bench [-- HOURS FPS]`.
 
 use std::time::Instant;
-use vre::frameindex::FrameIndex;
+use vre::plandir::frameindex::FrameIndex;
 use vre::plandir::Rational;
 
 fn main() {

@@ -150,12 +150,12 @@ fn domain_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
         Coded,
         crate::plandir::PlanDirError,
         crate::ffmpeg::FfmpegError,
-        crate::probe::ProbeError,
+        crate::ffmpeg::probe::ProbeError,
         crate::assemble::AssembleError,
-        crate::planner::PlanError,
-        crate::audio::AudioSpecError,
-        crate::space::SpaceError,
-        crate::worker::WorkError,
+        crate::plan::PlanError,
+        crate::plan::audio::AudioSpecError,
+        crate::sys::disk::SpaceError,
+        crate::work::scheduler::WorkError,
     );
     if cause.downcast_ref::<std::io::Error>().is_some() {
         return Some(Code::IoErr);

@@ -1,38 +1,23 @@
 //! vre renders video in chunks across independent worker processes that share one directory,
 //! the planDir, and resumes exactly where it stopped after any crash.
 //!
-//! The binary is a thin layer over these modules: [`cli`] parses options and maps errors to
-//! [`exit`] codes; [`planner`] writes a [`plandir`]; [`worker`] claims tasks with [`claim`] and
-//! renders them with [`render`]; [`assemble`] verifies and concatenates. Every ffmpeg and ffprobe
-//! command is built in [`ffmpeg`].
+//! The layers, from the outside in (ARCHITECTURE.md has the whole picture): [`cli`] parses the
+//! command line and is the one place errors become [`exit`] codes; [`cmd`] has one file per verb;
+//! [`pipeline`] runs plan → work → assemble; [`plan`] analyses the input and decides the chunks;
+//! [`work`] claims and renders them; [`assemble`] verifies and joins them; [`inspect`] reads a
+//! planDir for people; [`bench`] measures vre against plain ffmpeg. Underneath, [`plandir`] owns
+//! every file of the planDir protocol, [`ffmpeg`] builds and runs every ffmpeg and ffprobe
+//! command, [`codecs`] is the catalogue of formats and codecs, and [`sys`] talks to the OS.
 
 pub mod assemble;
-pub mod attempts;
-pub mod audio;
 pub mod bench;
-pub mod chunking;
-pub mod claim;
 pub mod cli;
 pub mod cmd;
-pub mod doctor;
-pub mod environment;
-pub mod events;
+pub mod codecs;
 pub mod exit;
 pub mod ffmpeg;
-pub mod frameindex;
-pub mod fsio;
-pub mod log;
-pub mod media;
+pub mod inspect;
+pub mod plan;
 pub mod plandir;
-pub mod planner;
-pub mod preroll;
-pub mod probe;
-pub mod process;
-pub mod render;
-pub mod report;
-pub mod space;
-pub mod stages;
-pub mod status;
-pub mod verify;
-pub mod watch;
-pub mod worker;
+pub mod sys;
+pub mod work;

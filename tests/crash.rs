@@ -170,10 +170,12 @@ fn sigterm_stops_a_worker_cleanly_within_two_seconds() {
     let dir = vre::plandir::PlanDir::new(&plan_dir);
     let task = vre::plandir::TaskId::Chunk(chunk);
     assert!(
-        vre::claim::try_claim(&dir, task).unwrap().is_some(),
+        vre::plandir::claim::try_claim(&dir, task)
+            .unwrap()
+            .is_some(),
         "claimable at once"
     );
-    let record = vre::attempts::read(&dir, task);
+    let record = vre::plandir::attempts::read(&dir, task);
     assert!(
         record.failures.is_empty(),
         "an interruption is not a failed attempt"

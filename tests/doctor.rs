@@ -132,14 +132,16 @@ fn a_hold_on_one_side_is_seen_by_the_other_and_taking_a_held_lock_is_reported_as
 
     // A lock held by a process that wrote no record (this test) still excludes the doctor.
     let lock_path = dir.join(".vre-doctor.lock");
-    let held = vre::claim::try_lock_file(&lock_path).unwrap().unwrap();
+    let held = vre::plandir::claim::try_lock_file(&lock_path)
+        .unwrap()
+        .unwrap();
     let anonymous = vre_ok(args!["doctor", dir]);
     assert!(line(&stdout(&anonymous), "across hosts").contains("did not say who"));
     drop(held);
 
     // What a filesystem whose locks stay on one host looks like from the second host: the record
     // says another host holds the lock, yet it can be taken.
-    let until = vre::fsio::unix_now() + 60.0;
+    let until = vre::sys::fsio::unix_now() + 60.0;
     std::fs::write(
         &lock_path,
         format!(r#"{{"host":"elsewhere.example","pid":4242,"until":{until}}}"#),
@@ -153,7 +155,7 @@ fn a_hold_on_one_side_is_seen_by_the_other_and_taking_a_held_lock_is_reported_as
         "{}",
         stderr(&broken)
     );
-    let expired = vre::fsio::unix_now() - 1.0;
+    let expired = vre::sys::fsio::unix_now() - 1.0;
     std::fs::write(
         &lock_path,
         format!(r#"{{"host":"elsewhere.example","pid":4242,"until":{expired}}}"#),

@@ -339,8 +339,9 @@ fn report_of_ten_thousand_chunks_is_fast_small_and_draws_every_bar() {
 fn report_of_a_partly_rendered_plan_dir_shows_what_is_done() {
     let tmp = temp_dir();
     let dir = synthetic_plan_dir(&tmp.path().join("part.vre"), 40, 25, 3);
-    std::fs::write(vre::stages::path(&dir), b"{ torn").unwrap();
-    vre::attempts::record_failure(&dir, TaskId::Chunk(30), "ffmpeg said <nope>", "log", 1).unwrap();
+    std::fs::write(vre::plandir::stages::path(&dir), b"{ torn").unwrap();
+    vre::plandir::attempts::record_failure(&dir, TaskId::Chunk(30), "ffmpeg said <nope>", "log", 1)
+        .unwrap();
     // Two tasks that overlap in one process (a worker with -j 2) get two rows of its lane.
     let mut extra: Sidecar =
         serde_json::from_value(read_json(&dir.sidecar(TaskId::Chunk(0)))).unwrap();

@@ -15,7 +15,7 @@ fn status_of_ten_thousand_chunks_half_done_counts_every_task() {
     let dir = synthetic_plan_dir(&tmp.path().join("big.vre"), 10_000, 5_000, 4);
 
     let clock = Instant::now();
-    let status = vre::status::status(&dir).unwrap();
+    let status = vre::inspect::status::status(&dir).unwrap();
     let library = clock.elapsed();
     assert_eq!(status.chunks, 10_000);
     assert_eq!(status.done, 5_000);

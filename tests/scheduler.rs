@@ -30,7 +30,7 @@ fn once_with_an_index_renders_that_chunk_or_another_free_one() {
     assert_eq!(published(&first.stdout), vec!["chunk:3"]);
 
     let dir = vre::plandir::PlanDir::new(&plan_dir);
-    let held = vre::claim::try_claim(&dir, vre::plandir::TaskId::Chunk(4))
+    let held = vre::plandir::claim::try_claim(&dir, vre::plandir::TaskId::Chunk(4))
         .unwrap()
         .unwrap();
     let second = vre_ok(args!["work", plan_dir, "--once", "--index", "4", "--json"]);
@@ -84,7 +84,7 @@ fn assemble_wait_returns_as_soon_as_the_last_chunk_is_published() {
         .unwrap();
     vre_ok(args!["work", plan_dir, "-q"]);
     let finished = waiting.wait_with_output().unwrap();
-    let exited_at = vre::fsio::unix_now();
+    let exited_at = vre::sys::fsio::unix_now();
     assert!(finished.status.success(), "{}", stderr(&finished));
     let last_publication = chunk_files(&plan_dir)
         .iter()

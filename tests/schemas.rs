@@ -66,12 +66,12 @@ fn files_vre_writes_match_their_schemas() {
         frames_done: 12,
         frames: 30,
         fps: 41.5,
-        host: vre::fsio::host_name(),
+        host: vre::sys::fsio::host_name(),
         pid: std::process::id(),
-        updated_at: vre::fsio::unix_now(),
+        updated_at: vre::sys::fsio::unix_now(),
     };
     let progress = dir.progress(vre::plandir::TaskId::Chunk(0));
-    vre::fsio::write_json_atomic(&progress, &record).unwrap();
+    vre::sys::fsio::write_json_atomic(&progress, &record).unwrap();
     check("progress.schema.json", &progress);
     let out = tmp.path().join("out.mp4");
     vre_ok([

@@ -17,7 +17,7 @@ pub fn run(args: &AssembleArgs, quiet: bool) -> anyhow::Result<Code> {
         allow_reencode: args.allow_reencode,
     };
     let done = assemble::assemble(&dir, &args.out, options)?;
-    crate::stages::note(&dir, crate::stages::Stage::Assemble, started);
+    crate::plandir::stages::note(&dir, crate::plandir::stages::Stage::Assemble, started);
     if !quiet {
         eprintln!("{}", describe(&done));
     }

@@ -2,10 +2,10 @@
 
 use crate::bench::{self, Job, Machine, Setup};
 use crate::cli::{self, BenchArgs, RunArgs};
+use crate::codecs::Container;
 use crate::exit::{Code, Coded};
 use crate::ffmpeg;
-use crate::media::Container;
-use crate::planner;
+use crate::plan;
 use std::ffi::OsString;
 use std::path::Path;
 
@@ -89,7 +89,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
     // Plan once up front: bad options are refused before anything is timed, and the plan gives
     // the serial command its input, range, filters and encoder settings.
     let request = args.options.request(args.input.clone(), 1, None);
-    let loaded = planner::make_plan(&request)?;
+    let loaded = plan::make_plan(&request)?;
     let plan = &loaded.plan;
     if let Err(what) = ffmpeg::serial_render(plan, Path::new("serial.out")) {
         return Err(Coded::new(
@@ -164,11 +164,12 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
         vre_command,
         workers,
         runs: args.runs,
-        scratch: std::env::temp_dir().join(format!("vre-bench-{}", crate::fsio::unique_suffix())),
+        scratch: std::env::temp_dir()
+            .join(format!("vre-bench-{}", crate::sys::fsio::unique_suffix())),
         progress: &progress,
     };
     // The in-process runs' own info lines would drown the bench's; warnings and errors stay.
-    crate::log::set_level(true, 0);
+    crate::sys::log::set_level(true, 0);
     let result = bench::run(&setup, machine)?;
     if let Some(plot) = &args.plot {
         std::fs::write(plot, bench::svg(&result)).map_err(|e| {

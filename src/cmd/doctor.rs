@@ -7,8 +7,8 @@
 //! finds the probe lock held already; 130 when `--hold` is interrupted.
 
 use crate::cli::DoctorArgs;
-use crate::doctor::{self, HoldEnd};
 use crate::exit::{Code, Coded};
+use crate::inspect::doctor::{self, HoldEnd};
 use std::io::Write as _;
 
 /// Runs `vre doctor`.

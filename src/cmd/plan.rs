@@ -1,10 +1,10 @@
 //! `vre plan`: analyse the input and write a planDir.
 
 use crate::cli::{self, PlanArgs};
+use crate::codecs::Container;
 use crate::exit::Code;
-use crate::media::Container;
+use crate::plan::{self, PlanOutcome};
 use crate::plandir::{LoadedPlan, PlanDir};
-use crate::planner::{self, PlanOutcome};
 
 /// Runs `vre plan`.
 pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<Code> {
@@ -12,10 +12,10 @@ pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<Code> {
     let request = args
         .options
         .request(args.input.clone(), cli::cores() as u32, None);
-    let loaded = planner::make_plan(&request)?;
+    let loaded = plan::make_plan(&request)?;
     let dir = PlanDir::new(&args.plan_dir);
-    let outcome = planner::write_plan(&dir, &loaded, args.options.force)?;
-    crate::stages::note(&dir, crate::stages::Stage::Plan, started);
+    let outcome = plan::write_plan(&dir, &loaded, args.options.force)?;
+    crate::plandir::stages::note(&dir, crate::plandir::stages::Stage::Plan, started);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&loaded.plan)?);
     } else if !quiet {

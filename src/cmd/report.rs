@@ -2,8 +2,8 @@
 
 use crate::cli::ReportArgs;
 use crate::exit::Code;
+use crate::inspect::report;
 use crate::plandir::PlanDir;
-use crate::report;
 
 /// Runs `vre report`.
 pub fn run(args: &ReportArgs, quiet: bool) -> anyhow::Result<Code> {

@@ -3,14 +3,14 @@
 
 use crate::assemble;
 use crate::cli::{self, RunArgs};
-use crate::events;
+use crate::codecs::Container;
 use crate::exit::{Code, Coded};
-use crate::media::Container;
+use crate::inspect::status;
+use crate::plan;
 use crate::plandir::{LoadedPlan, PlanDir};
-use crate::planner;
-use crate::space::{self, SpaceError};
-use crate::status;
-use crate::worker::{self, WorkOptions};
+use crate::sys::disk::{self, SpaceError};
+use crate::work::events;
+use crate::work::scheduler::{self, WorkOptions};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -24,14 +24,14 @@ pub fn default_plan_dir(out: &Path) -> PathBuf {
 
 /// Refuses a run whose chunks and output cannot fit: both on one filesystem need room for both.
 fn check_space(dir: &PlanDir, loaded: &LoadedPlan, out: &Path) -> Result<(), SpaceError> {
-    let chunks = space::estimate_remaining(dir, loaded);
-    let output = space::estimate_output(loaded);
-    let out_dir = crate::fsio::parent_dir(out);
-    if space::same_filesystem(dir.root(), out_dir) {
-        space::ensure_free(dir.root(), "the chunks and the output", chunks + output)
+    let chunks = disk::estimate_remaining(dir, loaded);
+    let output = disk::estimate_output(loaded);
+    let out_dir = crate::sys::fsio::parent_dir(out);
+    if disk::same_filesystem(dir.root(), out_dir) {
+        disk::ensure_free(dir.root(), "the chunks and the output", chunks + output)
     } else {
-        space::ensure_free(dir.root(), "the chunks", chunks)?;
-        space::ensure_free(out_dir, "the output", output)
+        disk::ensure_free(dir.root(), "the chunks", chunks)?;
+        disk::ensure_free(out_dir, "the output", output)
     }
 }
 
@@ -69,14 +69,14 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
     let request = args
         .options
         .request(args.input.clone(), threads_per_chunk, format);
-    let loaded = planner::make_plan(&request)?;
+    let loaded = plan::make_plan(&request)?;
     assemble::check_output_path(&loaded, &args.out)?;
-    let outcome = planner::write_plan(&dir, &loaded, args.options.force)?;
+    let outcome = plan::write_plan(&dir, &loaded, args.options.force)?;
     if !args.no_space_check {
         check_space(&dir, &loaded, &args.out)?;
     }
     let plan_seconds = started.elapsed().as_secs_f64();
-    crate::stages::note(&dir, crate::stages::Stage::Plan, started);
+    crate::plandir::stages::note(&dir, crate::plandir::stages::Stage::Plan, started);
     if !quiet {
         eprint!("{}", crate::cmd::plan::describe(&dir, &loaded, &outcome));
     }
@@ -91,7 +91,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
         space_check: false,
     };
     let observer = events::observer_for(false);
-    let summary = worker::work(&dir, &options, observer.as_ref())?;
+    let summary = scheduler::work(&dir, &options, observer.as_ref())?;
     let work_seconds = clock.elapsed().as_secs_f64();
     let code = crate::cmd::work::outcome_code(&summary);
     if code != Code::Success {
@@ -108,7 +108,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
     };
     let done = assemble::assemble(&dir, &args.out, options)?;
     let assemble_seconds = clock.elapsed().as_secs_f64();
-    crate::stages::note(&dir, crate::stages::Stage::Assemble, clock);
+    crate::plandir::stages::note(&dir, crate::plandir::stages::Stage::Assemble, clock);
     if !quiet {
         let status = status::status_of(&dir, &loaded)?;
         eprint!("{}", status::task_table(&status));

@@ -2,10 +2,10 @@
 
 use crate::cli::StatusArgs;
 use crate::exit::Code;
-use crate::fsio::parent_dir;
+use crate::inspect::status::{self, Status};
 use crate::plandir::{PlanDir, TaskId};
-use crate::status::{self, Status};
-use crate::watch::DirWatcher;
+use crate::sys::fsio::parent_dir;
+use crate::sys::watch::DirWatcher;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 
 use crate::cli::VerifyArgs;
 use crate::exit::Code;
+use crate::plandir::verify;
 use crate::plandir::PlanDir;
-use crate::verify;
 
 /// Runs `vre verify`. Exits 0 when everything published is intact, 65 when something was not
 /// (and has been withdrawn, unless `--dry-run`).

@@ -1,10 +1,10 @@
 //! `vre work`: claim and render chunks of a planDir.
 
 use crate::cli::WorkArgs;
-use crate::events;
 use crate::exit::Code;
 use crate::plandir::PlanDir;
-use crate::worker::{self, WorkOptions, WorkSummary};
+use crate::work::events;
+use crate::work::scheduler::{self, WorkOptions, WorkSummary};
 
 /// Runs `vre work`.
 pub fn run(args: &WorkArgs) -> anyhow::Result<Code> {
@@ -17,7 +17,7 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<Code> {
         space_check: !args.no_space_check,
     };
     let observer = events::observer_for(args.json);
-    let summary = worker::work(&PlanDir::new(&args.plan_dir), &options, observer.as_ref())?;
+    let summary = scheduler::work(&PlanDir::new(&args.plan_dir), &options, observer.as_ref())?;
     Ok(outcome_code(&summary))
 }
 

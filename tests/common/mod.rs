@@ -378,7 +378,7 @@ pub fn synthetic_plan_dir(
     published: u32,
     workers: u32,
 ) -> vre::plandir::PlanDir {
-    use vre::media::{Container, VideoCodec};
+    use vre::codecs::{Container, VideoCodec};
     use vre::plandir::*;
     let list: Vec<Chunk> = (0..chunks)
         .map(|i| Chunk {
@@ -389,7 +389,7 @@ pub fn synthetic_plan_dir(
         })
         .collect();
     let rate = Rational { num: 25, den: 1 };
-    let index = vre::frameindex::FrameIndex::constant_rate(rate, u64::from(chunks) * 10);
+    let index = vre::plandir::frameindex::FrameIndex::constant_rate(rate, u64::from(chunks) * 10);
     let encoded_index = index.encode();
     let mut plan = Plan {
         plan_hash: String::new(),

@@ -5,10 +5,13 @@
 //! looks like a protocol (`http:…`), an option (`-x`) or a playlist pointing at the network is
 //! still opened as a plain local file and nothing else.
 
-use crate::audio;
+pub mod probe;
+pub mod runner;
+
+use crate::codecs::VideoCodec;
 use crate::exit::{Code, HasCode};
-use crate::frameindex::FrameIndex;
-use crate::media::VideoCodec;
+use crate::plan::audio;
+use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::{
     micros_to_seconds_text, Chunk, EncoderSettings, LoadedPlan, Normalize, Plan, Rational,
 };

@@ -6,14 +6,14 @@
 //! a free one is rendered. Tasks set aside are retried when the planDir changes (or every second,
 //! for workers that die without a trace on disk), until every task is done.
 
-use crate::attempts;
-use crate::claim::{self, TaskLock};
-use crate::environment::EnvFailure;
-use crate::events::{Event, Observer, TaskRef};
+use crate::ffmpeg::runner;
+use crate::plandir::attempts;
+use crate::plandir::claim::{self, TaskLock};
 use crate::plandir::{Chunk, LoadedPlan, PlanDir, PlanDirError, ProgressRecord, Sidecar, TaskId};
-use crate::process;
-use crate::render::{self, RenderError, Renderer};
-use crate::watch::DirWatcher;
+use crate::sys::watch::DirWatcher;
+use crate::work::environment::EnvFailure;
+use crate::work::events::{Event, Observer, TaskRef};
+use crate::work::render::{self, RenderError, Renderer};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -43,7 +43,7 @@ pub enum WorkError {
     PlanDir(#[from] PlanDirError),
     /// The remaining chunks cannot fit.
     #[error(transparent)]
-    Space(#[from] crate::space::SpaceError),
+    Space(#[from] crate::sys::disk::SpaceError),
 }
 
 impl crate::exit::HasCode for WorkError {
@@ -79,14 +79,14 @@ fn write_progress(path: &std::path::Path, progress: render::Progress, frames: u6
         frames_done: progress.frames,
         frames,
         fps: progress.fps,
-        host: crate::fsio::host_name(),
+        host: crate::sys::fsio::host_name(),
         pid: std::process::id(),
-        updated_at: crate::fsio::unix_now(),
+        updated_at: crate::sys::fsio::unix_now(),
     };
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let _ = crate::fsio::write_json_atomic_locked(path, &record);
+    let _ = crate::sys::fsio::write_json_atomic_locked(path, &record);
 }
 
 /// How long a worker waits for a change before it looks again at tasks held elsewhere.
@@ -161,7 +161,7 @@ pub fn work_with(
     observer: &dyn Observer,
     renderer: &dyn Renderer,
 ) -> Result<WorkSummary, WorkError> {
-    process::install_signal_handlers();
+    runner::install_signal_handlers();
     if !dir.has_plan() {
         return Err(PlanDirError::NotAPlanDir {
             dir: dir.root().to_path_buf(),
@@ -170,10 +170,10 @@ pub fn work_with(
     }
     let _plan_lock = claim::lock_plan_shared(dir)?;
     let loaded = dir.load()?;
-    crate::planner::check_input_unchanged(&loaded.plan)?;
+    crate::plan::check_input_unchanged(&loaded.plan)?;
     if options.space_check {
-        let needed = crate::space::estimate_remaining(dir, &loaded);
-        crate::space::ensure_free(dir.root(), "the remaining chunks", needed)?;
+        let needed = crate::sys::disk::estimate_remaining(dir, &loaded);
+        crate::sys::disk::ensure_free(dir.root(), "the remaining chunks", needed)?;
     }
     let tasks = loaded.tasks();
     let done_tasks: Vec<TaskId> = tasks
@@ -256,7 +256,7 @@ impl Scheduler<'_> {
     fn next(&self) -> Next {
         let mut q = self.lock_queue();
         loop {
-            if q.stop || process::interrupted() {
+            if q.stop || runner::interrupted() {
                 return Next::Done;
             }
             if q.one_chunk_done {
@@ -352,7 +352,7 @@ impl Scheduler<'_> {
     /// leaves it to its holder.
     fn run_audio_thread(&self) -> Result<(), PlanDirError> {
         loop {
-            if self.lock_queue().stop || process::interrupted() {
+            if self.lock_queue().stop || runner::interrupted() {
                 return Ok(());
             }
             let outcome = self.attempt(TaskId::Audio);
@@ -406,8 +406,8 @@ impl Scheduler<'_> {
             .or_else(|e| self.environment_or(task, e))?;
         if let Outcome::Environment(failure) = &outcome {
             if let Err(e) = attempts::record_environment(dir, task, failure) {
-                crate::log::log(
-                    crate::log::Level::Warn,
+                crate::sys::log::log(
+                    crate::sys::log::Level::Warn,
                     "could not record the environment error",
                     &[
                         ("path", dir.attempts(task).display().to_string()),
@@ -486,7 +486,7 @@ impl Scheduler<'_> {
         let result = self
             .renderer
             .render(self.dir, self.loaded, lock, &mut on_progress);
-        let _ = crate::fsio::remove_if_exists(&progress_file);
+        let _ = crate::sys::fsio::remove_if_exists(&progress_file);
         match result {
             Ok(sidecar) => {
                 self.observer.on(&Event::Published {
@@ -500,7 +500,7 @@ impl Scheduler<'_> {
             // A render cut short by a signal (ffmpeg or ffprobe killed) is not an attempt.
             Err(RenderError::Interrupted) => Ok(Outcome::Interrupted),
             Err(RenderError::Failed { .. } | RenderError::Environment(_))
-                if process::interrupted() =>
+                if runner::interrupted() =>
             {
                 Ok(Outcome::Interrupted)
             }

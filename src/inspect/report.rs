@@ -3,15 +3,15 @@
 //! the summed render time, and the plan's facts.
 //!
 //! Everything comes from the planDir alone: `plan.json`, the sidecars (who rendered what, when)
-//! and `stages.json` ([`crate::stages`]). A partially rendered planDir reports what is done.
+//! and `stages.json` ([`crate::plandir::stages`]). A partially rendered planDir reports what is done.
 //! The page needs no network: CSS and JS are inline, a Content-Security-Policy forbids loading
 //! anything, and the task data is embedded as compact JSON that a script draws onto canvases,
 //! so 10,000 chunks make a page of well under a megabyte that draws in milliseconds.
 
-use crate::fsio;
+use crate::inspect::status::{self, Status, TaskState};
+use crate::plandir::stages::{self, Stage, StageTiming};
 use crate::plandir::{LoadedPlan, PlanDir, PlanDirError, Sidecar};
-use crate::stages::{self, Stage, StageTiming};
-use crate::status::{self, Status, TaskState};
+use crate::sys::fsio;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;

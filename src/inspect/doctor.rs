@@ -17,11 +17,11 @@
 //!   host meanwhile must find it held. Taking it while the record says another host holds it
 //!   proves that locks do not exclude across hosts.
 //!
-//! All locking goes through [`crate::claim`].
+//! All locking goes through [`crate::plandir::claim`].
 
-use crate::claim;
 use crate::exit::Code;
-use crate::fsio;
+use crate::plandir::claim;
+use crate::sys::fsio;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
@@ -342,7 +342,7 @@ impl Report {
             None => "filesystem:   unknown (no /proc/self/mountinfo entry)".to_string(),
         });
         lines.push(match self.free {
-            Some(bytes) => format!("free space:   {}", crate::space::human(bytes)),
+            Some(bytes) => format!("free space:   {}", crate::sys::disk::human(bytes)),
             None => "free space:   unknown".to_string(),
         });
         lines.push(match &self.locks {
@@ -598,7 +598,7 @@ pub fn hold(
     seconds: f64,
     on_held: impl FnOnce(&Path),
 ) -> Result<HoldEnd, crate::exit::Coded> {
-    crate::process::install_signal_handlers();
+    crate::ffmpeg::runner::install_signal_handlers();
     let path = hold_lock_path(dir);
     let io_err = |e: io::Error| {
         crate::exit::Coded::new(
@@ -643,7 +643,7 @@ pub fn hold(
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut end = HoldEnd::Elapsed;
     while Instant::now() < deadline {
-        if crate::process::interrupted() {
+        if crate::ffmpeg::runner::interrupted() {
             end = HoldEnd::Interrupted;
             break;
         }

@@ -17,10 +17,16 @@
 //! PLANDIR/progress/*.json            how far running tasks are (for `vre status --watch`)
 //! ```
 
+pub mod attempts;
+pub mod claim;
+pub mod frameindex;
+pub mod stages;
+pub mod verify;
+
+use crate::codecs::{AudioCodec, Container, VideoCodec};
 use crate::exit::{Code, HasCode};
-use crate::frameindex::FrameIndex;
-use crate::fsio;
-use crate::media::{AudioCodec, Container, VideoCodec};
+use crate::plandir::frameindex::FrameIndex;
+use crate::sys::fsio;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;

@@ -2,12 +2,12 @@
 //!
 //! Only failures of the chunk count: a render killed by a signal or by the death of its worker
 //! is not an attempt, and neither is one stopped by its environment (a full disk, a missing
-//! input, …; see [`crate::environment`]), which is recorded apart, for `vre status` and the
+//! input, …; see [`crate::work::environment`]), which is recorded apart, for `vre status` and the
 //! report. Records are written only by the holder of the task's lock.
 
-use crate::environment::{EnvCause, EnvFailure};
-use crate::fsio;
 use crate::plandir::{PlanDir, PlanDirError, TaskId};
+use crate::sys::fsio;
+use crate::work::environment::{EnvCause, EnvFailure};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;

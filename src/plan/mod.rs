@@ -1,21 +1,23 @@
 //! Making a plan: analysing the input, choosing settings, cutting chunks, and writing the
 //! planDir idempotently.
 
-use crate::audio::{AudioSpecError, TrackSpec};
-use crate::chunking;
-use crate::claim;
+pub mod audio;
+pub mod chunking;
+pub mod preroll;
+
+use crate::codecs::{self, Container, Knobs, VideoCodec};
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
-use crate::frameindex::FrameIndex;
-use crate::fsio;
-use crate::media::{self, Container, Knobs, VideoCodec};
+use crate::ffmpeg::probe::{self, ProbeError};
+use crate::plan::audio::{AudioSpecError, TrackSpec};
+use crate::plandir::claim;
+use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::{
     self, AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, GopSettings, IndexRecord,
     InputRecord, LoadedPlan, Normalize, OutputSpec, Plan, PlanDir, PlanDirError, Rational, Size,
     SourceFacts, SplitStrategy, TaskId,
 };
-use crate::preroll;
-use crate::probe::{self, ProbeError};
+use crate::sys::fsio;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -249,7 +251,7 @@ fn container_and_codec(req: &PlanRequest) -> Result<(Container, VideoCodec), Pla
     if !container.codecs().contains(&codec) {
         let combos = Container::ALL
             .iter()
-            .map(|c| format!("{c}: {}", media::list(c.codecs())))
+            .map(|c| format!("{c}: {}", codecs::list(c.codecs())))
             .collect::<Vec<_>>()
             .join("; ");
         return Err(bad(

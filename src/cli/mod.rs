@@ -1,12 +1,12 @@
 //! The command line: options of every verb, and the edge where errors become exit codes.
 
-use crate::audio::{self, TrackSpec};
 use crate::cmd;
+use crate::codecs::{self, Container, VideoCodec};
 use crate::exit::{self, Code};
-use crate::log;
-use crate::media::{self, Container, VideoCodec};
+use crate::plan::audio::{self, TrackSpec};
+use crate::plan::{self, PlanRequest, RangeSpec};
 use crate::plandir::{Rational, Size, SplitStrategy};
-use crate::planner::{self, PlanRequest, RangeSpec};
+use crate::sys::log;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -140,13 +140,13 @@ pub struct PlanOptions {
     pub preroll: Option<u64>,
     /// Output frame rate, N or N/D: the output grid is what `-vf fps=N` makes of the input
     /// (needed for variable-frame-rate input).
-    #[arg(long, value_name = "RATE", value_parser = planner::parse_fps)]
+    #[arg(long, value_name = "RATE", value_parser = plan::parse_fps)]
     pub fps: Option<Rational>,
     /// Output size WxH (scaled before the filter chain).
-    #[arg(long, value_name = "WxH", value_parser = planner::parse_size)]
+    #[arg(long, value_name = "WxH", value_parser = plan::parse_size)]
     pub size: Option<Size>,
     /// Render only part of the timeline: frames START:END (END exclusive), or seconds 5s:12.5s.
-    #[arg(long, value_name = "START:END", value_parser = planner::parse_range)]
+    #[arg(long, value_name = "START:END", value_parser = plan::parse_range)]
     pub range: Option<RangeSpec>,
     /// Add an audio track: file=PATH[,offset=S][,seek=S][,rate=R][,volume=V][,fade-in=S][,fade-out=S][,loop].
     #[arg(long = "audio", value_name = "SPEC", value_parser = audio::parse_spec)]
@@ -177,7 +177,7 @@ fn parse_container(text: &str) -> Result<Container, String> {
     Container::parse(text).ok_or_else(|| {
         format!(
             "'{text}' is not a format; valid: {}",
-            media::list(Container::ALL)
+            codecs::list(Container::ALL)
         )
     })
 }
@@ -186,7 +186,7 @@ fn parse_codec(text: &str) -> Result<VideoCodec, String> {
     VideoCodec::parse(text).ok_or_else(|| {
         format!(
             "'{text}' is not supported; valid: {}",
-            media::list(VideoCodec::ALL)
+            codecs::list(VideoCodec::ALL)
         )
     })
 }

@@ -2,7 +2,7 @@
 
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg::{self, FfmpegError};
-use crate::frameindex::{self, ScannedPacket};
+use crate::plandir::frameindex::{self, ScannedPacket};
 use crate::plandir::{Rational, StreamFacts};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

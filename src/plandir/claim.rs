@@ -166,7 +166,8 @@ mod tests {
 
     #[test]
     fn a_file_lock_excludes_other_descriptions_and_unsupported_errors_are_recognised() {
-        let root = std::env::temp_dir().join(format!("vre-flock-{}", crate::fsio::unique_suffix()));
+        let root =
+            std::env::temp_dir().join(format!("vre-flock-{}", crate::sys::fsio::unique_suffix()));
         std::fs::create_dir_all(&root).unwrap();
         let path = root.join("probe.lock");
         let held = try_lock_file(&path).unwrap().expect("a new file is free");
@@ -183,7 +184,8 @@ mod tests {
 
     #[test]
     fn a_claim_excludes_others_until_dropped() {
-        let root = std::env::temp_dir().join(format!("vre-claim-{}", crate::fsio::unique_suffix()));
+        let root =
+            std::env::temp_dir().join(format!("vre-claim-{}", crate::sys::fsio::unique_suffix()));
         let dir = PlanDir::new(&root);
         dir.create_layout().unwrap();
         let task = TaskId::Chunk(3);

@@ -1,18 +1,18 @@
 //! Assembly: verify every published task, concatenate the chunks without re-encoding, mux the
 //! audio, and put the output in place atomically.
 
-use crate::attempts;
+use crate::codecs::Container;
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
-use crate::fsio;
-use crate::media::Container;
+use crate::ffmpeg::probe;
+use crate::ffmpeg::runner;
+use crate::plandir::attempts;
+use crate::plandir::verify::{self, Problem};
 use crate::plandir::{
     micros_to_seconds_text, LoadedPlan, PlanDir, PlanDirError, Rational, Sidecar, TaskId,
 };
-use crate::probe;
-use crate::process;
-use crate::verify::{self, Problem};
-use crate::watch::DirWatcher;
+use crate::sys::fsio;
+use crate::sys::watch::DirWatcher;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -112,7 +112,7 @@ pub enum AssembleError {
     },
     /// OUT's filesystem cannot hold it.
     #[error(transparent)]
-    Space(#[from] crate::space::SpaceError),
+    Space(#[from] crate::sys::disk::SpaceError),
     /// The planDir itself is unusable.
     #[error(transparent)]
     PlanDir(#[from] PlanDirError),
@@ -282,7 +282,7 @@ pub fn wait_until_complete(
     out: &Path,
     timeout: Option<Duration>,
 ) -> Result<(), AssembleError> {
-    process::install_signal_handlers();
+    runner::install_signal_handlers();
     let loaded = dir.load()?;
     let watcher = DirWatcher::new([
         dir.output_dir(TaskId::Audio).as_path(),
@@ -307,7 +307,7 @@ pub fn wait_until_complete(
                 dir: dir.root().to_path_buf(),
             });
         }
-        if process::interrupted() {
+        if runner::interrupted() {
             return Err(AssembleError::Interrupted {
                 out: out.to_path_buf(),
             });
@@ -429,7 +429,7 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
 
 /// Runs an assembly ffmpeg as a guarded child (a signal kills it).
 fn run_ffmpeg(argv: &ffmpeg::Argv, out: &Path) -> Result<(), AssembleError> {
-    let outcome = process::run_guarded(argv, None, |_| {}).map_err(|e| AssembleError::Ffmpeg {
+    let outcome = runner::run_guarded(argv, None, |_| {}).map_err(|e| AssembleError::Ffmpeg {
         out: out.to_path_buf(),
         stderr: e.to_string(),
     })?;
@@ -461,7 +461,7 @@ pub fn assemble(
     out: &Path,
     options: AssembleOptions,
 ) -> Result<Assembled, AssembleError> {
-    process::install_signal_handlers();
+    runner::install_signal_handlers();
     let loaded = dir.load()?;
     check_output_path(&loaded, out)?;
     let clock = Instant::now();
@@ -472,7 +472,7 @@ pub fn assemble(
         None => 0,
     };
     let needed = chunks.iter().map(|s| s.bytes).sum::<u64>() + audio_bytes;
-    crate::space::ensure_free(fsio::parent_dir(out), "the assembled output", needed)?;
+    crate::sys::disk::ensure_free(fsio::parent_dir(out), "the assembled output", needed)?;
     let reencode = match stream_mismatch(&chunks) {
         Some(_) if options.allow_reencode => true,
         Some(mismatch) => return Err(mismatch),

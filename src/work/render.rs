@@ -5,15 +5,15 @@
 //! atomically. A crash at any instant leaves at worst a temp file or an unproven output, both of
 //! which the next claimant of the task discards.
 
-use crate::claim::TaskLock;
-use crate::environment::{self, EnvCause, EnvFailure, RenderEvidence};
+use crate::ffmpeg::probe;
+use crate::ffmpeg::runner;
 use crate::ffmpeg::{self, Argv, SourceSpan};
-use crate::fsio;
+use crate::plandir::claim::TaskLock;
 use crate::plandir::{
     self, Chunk, LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, StreamFacts, TaskId,
 };
-use crate::probe;
-use crate::process;
+use crate::sys::fsio;
+use crate::work::environment::{self, EnvCause, EnvFailure, RenderEvidence};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -84,7 +84,7 @@ fn remove_stale_temps(
     let render_temps = render_temp
         .into_iter()
         .flat_map(|temp| [pts_log_path(&temp), temp]);
-    let next_attempt = crate::attempts::read(dir, task).failures.len() as u32 + 1;
+    let next_attempt = crate::plandir::attempts::read(dir, task).failures.len() as u32 + 1;
     let fixed = [
         dir.sidecar(task),
         dir.attempts(task),
@@ -259,8 +259,8 @@ pub fn render_task(
             ffmpeg::render_audio(plan, &temp).expect("audio task implies an audio plan")
         }
     };
-    crate::log::log(
-        crate::log::Level::Debug,
+    crate::sys::log::log(
+        crate::sys::log::Level::Debug,
         "running",
         &[("task", task.to_string()), ("command", argv.display())],
     );
@@ -325,14 +325,14 @@ fn run_and_verify(
     on_progress: &mut dyn FnMut(Progress),
 ) -> Result<(Media, Option<StreamFacts>), RenderError> {
     let mut progress = Progress::default();
-    let outcome = process::run_guarded(argv, Some(lock.raw_fd()), |line| {
+    let outcome = runner::run_guarded(argv, Some(lock.raw_fd()), |line| {
         if parse_progress(line, &mut progress) {
             on_progress(progress);
         }
     });
     let outcome = match outcome {
         Ok(o) => o,
-        Err(_) if process::interrupted() => return Err(RenderError::Interrupted),
+        Err(_) if runner::interrupted() => return Err(RenderError::Interrupted),
         Err(e) => {
             // ffmpeg could not even start: out of descriptors or memory is the environment's.
             let cause = match &e {

@@ -1,7 +1,7 @@
 //! Where a run stands: each task done, running, pending or failed, read from the planDir alone.
 
-use crate::attempts;
-use crate::claim;
+use crate::plandir::attempts;
+use crate::plandir::claim;
 use crate::plandir::{LoadedPlan, Media, PlanDir, PlanDirError, ProgressRecord, Sidecar, TaskId};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -151,7 +151,7 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
         .iter()
         .filter_map(|t| t.sidecar.as_ref().map(|s| s.started_at))
         .fold(f64::INFINITY, f64::min);
-    let elapsed = crate::fsio::unix_now() - first_start;
+    let elapsed = crate::sys::fsio::unix_now() - first_start;
     let frames_per_second =
         (frames_done > 0 && elapsed > 0.0).then(|| frames_done as f64 / elapsed);
     let eta_seconds = frames_per_second.map(|fps| (frames_total - frames_done) as f64 / fps);

@@ -13,9 +13,9 @@
 //! share of plan + assemble in the wall time, a plain copy of the output for comparison with
 //! assembly, and the serial fraction Amdahl's law implies, f = (N/S − 1)/(N − 1).
 
-use crate::fsio;
+use crate::plandir::stages::{self, Stage};
 use crate::plandir::PlanDir;
-use crate::stages::{self, Stage};
+use crate::sys::fsio;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::fs;
@@ -307,7 +307,7 @@ fn run_serial(setup: &Setup, out: &Path, run: u32) -> anyhow::Result<Sample> {
     let cpu = cpu_seconds();
     let clock = Instant::now();
     // Guarded like vre's own children: killed with vre, and by SIGINT/SIGTERM.
-    let outcome = crate::process::run_guarded(&argv, None, |_| {})?;
+    let outcome = crate::ffmpeg::runner::run_guarded(&argv, None, |_| {})?;
     let wall_seconds = clock.elapsed().as_secs_f64();
     let cpu_seconds = cpu_seconds() - cpu;
     if outcome.interrupted {
@@ -430,7 +430,7 @@ fn summarize(
 
 /// Runs the benchmark: `runs` rounds of serial ffmpeg followed by vre at every worker count.
 pub fn run(setup: &Setup, machine: Machine) -> anyhow::Result<BenchResult> {
-    crate::process::install_signal_handlers();
+    crate::ffmpeg::runner::install_signal_handlers();
     fs::create_dir_all(&setup.scratch)?;
     let _cleanup = Scratch(setup.scratch.clone());
     let ext = &setup.job.extension;

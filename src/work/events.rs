@@ -1,8 +1,8 @@
 //! What workers report while they run: human lines on stderr, or one JSON object per line on
 //! stdout for machines (`--json`).
 
-use crate::log::{self, Level};
 use crate::plandir::TaskId;
+use crate::sys::log::{self, Level};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -99,7 +99,7 @@ pub enum Event {
         /// The task.
         task: TaskRef,
         /// What failed.
-        cause: crate::environment::EnvCause,
+        cause: crate::work::environment::EnvCause,
         /// The message: what, where, what to do.
         error: String,
     },

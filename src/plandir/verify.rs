@@ -1,9 +1,9 @@
 //! Checking published tasks against their sidecars: the sidecar belongs to this plan and this
 //! task, and the output's size and blake3 match it (`vre assemble`, `vre verify`).
 
-use crate::claim;
-use crate::fsio;
+use crate::plandir::claim;
 use crate::plandir::{LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, TaskId};
+use crate::sys::fsio;
 use std::fmt;
 use std::io;
 

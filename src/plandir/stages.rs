@@ -6,8 +6,8 @@
 //! rename); an unreadable one is started afresh, and failing to write it never fails the verb
 //! that was timed.
 
-use crate::fsio;
 use crate::plandir::PlanDir;
+use crate::sys::fsio;
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::PathBuf;

@@ -1,0 +1,7 @@
+//! What vre needs from the operating system: atomic file writes, disk space, directory
+//! watching and the log on stderr.
+
+pub mod disk;
+pub mod fsio;
+pub mod log;
+pub mod watch;
