@@ -11,8 +11,8 @@
 //! each of which runs the real claim loop, `vre::work::scheduler::work_with`, with one thread. The only
 //! thing replaced is the renderer: [`TinyPublish`] writes a tiny file where ffmpeg would have
 //! written the chunk, between the real renderer's own first and last steps
-//! (`render::begin_render`: stale-temp cleanup and the temp name recorded in the lock;
-//! `render::publish_render`: hash, rename into place, sidecar). So every claim pays for what a
+//! (`publish::begin_render`: stale-temp cleanup and the temp name recorded in the lock;
+//! `publish::publish_render`: hash, rename into place, sidecar). So every claim pays for what a
 //! real one pays: the done check, the lock, the re-check, the attempts record, the cleanup, the
 //! fsyncs and renames of publishing.
 //!
@@ -32,10 +32,15 @@ use std::process::{Command, Stdio};
 use std::time::{Instant, UNIX_EPOCH};
 use vre::codecs::{Container, VideoCodec};
 use vre::plandir::claim::TaskLock;
-use vre::plandir::*;
+use vre::plandir::error::*;
+use vre::plandir::hash::*;
+use vre::plandir::layout::*;
+use vre::plandir::load::*;
+use vre::plandir::publish::{self, Rendered};
+use vre::plandir::schema::*;
 use vre::sys::fsio;
 use vre::work::events::{Event, Observer};
-use vre::work::render::{self, Progress, RenderError, Rendered, Renderer};
+use vre::work::render::{Progress, RenderError, Renderer};
 use vre::work::scheduler::{self, WorkOptions};
 
 /// What the benchmark renderer writes for every chunk (the size of a small real chunk's moov
@@ -58,7 +63,7 @@ impl Renderer for TinyPublish {
         let chunk = loaded
             .chunk(task)
             .expect("the benchmark plan has chunks only");
-        let temp = render::begin_render(dir, loaded, lock)?;
+        let temp = publish::begin_render(dir, loaded, lock)?;
         let started_at = fsio::unix_now();
         let clock = Instant::now();
         // Where ffmpeg would write the chunk.
@@ -87,7 +92,7 @@ impl Renderer for TinyPublish {
             started_at,
             encode_seconds: clock.elapsed().as_secs_f64(),
         };
-        Ok(render::publish_render(dir, loaded, task, &temp, rendered)?)
+        Ok(publish::publish_render(dir, loaded, task, &temp, rendered)?)
     }
 }
 
@@ -143,7 +148,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
             start_micros: 0,
             lead_frames: 0,
         },
-        index: IndexRecord::of(&index, &encoded_index),
+        index: index.record(&encoded_index),
         output: OutputSpec {
             container: Container::Mp4,
             width: 1280,

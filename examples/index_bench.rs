@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 use vre::plandir::frameindex::FrameIndex;
-use vre::plandir::Rational;
+use vre::plandir::schema::Rational;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// Writes every page into `dir` (created if missing) and returns their paths, sorted.
 pub fn write_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    clap_mangen::generate_to(vre::cli::Cli::command(), dir)?;
+    clap_mangen::generate_to(vre::cli::args::Cli::command(), dir)?;
     let mut pages: Vec<PathBuf> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;

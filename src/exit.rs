@@ -128,37 +128,3 @@ impl HasCode for Coded {
         self.code
     }
 }
-
-/// Finds the exit code an error stands for: the outermost domain error in its chain decides;
-/// a bare I/O error means [`Code::IoErr`]; anything else is [`Code::Failure`].
-pub fn code_of(err: &anyhow::Error) -> Code {
-    for cause in err.chain() {
-        if let Some(code) = domain_code(cause) {
-            return code;
-        }
-    }
-    Code::Failure
-}
-
-fn domain_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
-    macro_rules! try_types {
-        ($($ty:ty),* $(,)?) => {
-            $(if let Some(e) = cause.downcast_ref::<$ty>() { return Some(e.code()); })*
-        };
-    }
-    try_types!(
-        Coded,
-        crate::plandir::PlanDirError,
-        crate::ffmpeg::FfmpegError,
-        crate::ffmpeg::probe::ProbeError,
-        crate::assemble::AssembleError,
-        crate::plan::PlanError,
-        crate::plan::audio::AudioSpecError,
-        crate::sys::disk::SpaceError,
-        crate::work::scheduler::WorkError,
-    );
-    if cause.downcast_ref::<std::io::Error>().is_some() {
-        return Some(Code::IoErr);
-    }
-    None
-}

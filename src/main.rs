@@ -7,5 +7,5 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    std::process::exit(vre::cli::main());
+    std::process::exit(vre::cli::dispatch::main());
 }

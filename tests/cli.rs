@@ -13,7 +13,7 @@ mod man;
 
 /// Every verb clap knows, as typed on the command line.
 fn verbs() -> Vec<String> {
-    let verbs: Vec<String> = vre::cli::Cli::command()
+    let verbs: Vec<String> = vre::cli::args::Cli::command()
         .get_subcommands()
         .map(|c| c.get_name().to_string())
         .filter(|name| name != "help")

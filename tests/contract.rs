@@ -49,7 +49,7 @@ fn assert_snapshot(name: &str, actual: &str) {
 
 #[test]
 fn help_of_every_verb_is_unchanged() {
-    let mut verbs: Vec<String> = vre::cli::Cli::command()
+    let mut verbs: Vec<String> = vre::cli::args::Cli::command()
         .get_subcommands()
         .map(|c| c.get_name().to_string())
         .collect();

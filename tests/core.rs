@@ -325,13 +325,13 @@ fn planning_is_idempotent_refuses_other_plans_and_force_waits_for_workers() {
     );
     assert_eq!(std::fs::read(plan_dir.join("plan.json")).unwrap(), written);
 
-    let dir = vre::plandir::PlanDir::new(&plan_dir);
+    let dir = vre::plandir::layout::PlanDir::new(&plan_dir);
     let worker = vre::plandir::claim::lock_plan_shared(&dir).unwrap();
     let busy = plan(&["--crf", "30", "--force"]);
     assert_eq!(busy.status.code(), Some(75), "{}", stderr(&busy));
     assert!(stderr(&busy).contains("in use"));
     drop(worker);
-    let chunk = vre::plandir::claim::try_claim(&dir, vre::plandir::TaskId::Chunk(1))
+    let chunk = vre::plandir::claim::try_claim(&dir, vre::plandir::schema::TaskId::Chunk(1))
         .unwrap()
         .unwrap();
     assert_eq!(plan(&["--crf", "30", "--force"]).status.code(), Some(75));
@@ -391,8 +391,8 @@ fn status_counts_tasks_and_frames() {
     );
     assert_eq!(before["frames_done"], 0);
 
-    let dir = vre::plandir::PlanDir::new(&plan_dir);
-    let held = vre::plandir::claim::try_claim(&dir, vre::plandir::TaskId::Chunk(0))
+    let dir = vre::plandir::layout::PlanDir::new(&plan_dir);
+    let held = vre::plandir::claim::try_claim(&dir, vre::plandir::schema::TaskId::Chunk(0))
         .unwrap()
         .unwrap();
     assert_eq!(status(&plan_dir)["running"], 1);

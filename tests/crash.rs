@@ -167,8 +167,8 @@ fn sigterm_stops_a_worker_cleanly_within_two_seconds() {
         Vec::<PathBuf>::new(),
         "its temp file is gone"
     );
-    let dir = vre::plandir::PlanDir::new(&plan_dir);
-    let task = vre::plandir::TaskId::Chunk(chunk);
+    let dir = vre::plandir::layout::PlanDir::new(&plan_dir);
+    let task = vre::plandir::schema::TaskId::Chunk(chunk);
     assert!(
         vre::plandir::claim::try_claim(&dir, task)
             .unwrap()

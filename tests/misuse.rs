@@ -115,11 +115,11 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
     );
     // A tamperer who also recomputes the plan hash still cannot point vre at a relative path.
     let traversal = copy_dir(&done, &t.join("traversal.vre"));
-    let mut plan: vre::plandir::Plan = serde_json::from_slice(&plan_json).unwrap();
-    let chunks: Vec<vre::plandir::Chunk> =
+    let mut plan: vre::plandir::schema::Plan = serde_json::from_slice(&plan_json).unwrap();
+    let chunks: Vec<vre::plandir::schema::Chunk> =
         serde_json::from_slice(&std::fs::read(done.join("chunks.json")).unwrap()).unwrap();
     plan.input.path = PathBuf::from("../../../../etc/passwd");
-    plan.plan_hash = vre::plandir::compute_plan_hash(&plan, &chunks);
+    plan.plan_hash = vre::plandir::hash::compute_plan_hash(&plan, &chunks);
     std::fs::write(
         traversal.join("plan.json"),
         serde_json::to_vec(&plan).unwrap(),

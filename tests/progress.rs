@@ -120,7 +120,7 @@ fn status_watch_follows_another_process_and_exits_when_complete() {
         summaries.len() >= 3,
         "it updated as chunks completed: {seen}"
     );
-    let host = vre::sys::fsio::host_name();
+    let host = vre::sys::host::host_name();
     assert!(
         seen.lines()
             .any(|l| l.contains("running") && l.contains("fps") && l.contains(&host)),

@@ -8,7 +8,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use vre::plandir::*;
+use vre::plandir::hash::*;
+use vre::plandir::schema::*;
 
 /// Chromium's path, if it is installed.
 fn chromium() -> Option<PathBuf> {

@@ -29,8 +29,8 @@ fn once_with_an_index_renders_that_chunk_or_another_free_one() {
     let first = vre_ok(args!["work", plan_dir, "--once", "--index", "3", "--json"]);
     assert_eq!(published(&first.stdout), vec!["chunk:3"]);
 
-    let dir = vre::plandir::PlanDir::new(&plan_dir);
-    let held = vre::plandir::claim::try_claim(&dir, vre::plandir::TaskId::Chunk(4))
+    let dir = vre::plandir::layout::PlanDir::new(&plan_dir);
+    let held = vre::plandir::claim::try_claim(&dir, vre::plandir::schema::TaskId::Chunk(4))
         .unwrap()
         .unwrap();
     let second = vre_ok(args!["work", plan_dir, "--once", "--index", "4", "--json"]);

@@ -61,16 +61,16 @@ fn files_vre_writes_match_their_schemas() {
     );
     check("sidecar.schema.json", &plan_dir.join("audio/audio.json"));
     // A progress record exactly as a worker writes it while a chunk renders.
-    let dir = vre::plandir::PlanDir::new(&plan_dir);
-    let record = vre::plandir::ProgressRecord {
+    let dir = vre::plandir::layout::PlanDir::new(&plan_dir);
+    let record = vre::plandir::schema::ProgressRecord {
         frames_done: 12,
         frames: 30,
         fps: 41.5,
-        host: vre::sys::fsio::host_name(),
+        host: vre::sys::host::host_name(),
         pid: std::process::id(),
         updated_at: vre::sys::fsio::unix_now(),
     };
-    let progress = dir.progress(vre::plandir::TaskId::Chunk(0));
+    let progress = dir.progress(vre::plandir::schema::TaskId::Chunk(0));
     vre::sys::fsio::write_json_atomic(&progress, &record).unwrap();
     check("progress.schema.json", &progress);
     let out = tmp.path().join("out.mp4");

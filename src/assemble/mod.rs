@@ -7,10 +7,11 @@ use crate::ffmpeg;
 use crate::ffmpeg::probe;
 use crate::ffmpeg::runner;
 use crate::plandir::attempts;
+use crate::plandir::error::PlanDirError;
+use crate::plandir::layout::PlanDir;
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::{micros_to_seconds_text, Rational, Sidecar, TaskId};
 use crate::plandir::verify::{self, Problem};
-use crate::plandir::{
-    micros_to_seconds_text, LoadedPlan, PlanDir, PlanDirError, Rational, Sidecar, TaskId,
-};
 use crate::sys::fsio;
 use crate::sys::watch::DirWatcher;
 use std::fs;
@@ -214,7 +215,7 @@ fn stream_mismatch(chunks: &[Sidecar]) -> Option<AssembleError> {
             ("time base", &first.time_base, &stream.time_base),
             ("profile", &first.profile, &stream.profile),
         ];
-        let size = |s: &crate::plandir::StreamFacts| format!("{}x{}", s.width, s.height);
+        let size = |s: &crate::plandir::schema::StreamFacts| format!("{}x{}", s.width, s.height);
         let differing = fields
             .into_iter()
             .find(|(_, a, b)| a != b)
@@ -222,8 +223,8 @@ fn stream_mismatch(chunks: &[Sidecar]) -> Option<AssembleError> {
             .or_else(|| (size(first) != size(stream)).then(|| ("size", size(first), size(stream))));
         if let Some((field, expected, found)) = differing {
             let index = match sidecar.media {
-                crate::plandir::Media::Chunk { index, .. } => index,
-                crate::plandir::Media::Audio { .. } => 0,
+                crate::plandir::schema::Media::Chunk { index, .. } => index,
+                crate::plandir::schema::Media::Audio { .. } => 0,
             };
             return Some(AssembleError::Inconsistent {
                 task: TaskId::Chunk(index),
@@ -262,8 +263,8 @@ pub fn verify_all(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Vec<Sidecar>, As
     let found: u64 = chunks
         .iter()
         .map(|s| match s.media {
-            crate::plandir::Media::Chunk { frames, .. } => frames,
-            crate::plandir::Media::Audio { .. } => 0,
+            crate::plandir::schema::Media::Chunk { frames, .. } => frames,
+            crate::plandir::schema::Media::Audio { .. } => 0,
         })
         .sum();
     let expected = loaded.plan.output.total_frames();
@@ -347,10 +348,7 @@ fn write_concat_list(dir: &PlanDir, loaded: &LoadedPlan) -> Result<PathBuf, Plan
     let mut list = String::from("ffconcat version 1.0\n");
     for chunk in &loaded.chunks {
         let output = dir.output(&loaded.plan, TaskId::Chunk(chunk.index));
-        let relative = format!(
-            "chunks/{}",
-            output.file_name().unwrap_or_default().to_string_lossy()
-        );
+        let relative = dir.relative(&output);
         let micros = rate.frame_time_micros_round(chunk.end_frame)
             - rate.frame_time_micros_round(chunk.start_frame);
         list.push_str(&format!(

@@ -13,8 +13,8 @@
 //! share of plan + assemble in the wall time, a plain copy of the output for comparison with
 //! assembly, and the serial fraction Amdahl's law implies, f = (N/S − 1)/(N − 1).
 
+use crate::plandir::layout::PlanDir;
 use crate::plandir::stages::{self, Stage};
-use crate::plandir::PlanDir;
 use crate::sys::fsio;
 use serde::Serialize;
 use std::fmt::Write as _;

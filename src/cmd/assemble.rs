@@ -1,9 +1,29 @@
 //! `vre assemble`: verify and concatenate a planDir into OUT.
 
 use crate::assemble;
-use crate::cli::AssembleArgs;
 use crate::exit::Code;
-use crate::plandir::PlanDir;
+use crate::plandir::layout::PlanDir;
+use clap::Args;
+use std::path::PathBuf;
+
+/// `vre assemble`.
+#[derive(Debug, Args)]
+pub struct AssembleArgs {
+    /// The planDir.
+    pub plan_dir: PathBuf,
+    /// The output file.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Wait until every chunk is published (watching the planDir), then assemble.
+    #[arg(long)]
+    pub wait: bool,
+    /// Re-encode while merging if the chunks cannot be joined by stream copy (slow).
+    #[arg(long = "allow-reencode")]
+    pub allow_reencode: bool,
+    /// With --wait: give up after this many seconds (exit 75).
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    pub timeout: Option<f64>,
+}
 
 /// Runs `vre assemble`.
 pub fn run(args: &AssembleArgs, quiet: bool) -> anyhow::Result<Code> {

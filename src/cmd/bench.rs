@@ -1,13 +1,41 @@
 //! `vre bench`: vre against the plain ffmpeg command a user would have typed, on the same job.
 
 use crate::bench::{self, Job, Machine, Setup};
-use crate::cli::{self, BenchArgs, RunArgs};
+use crate::cmd::options::PlanOptions;
+use crate::cmd::run::RunArgs;
 use crate::codecs::Container;
 use crate::exit::{Code, Coded};
 use crate::ffmpeg;
 use crate::plan;
+use crate::sys::host;
+use clap::Args;
 use std::ffi::OsString;
 use std::path::Path;
+use std::path::PathBuf;
+
+/// `vre bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The input video.
+    pub input: PathBuf,
+    /// Worker counts to run vre with (`vre run -j N`), comma-separated [default: 1 up to the
+    /// number of cores].
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Vec<u32>,
+    /// Runs of every configuration; the median is reported.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+    /// Print the whole result as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write an SVG plot of speedup against workers, with the ideal line and Amdahl's curve.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Plan options (the serial ffmpeg command gets the same input, range, filters and encoder
+    /// settings, with ffmpeg's own threading).
+    #[command(flatten)]
+    pub options: PlanOptions,
+}
 
 /// Options of `vre bench` that are not plan options (left out when showing the `vre run`
 /// command), with whether they take a value.
@@ -67,7 +95,7 @@ fn shell_words(args: &[OsString]) -> String {
 
 /// Runs `vre bench`.
 pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
-    let cores = cli::cores();
+    let cores = host::cores();
     let workers: Vec<u32> = if args.workers.is_empty() {
         (1..=cores as u32).collect()
     } else {

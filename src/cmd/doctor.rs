@@ -6,10 +6,27 @@
 //! the directory does not exist; 73 when no lock file can be created in it; 75 when `--hold`
 //! finds the probe lock held already; 130 when `--hold` is interrupted.
 
-use crate::cli::DoctorArgs;
 use crate::exit::{Code, Coded};
 use crate::inspect::doctor::{self, HoldEnd};
+use clap::Args;
 use std::io::Write as _;
+use std::path::PathBuf;
+
+/// `vre doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The planDir, or the directory that will hold one.
+    #[arg(value_name = "PLANDIR")]
+    pub plan_dir: PathBuf,
+    /// Then hold a probe lock for SECONDS, for `vre doctor` on another host to check that locks
+    /// exclude across hosts.
+    #[arg(long, value_name = "SECONDS")]
+    pub hold: Option<f64>,
+    /// Internal: be the second process of the lock check. Tries once to lock the file given as
+    /// PLANDIR and exits 0 (took it), 75 (another process holds it) or 69 (no lock support).
+    #[arg(long = "probe-lock", hide = true, conflicts_with = "hold")]
+    pub probe_lock: bool,
+}
 
 /// Runs `vre doctor`.
 pub fn run(args: &DoctorArgs, quiet: bool) -> anyhow::Result<Code> {

@@ -4,6 +4,7 @@
 pub mod assemble;
 pub mod bench;
 pub mod doctor;
+pub mod options;
 pub mod plan;
 pub mod report;
 pub mod run;

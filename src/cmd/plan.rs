@@ -1,20 +1,41 @@
 //! `vre plan`: analyse the input and write a planDir.
 
-use crate::cli::{self, PlanArgs};
+use crate::cmd::options::PlanOptions;
 use crate::codecs::Container;
 use crate::exit::Code;
-use crate::plan::{self, PlanOutcome};
-use crate::plandir::{LoadedPlan, PlanDir};
+use crate::plan;
+use crate::plandir::layout::PlanDir;
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::write::{self, PlanOutcome};
+use crate::sys::host;
+use clap::Args;
+use std::path::PathBuf;
+
+/// `vre plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The input video.
+    pub input: PathBuf,
+    /// The planDir to write.
+    #[arg(short = 'o', long = "output", value_name = "PLANDIR")]
+    pub plan_dir: PathBuf,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Plan options.
+    #[command(flatten)]
+    pub options: PlanOptions,
+}
 
 /// Runs `vre plan`.
 pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<Code> {
     let started = std::time::Instant::now();
     let request = args
         .options
-        .request(args.input.clone(), cli::cores() as u32, None);
+        .request(args.input.clone(), host::cores() as u32, None);
     let loaded = plan::make_plan(&request)?;
     let dir = PlanDir::new(&args.plan_dir);
-    let outcome = plan::write_plan(&dir, &loaded, args.options.force)?;
+    let outcome = write::write_plan(&dir, &loaded, args.options.force)?;
     crate::plandir::stages::note(&dir, crate::plandir::stages::Stage::Plan, started);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&loaded.plan)?);

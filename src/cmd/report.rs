@@ -1,9 +1,20 @@
 //! `vre report`: write one self-contained HTML page about a planDir.
 
-use crate::cli::ReportArgs;
 use crate::exit::Code;
 use crate::inspect::report;
-use crate::plandir::PlanDir;
+use crate::plandir::layout::PlanDir;
+use clap::Args;
+use std::path::PathBuf;
+
+/// `vre report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The planDir.
+    pub plan_dir: PathBuf,
+    /// The HTML file to write [default: PLANDIR/report.html].
+    #[arg(short = 'o', long = "output", value_name = "HTML")]
+    pub out: Option<PathBuf>,
+}
 
 /// Runs `vre report`.
 pub fn run(args: &ReportArgs, quiet: bool) -> anyhow::Result<Code> {

@@ -2,17 +2,51 @@
 //! of the same command left.
 
 use crate::assemble;
-use crate::cli::{self, RunArgs};
+use crate::cmd::options::PlanOptions;
 use crate::codecs::Container;
 use crate::exit::{Code, Coded};
 use crate::inspect::status;
 use crate::plan;
-use crate::plandir::{LoadedPlan, PlanDir};
+use crate::plandir::layout::PlanDir;
+use crate::plandir::load::LoadedPlan;
 use crate::sys::disk::{self, SpaceError};
+use crate::sys::host;
 use crate::work::events;
 use crate::work::scheduler::{self, WorkOptions};
+use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// `vre run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The input video.
+    pub input: PathBuf,
+    /// The output file.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub out: PathBuf,
+    /// Local workers [default: cores].
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// planDir to use [default: OUT.vre beside OUT].
+    #[arg(long = "plan-dir", value_name = "DIR")]
+    pub plan_dir: Option<PathBuf>,
+    /// Keep the planDir after success.
+    #[arg(long = "keep-temp")]
+    pub keep_temp: bool,
+    /// Re-encode while merging if the chunks cannot be joined by stream copy (slow).
+    #[arg(long = "allow-reencode")]
+    pub allow_reencode: bool,
+    /// Failed attempts after which a chunk is marked failed.
+    #[arg(long = "max-attempts", default_value_t = 3, value_name = "N")]
+    pub max_attempts: u32,
+    /// Start even if the chunks and output look too big for their filesystems.
+    #[arg(long = "no-space-check")]
+    pub no_space_check: bool,
+    /// Plan options.
+    #[command(flatten)]
+    pub options: PlanOptions,
+}
 
 /// The planDir `vre run` uses when none is given: `OUT.vre` beside OUT (also when OUT is a
 /// directory written as `frames/`).
@@ -58,8 +92,8 @@ fn format_of_output(out: &Path) -> Result<Option<Container>, Coded> {
 /// Runs `vre run`.
 pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
     let started = Instant::now();
-    let jobs = args.jobs.unwrap_or_else(cli::cores).max(1);
-    let threads_per_chunk = (cli::cores() / jobs).max(1) as u32;
+    let jobs = args.jobs.unwrap_or_else(host::cores).max(1);
+    let threads_per_chunk = (host::cores() / jobs).max(1) as u32;
     let dir = PlanDir::new(
         args.plan_dir
             .clone()
@@ -71,7 +105,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
         .request(args.input.clone(), threads_per_chunk, format);
     let loaded = plan::make_plan(&request)?;
     assemble::check_output_path(&loaded, &args.out)?;
-    let outcome = plan::write_plan(&dir, &loaded, args.options.force)?;
+    let outcome = crate::plandir::write::write_plan(&dir, &loaded, args.options.force)?;
     if !args.no_space_check {
         check_space(&dir, &loaded, &args.out)?;
     }

@@ -1,13 +1,28 @@
 //! `vre status`: where a planDir stands, once or live.
 
-use crate::cli::StatusArgs;
 use crate::exit::Code;
 use crate::inspect::status::{self, Status};
-use crate::plandir::{PlanDir, TaskId};
+use crate::plandir::layout::PlanDir;
+use crate::plandir::schema::TaskId;
 use crate::sys::fsio::parent_dir;
 use crate::sys::watch::DirWatcher;
+use clap::Args;
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// `vre status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The planDir.
+    pub plan_dir: PathBuf,
+    /// Print JSON.
+    #[arg(long, conflicts_with = "watch")]
+    pub json: bool,
+    /// Keep watching: refresh whenever the planDir changes, exit when the run is complete.
+    #[arg(long)]
+    pub watch: bool,
+}
 
 /// How often `--watch` refreshes when nothing in the planDir changes (running tasks' progress
 /// records change about once a second anyway).

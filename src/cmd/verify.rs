@@ -1,9 +1,20 @@
 //! `vre verify`: re-hash published outputs and withdraw the ones that do not match.
 
-use crate::cli::VerifyArgs;
 use crate::exit::Code;
+use crate::plandir::layout::PlanDir;
 use crate::plandir::verify;
-use crate::plandir::PlanDir;
+use clap::Args;
+use std::path::PathBuf;
+
+/// `vre verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The planDir.
+    pub plan_dir: PathBuf,
+    /// Report only; withdraw nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+}
 
 /// Runs `vre verify`. Exits 0 when everything published is intact, 65 when something was not
 /// (and has been withdrawn, unless `--dry-run`).

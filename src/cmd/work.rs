@@ -1,10 +1,40 @@
 //! `vre work`: claim and render chunks of a planDir.
 
-use crate::cli::WorkArgs;
 use crate::exit::Code;
-use crate::plandir::PlanDir;
+use crate::plandir::layout::PlanDir;
 use crate::work::events;
 use crate::work::scheduler::{self, WorkOptions, WorkSummary};
+use clap::Args;
+use std::path::PathBuf;
+
+/// `vre work`.
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    /// The planDir.
+    pub plan_dir: PathBuf,
+    /// Worker threads in this process.
+    #[arg(short = 'j', long = "jobs", default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// Claim chunk I first, then go on with free chunks [default: SLURM_ARRAY_TASK_ID,
+    /// JOB_COMPLETION_INDEX or PBS_ARRAY_INDEX when set].
+    #[arg(long, value_name = "I")]
+    pub index: Option<u32>,
+    /// Render at most one chunk (plus the audio task if nobody has taken it), then exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Failed attempts after which a chunk is marked failed.
+    #[arg(long = "max-attempts", default_value_t = 3, value_name = "N")]
+    pub max_attempts: u32,
+    /// Give chunks that ran out of attempts a fresh set.
+    #[arg(long = "retry-failed")]
+    pub retry_failed: bool,
+    /// Print one JSON event per line on stdout instead of human messages.
+    #[arg(long)]
+    pub json: bool,
+    /// Start even if the remaining chunks look too big for the planDir's filesystem.
+    #[arg(long = "no-space-check")]
+    pub no_space_check: bool,
+}
 
 /// Runs `vre work`.
 pub fn run(args: &WorkArgs) -> anyhow::Result<Code> {

@@ -12,8 +12,9 @@ use crate::codecs::VideoCodec;
 use crate::exit::{Code, HasCode};
 use crate::plan::audio;
 use crate::plandir::frameindex::FrameIndex;
-use crate::plandir::{
-    micros_to_seconds_text, Chunk, EncoderSettings, LoadedPlan, Normalize, Plan, Rational,
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::{
+    micros_to_seconds_text, Chunk, EncoderSettings, Normalize, Plan, Rational,
 };
 use std::ffi::{OsStr, OsString};
 use std::io;

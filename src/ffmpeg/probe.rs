@@ -3,7 +3,7 @@
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg::{self, FfmpegError};
 use crate::plandir::frameindex::{self, ScannedPacket};
-use crate::plandir::{Rational, StreamFacts};
+use crate::plandir::schema::{Rational, StreamFacts};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -22,6 +22,7 @@
 use crate::exit::Code;
 use crate::plandir::claim;
 use crate::sys::fsio;
+use crate::sys::host;
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
@@ -362,7 +363,7 @@ impl Report {
             AcrossHosts::NoHolder => {
                 "across hosts: not checked (a local filesystem: only this host uses it)".to_string()
             }
-            AcrossHosts::HeldBy(Some(h)) if h.host == fsio::host_name() => format!(
+            AcrossHosts::HeldBy(Some(h)) if h.host == host::host_name() => format!(
                 "across hosts: the probe lock is held by `vre doctor --hold` in pid {} on this \
                  host: run `vre doctor` on another host to check across hosts",
                 h.pid
@@ -452,7 +453,7 @@ fn holder_alive(holder: &Holder) -> bool {
     if holder.until <= fsio::unix_now() {
         return false;
     }
-    if holder.host != fsio::host_name() {
+    if holder.host != host::host_name() {
         return true;
     }
     // SAFETY: kill with signal 0 only checks that the process exists.
@@ -626,7 +627,7 @@ pub fn hold(
         }
     };
     let record = Holder {
-        host: fsio::host_name(),
+        host: host::host_name(),
         pid: std::process::id(),
         until: fsio::unix_now() + seconds,
     };

@@ -9,8 +9,11 @@
 //! so 10,000 chunks make a page of well under a megabyte that draws in milliseconds.
 
 use crate::inspect::status::{self, Status, TaskState};
+use crate::plandir::error::PlanDirError;
+use crate::plandir::layout::PlanDir;
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::Sidecar;
 use crate::plandir::stages::{self, Stage, StageTiming};
-use crate::plandir::{LoadedPlan, PlanDir, PlanDirError, Sidecar};
 use crate::sys::fsio;
 use serde::Serialize;
 use std::collections::HashMap;

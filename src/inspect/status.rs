@@ -2,7 +2,10 @@
 
 use crate::plandir::attempts;
 use crate::plandir::claim;
-use crate::plandir::{LoadedPlan, Media, PlanDir, PlanDirError, ProgressRecord, Sidecar, TaskId};
+use crate::plandir::error::PlanDirError;
+use crate::plandir::layout::PlanDir;
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::{Media, ProgressRecord, Sidecar, TaskId};
 use serde::Serialize;
 use std::fmt::Write as _;
 

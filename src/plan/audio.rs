@@ -12,7 +12,7 @@
 //! applied in steps of 1/48000.
 
 use crate::exit::{Code, HasCode};
-use crate::plandir::{AudioPlan, AudioTrack, Plan};
+use crate::plandir::schema::{AudioPlan, AudioTrack, Plan};
 use std::path::PathBuf;
 
 /// A track as the user wrote it with `--audio file=PATH[,offset=S][,seek=S][,rate=R]...`.

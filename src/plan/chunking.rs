@@ -1,7 +1,7 @@
 //! Cutting the output range into chunks: evenly, at source keyframes, or at scene cuts. Every
 //! chunk records why it starts where it does.
 
-use crate::plandir::{Chunk, Rational};
+use crate::plandir::schema::{Chunk, Rational};
 
 /// The default chunk length: about ten seconds of frames. Long enough that the keyframe each
 /// chunk starts with costs little, short enough that workers stay balanced.

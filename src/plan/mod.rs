@@ -10,17 +10,16 @@ use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
 use crate::ffmpeg::probe::{self, ProbeError};
 use crate::plan::audio::{AudioSpecError, TrackSpec};
-use crate::plandir::claim;
+use crate::plandir;
 use crate::plandir::frameindex::FrameIndex;
-use crate::plandir::{
-    self, AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, GopSettings, IndexRecord,
-    InputRecord, LoadedPlan, Normalize, OutputSpec, Plan, PlanDir, PlanDirError, Rational, Size,
-    SourceFacts, SplitStrategy, TaskId,
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::{
+    AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, GopSettings, InputRecord, Normalize,
+    OutputSpec, Plan, Rational, Size, SourceFacts, SplitStrategy,
 };
 use crate::sys::fsio;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 /// Sample rate of the audio mix.
 const AUDIO_SAMPLE_RATE: u32 = 48_000;
@@ -50,35 +49,6 @@ pub struct RangeSpec {
     pub start: Option<RangeBound>,
     /// End (exclusive).
     pub end: Option<RangeBound>,
-}
-
-/// Parses `START:END` where each side is a frame number, seconds with an `s` suffix, or empty.
-pub fn parse_range(text: &str) -> Result<RangeSpec, String> {
-    let (start, end) = text
-        .split_once(':')
-        .ok_or_else(|| format!("'{text}' is not START:END (e.g. 0:300 or 5s:12.5s)"))?;
-    let bound = |side: &str| -> Result<Option<RangeBound>, String> {
-        let side = side.trim();
-        if side.is_empty() {
-            return Ok(None);
-        }
-        if let Some(secs) = side.strip_suffix('s') {
-            let v: f64 = secs
-                .parse()
-                .map_err(|_| format!("'{side}' is not a number of seconds"))?;
-            if !v.is_finite() || v < 0.0 {
-                return Err(format!("'{side}' must be a non-negative number of seconds"));
-            }
-            return Ok(Some(RangeBound::Seconds(v)));
-        }
-        side.parse()
-            .map(|f| Some(RangeBound::Frame(f)))
-            .map_err(|_| format!("'{side}' is not a frame number (or seconds with an s suffix)"))
-    };
-    Ok(RangeSpec {
-        start: bound(start)?,
-        end: bound(end)?,
-    })
 }
 
 /// Everything `vre plan` (and `vre run`) is asked for.
@@ -196,16 +166,9 @@ fn file_record(path: &Path) -> Result<InputRecord, PlanError> {
     Ok(InputRecord {
         path: path.to_path_buf(),
         size,
-        mtime_ns: mtime_ns(&meta),
+        mtime_ns: fsio::mtime_ns(&meta),
         blake3,
     })
-}
-
-fn mtime_ns(meta: &fs::Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn resolve_bound(bound: RangeBound, rate: Rational) -> u64 {
@@ -213,31 +176,6 @@ fn resolve_bound(bound: RangeBound, rate: Rational) -> u64 {
         RangeBound::Frame(f) => f,
         RangeBound::Seconds(s) => (s * rate.as_f64()).round() as u64,
     }
-}
-
-/// Parses `--size WxH`.
-pub fn parse_size(text: &str) -> Result<Size, String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("'{text}' is not WIDTHxHEIGHT (e.g. 1280x720)"))?;
-    let parse = |v: &str| {
-        v.trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|&n| n > 0 && n % 2 == 0)
-    };
-    match (parse(w), parse(h)) {
-        (Some(width), Some(height)) => Ok(Size { width, height }),
-        _ => Err(format!(
-            "'{text}': width and height must be positive even numbers"
-        )),
-    }
-}
-
-/// Parses `--fps N` or `--fps N/D`.
-pub fn parse_fps(text: &str) -> Result<Rational, String> {
-    Rational::parse(text)
-        .ok_or_else(|| format!("'{text}' is not a frame rate (e.g. 25 or 30000/1001)"))
 }
 
 /// The container and codec: given, inferred from each other, or the defaults (mp4, libx264).
@@ -714,7 +652,7 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let scenes = strategy == SplitStrategy::Scenes;
     let mut plan = Plan {
         plan_hash: String::new(),
-        format_version: plandir::FORMAT_VERSION,
+        format_version: plandir::schema::FORMAT_VERSION,
         vre_version: env!("CARGO_PKG_VERSION").to_string(),
         ffmpeg_version: info.tool_version.clone(),
         input,
@@ -729,7 +667,7 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             start_micros: (info.start_time * 1e6).round() as i64,
             lead_frames: lead,
         },
-        index: IndexRecord::of(&index, &encoded_index),
+        index: index.record(&encoded_index),
         output,
         normalize,
         preroll: preroll::choose(req.video_filter.as_deref(), rate, req.preroll),
@@ -757,7 +695,7 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         audio,
     };
     trial_render(&plan, &index)?;
-    plan.plan_hash = plandir::compute_plan_hash(&plan, &chunks);
+    plan.plan_hash = plandir::hash::compute_plan_hash(&plan, &chunks);
     Ok(LoadedPlan {
         plan,
         chunks,
@@ -765,195 +703,9 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     })
 }
 
-/// Checks that the input still has the size and modification time it had when planned.
-pub fn check_input_unchanged(plan: &Plan) -> Result<(), PlanDirError> {
-    let path = &plan.input.path;
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(PlanDirError::InputMissing { path: path.clone() })
-        }
-        Err(source) => {
-            return Err(PlanDirError::Read {
-                path: path.clone(),
-                source,
-            })
-        }
-    };
-    let what = if meta.len() != plan.input.size {
-        format!("size {} bytes, planned {}", meta.len(), plan.input.size)
-    } else if mtime_ns(&meta) != plan.input.mtime_ns {
-        "modification time differs".to_string()
-    } else {
-        return Ok(());
-    };
-    Err(PlanDirError::InputChanged {
-        path: path.clone(),
-        what,
-    })
-}
-
-/// What writing a plan did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanOutcome {
-    /// A new planDir was written.
-    Created,
-    /// The planDir already held this very plan; nothing changed.
-    Unchanged,
-    /// A different plan was replaced (`--force`): outputs still valid for the new plan were
-    /// kept, the others withdrawn.
-    Replaced {
-        /// Outputs kept.
-        kept: usize,
-        /// Outputs withdrawn.
-        withdrawn: usize,
-    },
-}
-
-fn write_err(path: PathBuf) -> impl FnOnce(std::io::Error) -> PlanDirError {
-    move |source| PlanDirError::Write { path, source }
-}
-
-fn write_plan_files(dir: &PlanDir, new: &LoadedPlan) -> Result<(), PlanDirError> {
-    // plan.json first: if a crash cuts in between, planning again with the same arguments
-    // finds its own hash in plan.json and simply rewrites chunks.json.
-    // The index first: plan.json names it by hash, so it is never found missing or stale.
-    dir.write_index(&new.index.encode())?;
-    let plan_path = dir.plan_path();
-    fsio::write_json_atomic(&plan_path, &new.plan).map_err(write_err(plan_path))?;
-    let chunks_path = dir.chunks_path();
-    fsio::write_json_atomic(&chunks_path, &new.chunks).map_err(write_err(chunks_path))
-}
-
-fn recorded_hash(dir: &PlanDir) -> Option<String> {
-    let bytes = fs::read(dir.plan_path()).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    value.get("plan_hash")?.as_str().map(str::to_string)
-}
-
-/// Writes a plan into a planDir: creates it; succeeds without change if it already holds this
-/// plan; refuses a different plan unless `force`, and refuses `force` while a worker runs.
-pub fn write_plan(
-    dir: &PlanDir,
-    new: &LoadedPlan,
-    force: bool,
-) -> Result<PlanOutcome, PlanDirError> {
-    if dir.has_plan() {
-        match dir.load() {
-            Ok(old) if old.plan.plan_hash == new.plan.plan_hash => {
-                return Ok(PlanOutcome::Unchanged)
-            }
-            Ok(old) if !force => {
-                return Err(PlanDirError::DifferentPlan {
-                    dir: dir.root().to_path_buf(),
-                    existing: old.plan.plan_hash,
-                    new: new.plan.plan_hash.clone(),
-                })
-            }
-            Err(_) if recorded_hash(dir).as_deref() == Some(new.plan.plan_hash.as_str()) => {
-                // An earlier `vre plan` of this very plan stopped between its two writes.
-                let _lock = claim::lock_plan_exclusive(dir)?;
-                write_plan_files(dir, new)?;
-                return Ok(PlanOutcome::Unchanged);
-            }
-            Err(e) if !force => return Err(e),
-            old => return replace_plan(dir, old.ok(), new),
-        }
-    }
-    dir.create_layout()?;
-    let _lock = claim::lock_plan_exclusive(dir)?;
-    write_plan_files(dir, new)?;
-    Ok(PlanOutcome::Created)
-}
-
-/// Replaces the plan in a planDir (`--force`), keeping each output whose task key the new plan
-/// shares (its sidecar is re-stamped with the new plan hash) and withdrawing all others.
-fn replace_plan(
-    dir: &PlanDir,
-    old: Option<LoadedPlan>,
-    new: &LoadedPlan,
-) -> Result<PlanOutcome, PlanDirError> {
-    dir.create_layout()?;
-    let _lock = claim::lock_plan_exclusive(dir)?;
-    let old_tasks = old.as_ref().map(LoadedPlan::tasks).unwrap_or_default();
-    let new_tasks = new.tasks();
-    // Hold every task lock while outputs are moved around: a worker that outlived its plan lock
-    // (it cannot, but a stale ffmpeg could) must not be writing.
-    let every_task: std::collections::BTreeSet<TaskId> =
-        old_tasks.iter().chain(&new_tasks).copied().collect();
-    let mut held = Vec::new();
-    for task in every_task {
-        let lock = claim::try_claim(dir, task).map_err(write_err(dir.lock(task)))?;
-        match lock {
-            Some(lock) => held.push(lock),
-            None => {
-                return Err(PlanDirError::Busy {
-                    dir: dir.root().to_path_buf(),
-                    what: format!("{task} is being rendered"),
-                })
-            }
-        }
-    }
-    let (mut kept, mut withdrawn) = (0, 0);
-    for &task in &new_tasks {
-        let sidecar = dir.read_sidecar(task).ok().flatten();
-        match sidecar {
-            Some(mut s) if s.task_key == new.task_key(task) => {
-                s.plan_hash = new.plan.plan_hash.clone();
-                let path = dir.sidecar(task);
-                fsio::write_json_atomic_locked(&path, &s).map_err(write_err(path))?;
-                kept += 1;
-            }
-            Some(_) => {
-                dir.withdraw(&new.plan, task)?;
-                fsio::remove_if_exists(&dir.attempts(task))
-                    .map_err(write_err(dir.attempts(task)))?;
-                withdrawn += 1;
-            }
-            None => {
-                fsio::remove_if_exists(&dir.attempts(task))
-                    .map_err(write_err(dir.attempts(task)))?;
-            }
-        }
-    }
-    if let Some(old) = &old {
-        for &task in old_tasks.iter().filter(|t| !new_tasks.contains(t)) {
-            if dir.read_sidecar(task).ok().flatten().is_some() {
-                withdrawn += 1;
-            }
-            dir.withdraw(&old.plan, task)?;
-            fsio::remove_if_exists(&dir.attempts(task)).map_err(write_err(dir.attempts(task)))?;
-        }
-    }
-    write_plan_files(dir, new)?;
-    drop(held);
-    Ok(PlanOutcome::Replaced { kept, withdrawn })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges_parse_frames_seconds_and_open_ends() {
-        assert_eq!(
-            parse_range("5s:12.5s").unwrap(),
-            RangeSpec {
-                start: Some(RangeBound::Seconds(5.0)),
-                end: Some(RangeBound::Seconds(12.5))
-            }
-        );
-        assert_eq!(
-            parse_range("10:").unwrap(),
-            RangeSpec {
-                start: Some(RangeBound::Frame(10)),
-                end: None
-            }
-        );
-        assert!(parse_range("10").is_err());
-        assert!(parse_range("a:b").is_err());
-        assert!(parse_range("-1s:").is_err());
-    }
 
     #[test]
     fn seconds_round_to_the_nearest_frame() {

@@ -1,7 +1,7 @@
 //! How much history each chunk must decode before its start so that filters with memory see
 //! what they would see in a serial run.
 
-use crate::plandir::{Preroll, Rational};
+use crate::plandir::schema::{Preroll, Rational};
 
 /// Splits a filter chain at top-level `,` and `;`, respecting `'…'` quotes, `\` escapes and
 /// `[…]` labels; returns each filter's name and its options text.

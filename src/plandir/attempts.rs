@@ -5,8 +5,11 @@
 //! input, …; see [`crate::work::environment`]), which is recorded apart, for `vre status` and the
 //! report. Records are written only by the holder of the task's lock.
 
-use crate::plandir::{PlanDir, PlanDirError, TaskId};
+use crate::plandir::error::PlanDirError;
+use crate::plandir::layout::PlanDir;
+use crate::plandir::schema::TaskId;
 use crate::sys::fsio;
+use crate::sys::host;
 use crate::work::environment::{EnvCause, EnvFailure};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -101,12 +104,9 @@ pub fn record_failure(
     record.failures.push(FailedAttempt {
         attempt,
         error: error.to_string(),
-        log: format!(
-            "logs/{}",
-            log_path.file_name().unwrap_or_default().to_string_lossy()
-        ),
+        log: dir.relative(&log_path),
         at: fsio::unix_now(),
-        host: fsio::host_name(),
+        host: host::host_name(),
         pid: std::process::id(),
     });
     record.exhausted = record.failures.len() - record.forgiven >= max_attempts as usize;
@@ -124,7 +124,7 @@ pub fn record_environment(dir: &PlanDir, task: TaskId, failure: &EnvFailure) -> 
         cause: failure.cause,
         error: failure.to_string(),
         at: fsio::unix_now(),
-        host: fsio::host_name(),
+        host: host::host_name(),
         pid: std::process::id(),
     });
     let excess = record

@@ -8,7 +8,9 @@
 //! fs2's methods are called with qualified syntax: since Rust 1.89 `std::fs::File` has inherent
 //! `lock`/`try_lock` methods that would otherwise win over the trait's.
 
-use crate::plandir::{PlanDir, PlanDirError, TaskId};
+use crate::plandir::error::PlanDirError;
+use crate::plandir::layout::PlanDir;
+use crate::plandir::schema::TaskId;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};

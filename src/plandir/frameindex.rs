@@ -10,7 +10,7 @@
 //! shifted left by one, with the keyframe flag in the lowest bit. A 30 fps stream costs about two
 //! bytes per frame.
 
-use crate::plandir::Rational;
+use crate::plandir::schema::{IndexRecord, Rational};
 
 /// The magic bytes that start `index.bin`.
 const MAGIC: &[u8; 8] = b"VREIDX1\n";
@@ -40,6 +40,16 @@ pub struct ScannedPacket {
 }
 
 impl FrameIndex {
+    /// The record of this index for `plan.json`, given its encoded bytes.
+    pub fn record(&self, encoded: &[u8]) -> IndexRecord {
+        IndexRecord {
+            frames: self.len() as u64,
+            time_base: self.time_base,
+            bytes: encoded.len() as u64,
+            blake3: blake3::hash(encoded).to_hex().to_string(),
+        }
+    }
+
     /// Builds the index from demuxed packets. A packet without a pts gets its dts instead, which
     /// is what ffmpeg's best-effort timestamp falls back to; a packet with neither carries no
     /// frame time, and one an edit list cuts is never shown: both are left out.

@@ -6,8 +6,9 @@
 //! rename); an unreadable one is started afresh, and failing to write it never fails the verb
 //! that was timed.
 
-use crate::plandir::PlanDir;
+use crate::plandir::layout::PlanDir;
 use crate::sys::fsio;
+use crate::sys::host;
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::PathBuf;
@@ -91,7 +92,7 @@ impl Stages {
 
 /// `PLANDIR/stages.json`.
 pub fn path(dir: &PlanDir) -> PathBuf {
-    dir.root().join("stages.json")
+    dir.stages_path()
 }
 
 /// Reads `stages.json`; a missing, unreadable or damaged file reads as empty.
@@ -131,7 +132,7 @@ pub fn note(dir: &PlanDir, stage: Stage, started: Instant) {
             started_at: finished_at - seconds,
             finished_at,
             seconds,
-            host: fsio::host_name(),
+            host: host::host_name(),
             pid: std::process::id(),
         };
         record(dir, stage, timing)

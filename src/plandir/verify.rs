@@ -2,7 +2,10 @@
 //! task, and the output's size and blake3 match it (`vre assemble`, `vre verify`).
 
 use crate::plandir::claim;
-use crate::plandir::{LoadedPlan, Media, PlanDir, PlanDirError, Sidecar, TaskId};
+use crate::plandir::error::PlanDirError;
+use crate::plandir::layout::PlanDir;
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::{Media, Sidecar, TaskId};
 use crate::sys::fsio;
 use std::fmt;
 use std::io;

@@ -1,7 +1,9 @@
 //! Free-space preflight: refuse work that cannot fit before it starts, not hours into it.
 
 use crate::exit::{Code, HasCode};
-use crate::plandir::{LoadedPlan, PlanDir, TaskId};
+use crate::plandir::layout::PlanDir;
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::TaskId;
 use std::path::{Path, PathBuf};
 
 /// Not enough room on a filesystem.

@@ -3,5 +3,6 @@
 
 pub mod disk;
 pub mod fsio;
+pub mod host;
 pub mod log;
 pub mod watch;

@@ -14,7 +14,8 @@
 //! send is the OOM killer's), the OS error of vre's own I/O, and last the error texts ffmpeg
 //! printed.
 
-use crate::plandir::{PlanDirError, TaskId};
+use crate::plandir::error::PlanDirError;
+use crate::plandir::schema::TaskId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io;

@@ -1,7 +1,7 @@
 //! What workers report while they run: human lines on stderr, or one JSON object per line on
 //! stdout for machines (`--json`).
 
-use crate::plandir::TaskId;
+use crate::plandir::schema::TaskId;
 use crate::sys::log::{self, Level};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;

@@ -9,7 +9,10 @@
 use crate::ffmpeg::runner;
 use crate::plandir::attempts;
 use crate::plandir::claim::{self, TaskLock};
-use crate::plandir::{Chunk, LoadedPlan, PlanDir, PlanDirError, ProgressRecord, Sidecar, TaskId};
+use crate::plandir::error::PlanDirError;
+use crate::plandir::layout::PlanDir;
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::{Chunk, Sidecar, TaskId};
 use crate::sys::watch::DirWatcher;
 use crate::work::environment::EnvFailure;
 use crate::work::events::{Event, Observer, TaskRef};
@@ -71,23 +74,6 @@ pub struct WorkSummary {
 
 /// How often a running task's progress record is rewritten at most.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-
-/// Writes a running task's progress record (best effort: progress is a courtesy to viewers,
-/// never a reason to fail a render).
-fn write_progress(path: &std::path::Path, progress: render::Progress, frames: u64) {
-    let record = ProgressRecord {
-        frames_done: progress.frames,
-        frames,
-        fps: progress.fps,
-        host: crate::sys::fsio::host_name(),
-        pid: std::process::id(),
-        updated_at: crate::sys::fsio::unix_now(),
-    };
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let _ = crate::sys::fsio::write_json_atomic_locked(path, &record);
-}
 
 /// How long a worker waits for a change before it looks again at tasks held elsewhere.
 const RECHECK_HELD: Duration = Duration::from_secs(1);
@@ -170,7 +156,7 @@ pub fn work_with(
     }
     let _plan_lock = claim::lock_plan_shared(dir)?;
     let loaded = dir.load()?;
-    crate::plan::check_input_unchanged(&loaded.plan)?;
+    crate::plandir::write::check_input_unchanged(&loaded.plan)?;
     if options.space_check {
         let needed = crate::sys::disk::estimate_remaining(dir, &loaded);
         crate::sys::disk::ensure_free(dir.root(), "the remaining chunks", needed)?;
@@ -469,7 +455,6 @@ impl Scheduler<'_> {
             task: task.into(),
             frames,
         });
-        let progress_file = self.dir.progress(task);
         let mut last_write: Option<Instant> = None;
         let mut on_progress = |p: render::Progress| {
             self.observer.on(&Event::Progress {
@@ -480,13 +465,13 @@ impl Scheduler<'_> {
             });
             if last_write.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
                 last_write = Some(Instant::now());
-                write_progress(&progress_file, p, frames);
+                self.dir.write_progress(task, p.frames, frames, p.fps);
             }
         };
         let result = self
             .renderer
             .render(self.dir, self.loaded, lock, &mut on_progress);
-        let _ = crate::sys::fsio::remove_if_exists(&progress_file);
+        self.dir.clear_progress(task);
         match result {
             Ok(sidecar) => {
                 self.observer.on(&Event::Published {

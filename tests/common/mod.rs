@@ -377,9 +377,11 @@ pub fn synthetic_plan_dir(
     chunks: u32,
     published: u32,
     workers: u32,
-) -> vre::plandir::PlanDir {
+) -> vre::plandir::layout::PlanDir {
     use vre::codecs::{Container, VideoCodec};
-    use vre::plandir::*;
+    use vre::plandir::hash::{chunk_task_key, compute_plan_hash};
+    use vre::plandir::layout::PlanDir;
+    use vre::plandir::schema::*;
     let list: Vec<Chunk> = (0..chunks)
         .map(|i| Chunk {
             index: i,
@@ -413,7 +415,7 @@ pub fn synthetic_plan_dir(
             start_micros: 0,
             lead_frames: 0,
         },
-        index: IndexRecord::of(&index, &encoded_index),
+        index: index.record(&encoded_index),
         output: OutputSpec {
             container: Container::Mp4,
             width: 1920,

@@ -1,0 +1,235 @@
+//! The options that define a plan, shared by `vre plan`, `vre run` and `vre bench`, and the
+//! parsers of their values.
+
+use crate::codecs::{self, Container, VideoCodec};
+use crate::plan::audio::{self, TrackSpec};
+use crate::plan::{PlanRequest, RangeBound, RangeSpec};
+use crate::plandir::schema::{Rational, Size, SplitStrategy};
+use clap::Args;
+use std::path::PathBuf;
+
+/// Options that define a plan (shared by `plan`, `run` and `bench`).
+#[derive(Debug, Clone, Args)]
+pub struct PlanOptions {
+    /// Output format: mp4, mov, mkv, webm, or png (a directory of frames) [default: from
+    /// --codec, or for `run` from OUT's extension; else mp4].
+    #[arg(long, value_name = "FORMAT", value_parser = parse_container)]
+    pub format: Option<Container>,
+    /// Video filter chain applied to every frame (ffmpeg -vf syntax).
+    #[arg(long = "vf", value_name = "FILTERGRAPH")]
+    pub vf: Option<String>,
+    /// Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, prores_ks, ffv1, png
+    /// [default: the format's first].
+    #[arg(long, value_name = "NAME", value_parser = parse_codec)]
+    pub codec: Option<VideoCodec>,
+    /// Constant rate factor; 0 is lossless with libx264, libx265 and libvpx-vp9 [default: 20 for
+    /// libx264, 24 libx265, 35 libsvtav1, 33 libvpx-vp9].
+    #[arg(long, value_name = "N")]
+    pub crf: Option<u32>,
+    /// Encoder preset: x264/x265 name, SVT-AV1 speed 0-13, VP9 speed 0-8, ProRes profile
+    /// [default: veryfast, 10, 5, hq].
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Pixel format of the output video [default: yuv420p; yuv422p10le for ProRes, rgb24 for
+    /// PNG, the source's for FFV1].
+    #[arg(long = "pix-fmt", value_name = "FMT")]
+    pub pix_fmt: Option<String>,
+    /// Encoder threads per chunk (recorded in the plan so retries are byte-identical)
+    /// [default: cores, or cores / -j for `run`].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+    /// How to place chunk boundaries: frames (even sizes), keyframes (at the source's
+    /// keyframes, cheap seeks), scenes (at detected scene cuts).
+    #[arg(long, value_enum, default_value_t = Split::Frames)]
+    pub split: Split,
+    /// Frames per chunk (the target for every split) [default: about 10 seconds].
+    #[arg(long = "chunk-frames", value_name = "N", conflicts_with = "chunks")]
+    pub chunk_frames: Option<u64>,
+    /// Number of chunks (instead of --chunk-frames; even split).
+    #[arg(long, value_name = "N", conflicts_with = "split")]
+    pub chunks: Option<u64>,
+    /// With --split scenes: cuts closer than this to the previous chunk start are ignored
+    /// [default: 1 second of frames].
+    #[arg(long = "min-chunk-frames", value_name = "N")]
+    pub min_chunk_frames: Option<u64>,
+    /// With --split scenes: longer spans between cuts are split evenly [default: twice
+    /// --chunk-frames].
+    #[arg(long = "max-chunk-frames", value_name = "N")]
+    pub max_chunk_frames: Option<u64>,
+    /// Frames each chunk decodes and filters before its start, then drops, so temporal filters
+    /// see the same history as in a serial run [default: derived from the filter chain].
+    #[arg(long, value_name = "N")]
+    pub preroll: Option<u64>,
+    /// Output frame rate, N or N/D: the output grid is what `-vf fps=N` makes of the input
+    /// (needed for variable-frame-rate input).
+    #[arg(long, value_name = "RATE", value_parser = parse_fps)]
+    pub fps: Option<Rational>,
+    /// Output size WxH (scaled before the filter chain).
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<Size>,
+    /// Render only part of the timeline: frames START:END (END exclusive), or seconds 5s:12.5s.
+    #[arg(long, value_name = "START:END", value_parser = parse_range)]
+    pub range: Option<RangeSpec>,
+    /// Add an audio track: file=PATH[,offset=S][,seek=S][,rate=R][,volume=V][,fade-in=S][,fade-out=S][,loop].
+    #[arg(long = "audio", value_name = "SPEC", value_parser = audio::parse_spec)]
+    pub audio: Vec<TrackSpec>,
+    /// Audio filters for the input's own audio track.
+    #[arg(long = "af", value_name = "FILTERS")]
+    pub af: Option<String>,
+    /// Leave the input's own audio out.
+    #[arg(long = "no-source-audio")]
+    pub no_source_audio: bool,
+    /// Replace a different plan in the planDir (outputs the new plan can use are kept).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `--split`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    /// Even sizes.
+    Frames,
+    /// At the source's keyframes, within half a chunk of the even boundary.
+    Keyframes,
+    /// At detected scene cuts.
+    Scenes,
+}
+
+/// Parses `--format`.
+pub fn parse_container(text: &str) -> Result<Container, String> {
+    Container::parse(text).ok_or_else(|| {
+        format!(
+            "'{text}' is not a format; valid: {}",
+            codecs::list(Container::ALL)
+        )
+    })
+}
+
+/// Parses `--codec`.
+pub fn parse_codec(text: &str) -> Result<VideoCodec, String> {
+    VideoCodec::parse(text).ok_or_else(|| {
+        format!(
+            "'{text}' is not supported; valid: {}",
+            codecs::list(VideoCodec::ALL)
+        )
+    })
+}
+
+impl PlanOptions {
+    /// The plan request for INPUT, with `default_threads` when --threads is not given and
+    /// `format` when --format is not given.
+    pub fn request(
+        &self,
+        input: PathBuf,
+        default_threads: u32,
+        format: Option<Container>,
+    ) -> PlanRequest {
+        PlanRequest {
+            input,
+            format: self.format.or(format),
+            video_filter: self.vf.clone(),
+            codec: self.codec,
+            crf: self.crf,
+            preset: self.preset.clone(),
+            pix_fmt: self.pix_fmt.clone(),
+            threads: self.threads.unwrap_or(default_threads),
+            split: match (self.split, self.chunks) {
+                (_, Some(_)) => SplitStrategy::Count,
+                (Split::Frames, None) => SplitStrategy::Frames,
+                (Split::Keyframes, None) => SplitStrategy::Keyframes,
+                (Split::Scenes, None) => SplitStrategy::Scenes,
+            },
+            chunk_frames: self.chunk_frames,
+            chunks: self.chunks,
+            min_chunk_frames: self.min_chunk_frames,
+            max_chunk_frames: self.max_chunk_frames,
+            preroll: self.preroll,
+            fps: self.fps,
+            size: self.size,
+            range: self.range.unwrap_or_default(),
+            audio_tracks: self.audio.clone(),
+            audio_filter: self.af.clone(),
+            no_source_audio: self.no_source_audio,
+        }
+    }
+}
+
+/// Parses `START:END` where each side is a frame number, seconds with an `s` suffix, or empty.
+pub fn parse_range(text: &str) -> Result<RangeSpec, String> {
+    let (start, end) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not START:END (e.g. 0:300 or 5s:12.5s)"))?;
+    let bound = |side: &str| -> Result<Option<RangeBound>, String> {
+        let side = side.trim();
+        if side.is_empty() {
+            return Ok(None);
+        }
+        if let Some(secs) = side.strip_suffix('s') {
+            let v: f64 = secs
+                .parse()
+                .map_err(|_| format!("'{side}' is not a number of seconds"))?;
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("'{side}' must be a non-negative number of seconds"));
+            }
+            return Ok(Some(RangeBound::Seconds(v)));
+        }
+        side.parse()
+            .map(|f| Some(RangeBound::Frame(f)))
+            .map_err(|_| format!("'{side}' is not a frame number (or seconds with an s suffix)"))
+    };
+    Ok(RangeSpec {
+        start: bound(start)?,
+        end: bound(end)?,
+    })
+}
+
+/// Parses `--size WxH`.
+pub fn parse_size(text: &str) -> Result<Size, String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("'{text}' is not WIDTHxHEIGHT (e.g. 1280x720)"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n > 0 && n % 2 == 0)
+    };
+    match (parse(w), parse(h)) {
+        (Some(width), Some(height)) => Ok(Size { width, height }),
+        _ => Err(format!(
+            "'{text}': width and height must be positive even numbers"
+        )),
+    }
+}
+
+/// Parses `--fps N` or `--fps N/D`.
+pub fn parse_fps(text: &str) -> Result<Rational, String> {
+    Rational::parse(text)
+        .ok_or_else(|| format!("'{text}' is not a frame rate (e.g. 25 or 30000/1001)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_frames_seconds_and_open_ends() {
+        assert_eq!(
+            parse_range("5s:12.5s").unwrap(),
+            RangeSpec {
+                start: Some(RangeBound::Seconds(5.0)),
+                end: Some(RangeBound::Seconds(12.5))
+            }
+        );
+        assert_eq!(
+            parse_range("10:").unwrap(),
+            RangeSpec {
+                start: Some(RangeBound::Frame(10)),
+                end: None
+            }
+        );
+        assert!(parse_range("10").is_err());
+        assert!(parse_range("a:b").is_err());
+        assert!(parse_range("-1s:").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! Errors about a planDir and the files in it, with their exit codes.
+
+use crate::exit::{Code, HasCode};
+use crate::plandir::schema::FORMAT_VERSION;
+use std::io;
+use std::path::PathBuf;
+
+/// Errors about a planDir and the files in it.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanDirError {
+    /// No plan.json.
+    #[error("{} is not a planDir (it has no plan.json); create one with `vre plan INPUT -o {}`", .dir.display(), .dir.display())]
+    NotAPlanDir {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file does not parse or violates the protocol.
+    #[error("{} is damaged: {reason}; re-create the plan with `vre plan ... --force`", .path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The plan was written by another planDir format.
+    #[error("{} uses planDir format {found}, but this vre reads format {FORMAT_VERSION}; use the vre that planned it, or plan again with --force", .path.display())]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+    },
+    /// plan.json or chunks.json changed after planning.
+    #[error("the plan in {} was edited after it was written (plan.json says {recorded}, its content hashes to {actual}); plan again with `vre plan ... --force`", .dir.display())]
+    Tampered {
+        /// The planDir.
+        dir: PathBuf,
+        /// The hash recorded in plan.json.
+        recorded: String,
+        /// The hash of what is there now.
+        actual: String,
+    },
+    /// The planned input is gone.
+    #[error("input {} is missing; restore it or plan again with the new path and --force", .path.display())]
+    InputMissing {
+        /// The input path.
+        path: PathBuf,
+    },
+    /// The planned input changed.
+    #[error("input {} changed since it was planned ({what}); plan again with `vre plan ... --force`", .path.display())]
+    InputChanged {
+        /// The input path.
+        path: PathBuf,
+        /// What differs.
+        what: String,
+    },
+    /// The planDir holds a different plan.
+    #[error("{} already holds a different plan ({existing}, new plan {new}); pass --force to replace it (finished pieces the new plan can use are kept), or choose another planDir", .dir.display())]
+    DifferentPlan {
+        /// The planDir.
+        dir: PathBuf,
+        /// Hash of the plan there.
+        existing: String,
+        /// Hash of the new plan.
+        new: String,
+    },
+    /// A lock is held by a running worker.
+    #[error("{} is in use: {what}; stop its workers first, or wait for them to finish", .dir.display())]
+    Busy {
+        /// The planDir.
+        dir: PathBuf,
+        /// What holds it.
+        what: String,
+    },
+}
+
+impl HasCode for PlanDirError {
+    fn code(&self) -> Code {
+        match self {
+            PlanDirError::NotAPlanDir { .. } | PlanDirError::InputMissing { .. } => Code::NoInput,
+            PlanDirError::Read { .. } => Code::IoErr,
+            PlanDirError::Write { source, .. } => match source.kind() {
+                io::ErrorKind::PermissionDenied
+                | io::ErrorKind::NotFound
+                | io::ErrorKind::ReadOnlyFilesystem
+                | io::ErrorKind::NotADirectory => Code::CantCreate,
+                _ => Code::IoErr,
+            },
+            PlanDirError::Malformed { .. }
+            | PlanDirError::Version { .. }
+            | PlanDirError::Tampered { .. }
+            | PlanDirError::InputChanged { .. } => Code::DataErr,
+            PlanDirError::DifferentPlan { .. } => Code::CantCreate,
+            PlanDirError::Busy { .. } => Code::TempFail,
+        }
+    }
+}

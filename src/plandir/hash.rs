@@ -1,0 +1,120 @@
+//! The plan hash and the task keys: blake3 over canonical JSON, so that the same plan hashes
+//! the same on every machine and a task's output can be reused by any plan it fits.
+
+use crate::plandir::schema::{Chunk, Plan};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Domain-separation prefix of the plan hash; bumped whenever the hashed form changes.
+const PLAN_HASH_DOMAIN: &str = "vre-plan-v2";
+
+/// Serialises a JSON value canonically: object keys sorted, no whitespace. Independent of
+/// serde_json's map ordering features.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn to_value<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("plan types always serialise to JSON")
+}
+
+fn hash_parts(domain: &str, parts: &[&Value]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(domain.as_bytes());
+    for part in parts {
+        hasher.update(b"\n");
+        hasher.update(canonical_json(part).as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+/// The plan hash: blake3 over a versioned prefix, the canonical plan without its `plan_hash`
+/// field, and the canonical chunk list.
+pub fn compute_plan_hash(plan: &Plan, chunks: &[Chunk]) -> String {
+    let mut plan_value = to_value(plan);
+    if let Value::Object(map) = &mut plan_value {
+        map.remove("plan_hash");
+    }
+    hash_parts(PLAN_HASH_DOMAIN, &[&plan_value, &to_value(&chunks)])
+}
+
+/// What every video chunk of a plan depends on, apart from its own frame range.
+fn video_basis(plan: &Plan) -> Value {
+    serde_json::json!({
+        "format_version": plan.format_version,
+        "ffmpeg_version": plan.ffmpeg_version,
+        "input": { "blake3": plan.input.blake3, "size": plan.input.size },
+        "source": to_value(&plan.source),
+        "grid": { "width": plan.output.width, "height": plan.output.height,
+                  "frame_rate": to_value(&plan.output.frame_rate) },
+        "normalize": to_value(&plan.normalize),
+        "video_filter": plan.video_filter,
+        "preroll": plan.preroll.frames,
+        "encoder": to_value(&plan.encoder),
+    })
+}
+
+/// The key of a chunk: everything its bytes depend on. Two plans that agree on it can share the
+/// chunk's output.
+pub fn chunk_task_key(plan: &Plan, chunk: &Chunk) -> String {
+    let range = serde_json::json!([chunk.start_frame, chunk.end_frame]);
+    hash_parts("vre-chunk-v1", &[&video_basis(plan), &range])
+}
+
+/// The key of the audio task: the tracks, their content, and the range and grid they are cut to.
+pub fn audio_task_key(plan: &Plan) -> String {
+    let basis = serde_json::json!({
+        "format_version": plan.format_version,
+        "ffmpeg_version": plan.ffmpeg_version,
+        "audio": to_value(&plan.audio),
+        "range": [plan.output.start_frame, plan.output.end_frame],
+        "frame_rate": to_value(&plan.output.frame_rate),
+    });
+    hash_parts("vre-audio-v1", &[&basis])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth() {
+        let v = serde_json::json!({"b": 1, "a": {"d": [1, {"z": 0, "y": 1}], "c": "x"}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":"x","d":[1,{"y":1,"z":0}]},"b":1}"#
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! Where every file of a planDir lives. All paths are derived here from fixed names and task
+//! indices, never from strings read out of `plan.json`, so a tampered plan cannot make vre write
+//! outside its planDir.
+
+use crate::plandir::error::PlanDirError;
+use crate::plandir::schema::{Plan, TaskId};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// `plan.json`: everything the render depends on, and the plan hash.
+pub const PLAN_FILE: &str = "plan.json";
+/// `chunks.json`: the chunks' half-open frame ranges.
+const CHUNKS_FILE: &str = "chunks.json";
+/// `index.bin`: the input's frame index.
+const INDEX_FILE: &str = "index.bin";
+/// `stages.json`: when plan, work and assembly ran.
+const STAGES_FILE: &str = "stages.json";
+/// The name assembly's concat lists are written beside.
+const CONCAT_LIST_FILE: &str = "concat.txt";
+/// Published chunks and their sidecars.
+const CHUNKS_DIR: &str = "chunks";
+/// The audio task's output and sidecar.
+const AUDIO_DIR: &str = "audio";
+/// One lock file per task, plus `plan.lock`.
+pub const LOCKS_DIR: &str = "locks";
+/// Failed attempts per task.
+const ATTEMPTS_DIR: &str = "attempts";
+/// One log per failed attempt.
+const LOGS_DIR: &str = "logs";
+/// How far running tasks are.
+const PROGRESS_DIR: &str = "progress";
+
+/// A planDir on disk: all paths inside it.
+#[derive(Debug, Clone)]
+pub struct PlanDir {
+    root: PathBuf,
+}
+
+impl PlanDir {
+    /// A planDir at `root` (which may not exist yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        PlanDir { root: root.into() }
+    }
+
+    /// The planDir's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `plan.json`.
+    pub fn plan_path(&self) -> PathBuf {
+        self.root.join(PLAN_FILE)
+    }
+
+    /// `chunks.json`.
+    pub fn chunks_path(&self) -> PathBuf {
+        self.root.join(CHUNKS_FILE)
+    }
+
+    /// `index.bin`, the input's frame index.
+    pub fn index_path(&self) -> PathBuf {
+        self.root.join(INDEX_FILE)
+    }
+
+    /// `stages.json`, when each stage of the run happened.
+    pub fn stages_path(&self) -> PathBuf {
+        self.root.join(STAGES_FILE)
+    }
+
+    /// The published output of a task.
+    pub fn output(&self, plan: &Plan, task: TaskId) -> PathBuf {
+        let ext = match task {
+            TaskId::Audio => plan
+                .audio
+                .as_ref()
+                .map_or("m4a", |a| a.codec.file_format().1),
+            TaskId::Chunk(_) => plan.chunk_extension(),
+        };
+        self.output_dir(task).join(format!("{}.{ext}", task.stem()))
+    }
+
+    /// The sidecar of a task.
+    pub fn sidecar(&self, task: TaskId) -> PathBuf {
+        self.output_dir(task).join(format!("{}.json", task.stem()))
+    }
+
+    /// The directory holding a task's output (and its temp files while it renders).
+    pub fn output_dir(&self, task: TaskId) -> PathBuf {
+        self.root.join(match task {
+            TaskId::Audio => AUDIO_DIR,
+            TaskId::Chunk(_) => CHUNKS_DIR,
+        })
+    }
+
+    /// `path` relative to the planDir's root, as written into the planDir's own files (concat
+    /// lists, attempt records); `path` itself when it is not inside the planDir.
+    pub fn relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The directory of the lock files.
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join(LOCKS_DIR)
+    }
+
+    /// The lock file of a task.
+    pub fn lock(&self, task: TaskId) -> PathBuf {
+        self.locks_dir().join(format!("{}.lock", task.stem()))
+    }
+
+    /// The lock file that workers hold shared and a re-plan holds exclusively.
+    pub fn plan_lock(&self) -> PathBuf {
+        self.locks_dir().join("plan.lock")
+    }
+
+    /// The record of failed attempts of a task.
+    pub fn attempts(&self, task: TaskId) -> PathBuf {
+        self.root
+            .join(ATTEMPTS_DIR)
+            .join(format!("{}.json", task.stem()))
+    }
+
+    /// The log of one attempt of a task.
+    pub fn attempt_log(&self, task: TaskId, attempt: u32) -> PathBuf {
+        self.root
+            .join(LOGS_DIR)
+            .join(format!("{}.attempt-{attempt}.log", task.stem()))
+    }
+
+    /// The progress record of a running task.
+    pub fn progress(&self, task: TaskId) -> PathBuf {
+        self.root
+            .join(PROGRESS_DIR)
+            .join(format!("{}.json", task.stem()))
+    }
+
+    /// The name concat lists are written under by assembly (each assembly uses a private temp
+    /// file beside it).
+    pub fn concat_list(&self) -> PathBuf {
+        self.root.join(CONCAT_LIST_FILE)
+    }
+
+    /// Creates the planDir and its subdirectories.
+    pub fn create_layout(&self) -> Result<(), PlanDirError> {
+        for sub in [
+            "",
+            CHUNKS_DIR,
+            AUDIO_DIR,
+            LOCKS_DIR,
+            ATTEMPTS_DIR,
+            LOGS_DIR,
+            PROGRESS_DIR,
+        ] {
+            let dir = self.root.join(sub);
+            fs::create_dir_all(&dir).map_err(|source| PlanDirError::Write { path: dir, source })?;
+        }
+        Ok(())
+    }
+
+    /// Whether a plan.json exists.
+    pub fn has_plan(&self) -> bool {
+        self.plan_path().is_file()
+    }
+}

@@ -1,0 +1,505 @@
+//! The types of the planDir's JSON files (`plan.json`, `chunks.json`, sidecars, progress
+//! records), mirrored one to one by the JSON Schemas in `schemas/`.
+
+use crate::codecs::{AudioCodec, Container, VideoCodec};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+
+/// The version of the planDir format this vre reads and writes.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// A frame rate (or any ratio) as an exact fraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rational {
+    /// Numerator, e.g. 30000.
+    pub num: u32,
+    /// Denominator, e.g. 1001.
+    pub den: u32,
+}
+
+impl Rational {
+    /// The value as a float.
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.num) / f64::from(self.den)
+    }
+
+    /// The instant of frame `frame` on a grid of this rate, in whole microseconds rounded to
+    /// the nearest.
+    pub fn frame_time_micros_round(self, frame: u64) -> u64 {
+        let scaled = u128::from(frame) * u128::from(self.den) * 2_000_000;
+        ((scaled + u128::from(self.num)) / (2 * u128::from(self.num))) as u64
+    }
+
+    /// Seconds spanned by `frames` frames of this rate.
+    pub fn seconds_of(self, frames: u64) -> f64 {
+        frames as f64 * f64::from(self.den) / f64::from(self.num)
+    }
+
+    /// Parses `N` or `N/D` (also ffprobe's `30000/1001`); refuses zero and garbage.
+    pub fn parse(text: &str) -> Option<Rational> {
+        let (num, den) = match text.split_once('/') {
+            Some((n, d)) => (n.trim().parse().ok()?, d.trim().parse().ok()?),
+            None => (text.trim().parse().ok()?, 1),
+        };
+        (num > 0 && den > 0).then_some(Rational { num, den })
+    }
+}
+
+impl fmt::Display for Rational {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.num, self.den)
+    }
+}
+
+/// Formats whole microseconds as seconds with six fixed decimals (never scientific notation).
+pub fn micros_to_seconds_text(micros: u64) -> String {
+    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
+/// The input file as it was when planned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// Absolute path of the input.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: u64,
+    /// blake3 of the content, hex.
+    pub blake3: String,
+}
+
+/// Facts about the input's video stream, read with ffprobe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceFacts {
+    /// Codec of the first video stream.
+    pub codec: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frame rate.
+    pub frame_rate: Rational,
+    /// Number of video frames in the input.
+    pub total_frames: u64,
+    /// Pixel format.
+    pub pix_fmt: String,
+    /// Whether the input has an audio stream.
+    pub has_audio: bool,
+    /// The container's start time, whole microseconds: ffmpeg counts `-ss` from it, and serial
+    /// ffmpeg's output time 0 is there.
+    pub start_micros: i64,
+    /// Output frames before the first video frame, where the video starts after the container
+    /// does: serial ffmpeg fills them by repeating the first frame, and so does vre.
+    pub lead_frames: u64,
+}
+
+/// The frame index as planned (`index.bin`): its blake3 ties the file to the plan hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexRecord {
+    /// Frames in the index (the input's video frames).
+    pub frames: u64,
+    /// Time base of its timestamps.
+    pub time_base: Rational,
+    /// Size of `index.bin` in bytes.
+    pub bytes: u64,
+    /// blake3 of `index.bin`, hex.
+    pub blake3: String,
+}
+
+/// The output: its container and the frame grid it is rendered on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    /// Container of the assembled output.
+    pub container: Container,
+    /// Output width.
+    pub width: u32,
+    /// Output height.
+    pub height: u32,
+    /// Output frame rate.
+    pub frame_rate: Rational,
+    /// First frame rendered (on the output grid).
+    pub start_frame: u64,
+    /// One past the last frame rendered.
+    pub end_frame: u64,
+}
+
+impl OutputSpec {
+    /// Number of frames in the output.
+    pub fn total_frames(&self) -> u64 {
+        self.end_frame - self.start_frame
+    }
+}
+
+/// GOP settings that make chunks concatenate losslessly: each chunk starts on an IDR frame and is
+/// made of closed GOPs with repeated headers, and no scene-cut keyframes appear by surprise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GopSettings {
+    /// Maximum distance between keyframes, in frames.
+    pub keyint: u32,
+    /// GOPs never reference frames of another GOP.
+    pub closed: bool,
+    /// The first frame of every chunk is an IDR frame.
+    pub idr_first: bool,
+    /// Whether the encoder may add keyframes at scene cuts.
+    pub scene_cut: bool,
+    /// Sequence headers are repeated before every keyframe.
+    pub repeat_headers: bool,
+}
+
+/// Encoder settings for the chunks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderSettings {
+    /// Video encoder.
+    pub codec: VideoCodec,
+    /// Constant rate factor (codecs with rate control).
+    pub crf: Option<u32>,
+    /// Encoder preset (x264/x265 name, SVT-AV1 or VP9 speed, ProRes profile).
+    pub preset: Option<String>,
+    /// Pixel format of the encoded video.
+    pub pix_fmt: String,
+    /// Encoder threads per chunk (fixed so that a retried chunk is byte-identical).
+    pub threads: u32,
+    /// GOP settings.
+    pub gop: GopSettings,
+}
+
+impl EncoderSettings {
+    /// One line for humans: `libx264 crf 20 preset veryfast yuv420p, 2 thread(s)`.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![self.codec.name().to_string()];
+        if let Some(crf) = self.crf {
+            parts.push(format!("crf {crf}"));
+        }
+        if let Some(preset) = &self.preset {
+            parts.push(format!("preset {preset}"));
+        }
+        parts.push(self.pix_fmt.clone());
+        format!("{}, {} thread(s) per chunk", parts.join(" "), self.threads)
+    }
+}
+
+/// How the output grid is derived from the source when it differs from it (`--fps`, `--size`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normalize {
+    /// Frame rate of the output grid; `None` keeps the source's frames one to one.
+    pub fps: Option<Rational>,
+    /// Output size; `None` keeps the source's.
+    pub size: Option<Size>,
+    /// The input's container start time, seconds (its timestamps are absolute with `-copyts`).
+    pub source_start_time: f64,
+    /// How far before a chunk's first slot decoding starts, seconds: the longest gap between
+    /// two input frames plus one slot, so the frame that fills the first slot is decoded.
+    pub seek_margin: f64,
+    /// Grid slots between the container's start and output frame 0: where a video-only file
+    /// starts late, serial ffmpeg's grid starts at its first frame (with other streams it
+    /// fills the gap, and this is 0).
+    pub grid_offset_slots: u64,
+}
+
+/// A frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Size {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// Frames decoded and filtered before each chunk's start and dropped after the filter chain, so
+/// that filters with memory see the same history as in a serial run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preroll {
+    /// Frames of history.
+    pub frames: u64,
+    /// Why this many.
+    pub reason: String,
+}
+
+/// How chunk boundaries were chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitStrategy {
+    /// Even sizes from a target length.
+    Frames,
+    /// Even sizes from a chunk count.
+    Count,
+    /// Starts moved to the nearest source keyframes.
+    Keyframes,
+    /// Starts at detected scene cuts.
+    Scenes,
+}
+
+/// How the output range was cut into chunks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunking {
+    /// The strategy.
+    pub strategy: SplitStrategy,
+    /// The chunk length aimed at.
+    pub target_frames: u64,
+    /// Shortest chunk allowed (scene split).
+    pub min_frames: Option<u64>,
+    /// Longest chunk allowed (scene split).
+    pub max_frames: Option<u64>,
+}
+
+/// One audio track placed on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioTrack {
+    /// Absolute path of the track's media.
+    pub path: PathBuf,
+    /// blake3 of the media's content.
+    pub blake3: String,
+    /// Whether this track is the input's own audio.
+    pub is_source: bool,
+    /// Where the track starts on the timeline, seconds.
+    pub offset: f64,
+    /// In-point in the media, seconds.
+    pub seek: f64,
+    /// Playback rate: tempo and pitch change together, like a tape.
+    pub rate: f64,
+    /// Linear gain.
+    pub volume: f64,
+    /// Fade-in length at the track's start, seconds.
+    pub fade_in: f64,
+    /// Fade-out length at the track's end, seconds.
+    pub fade_out: f64,
+    /// Whether the media loops forever.
+    pub looped: bool,
+    /// Extra audio filters applied to this track before mixing.
+    pub filter: Option<String>,
+    /// Duration of the media, seconds.
+    pub media_duration: f64,
+    /// Where in the file media time 0 is, seconds from the container's start: the input's own
+    /// audio may start after its container does (an edit list, a late first packet), and
+    /// serial ffmpeg keeps that delay.
+    pub media_start: f64,
+}
+
+/// The audio task: every track mixed once for the whole range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioPlan {
+    /// Audio codec.
+    pub codec: AudioCodec,
+    /// Bit rate, bits per second (`None`: lossless).
+    pub bitrate: Option<u32>,
+    /// Sample rate of the mix.
+    pub sample_rate: u32,
+    /// Channels of the mix.
+    pub channels: u32,
+    /// Exact length of the mix in samples: the video's frames × den / num seconds.
+    pub samples: u64,
+    /// The tracks mixed.
+    pub tracks: Vec<AudioTrack>,
+}
+
+/// `plan.json`: everything the render depends on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// blake3 over the canonical form of this plan (without this field) and `chunks.json`.
+    pub plan_hash: String,
+    /// planDir format version.
+    pub format_version: u32,
+    /// vre version that wrote the plan.
+    pub vre_version: String,
+    /// ffmpeg version the plan was made with.
+    pub ffmpeg_version: String,
+    /// The input.
+    pub input: InputRecord,
+    /// Facts about the input's video.
+    pub source: SourceFacts,
+    /// The input's frame index.
+    pub index: IndexRecord,
+    /// The output grid and container.
+    pub output: OutputSpec,
+    /// `--fps`/`--size`, when the output grid differs from the source.
+    pub normalize: Option<Normalize>,
+    /// The user's video filter chain.
+    pub video_filter: Option<String>,
+    /// History each chunk decodes before its start.
+    pub preroll: Preroll,
+    /// Encoder settings.
+    pub encoder: EncoderSettings,
+    /// How the range was chunked.
+    pub chunking: Chunking,
+    /// The audio task, if the output has audio.
+    pub audio: Option<AudioPlan>,
+}
+
+impl Plan {
+    /// File extension of a rendered chunk.
+    pub fn chunk_extension(&self) -> &'static str {
+        self.encoder.codec.chunk_format().1
+    }
+}
+
+/// One entry of `chunks.json`: the half-open frame range `[start_frame, end_frame)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// Position in chunks.json, from 0.
+    pub index: u32,
+    /// First frame (output grid).
+    pub start_frame: u64,
+    /// One past the last frame.
+    pub end_frame: u64,
+    /// Why the chunk starts where it does.
+    pub reason: String,
+}
+
+impl Chunk {
+    /// Number of frames.
+    pub fn frames(&self) -> u64 {
+        self.end_frame - self.start_frame
+    }
+}
+
+/// A unit of work in a planDir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskId {
+    /// The audio mix.
+    Audio,
+    /// The video chunk with this index.
+    Chunk(u32),
+}
+
+impl TaskId {
+    /// The stem every file of this task is named by (`chunk-000003`, `audio`).
+    pub fn stem(self) -> String {
+        match self {
+            TaskId::Audio => "audio".to_string(),
+            TaskId::Chunk(i) => format!("chunk-{i:06}"),
+        }
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskId::Audio => write!(f, "audio"),
+            TaskId::Chunk(i) => write!(f, "chunk {i}"),
+        }
+    }
+}
+
+/// What a published task holds: a chunk's frames or the audio's samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Media {
+    /// A video chunk.
+    Chunk {
+        /// Chunk index.
+        index: u32,
+        /// First frame.
+        start_frame: u64,
+        /// One past the last frame.
+        end_frame: u64,
+        /// Frames counted in the published file.
+        frames: u64,
+    },
+    /// The audio mix.
+    Audio {
+        /// Samples in the published file.
+        samples: u64,
+        /// Sample rate.
+        sample_rate: u32,
+        /// Duration in seconds.
+        duration_seconds: f64,
+    },
+}
+
+/// Parameters of an encoded video stream that must agree between chunks for stream copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamFacts {
+    /// Codec name.
+    pub codec: String,
+    /// Profile.
+    pub profile: String,
+    /// Pixel format.
+    pub pix_fmt: String,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// Frame rate.
+    pub frame_rate: String,
+    /// Time base.
+    pub time_base: String,
+}
+
+/// A sidecar: the proof that a task's output is complete and belongs to this plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sidecar {
+    /// planDir format version.
+    pub format_version: u32,
+    /// Hash of the plan this output was rendered for.
+    pub plan_hash: String,
+    /// Hash of exactly what this task's output depends on (lets a re-plan keep valid outputs).
+    pub task_key: String,
+    /// What the output holds.
+    pub media: Media,
+    /// The encoded stream's parameters (chunks), compared before concatenation.
+    pub stream: Option<StreamFacts>,
+    /// Size of the output in bytes.
+    pub bytes: u64,
+    /// blake3 of the output, hex.
+    pub blake3: String,
+    /// Wall-clock seconds the render took.
+    pub encode_seconds: f64,
+    /// When the render started, seconds since the Unix epoch.
+    pub started_at: f64,
+    /// When it was published.
+    pub finished_at: f64,
+    /// Host of the worker that rendered it.
+    pub host: String,
+    /// Process id of that worker.
+    pub pid: u32,
+}
+
+/// `progress/<task>.json`: how far a running task is, for other processes to read; replaced
+/// atomically at most once a second, removed when the task ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressRecord {
+    /// Frames encoded so far.
+    pub frames_done: u64,
+    /// Frames in the task.
+    pub frames: u64,
+    /// Encoding speed, frames per second.
+    pub fps: f64,
+    /// Host of the worker rendering it.
+    pub host: String,
+    /// Process id of that worker.
+    pub pid: u32,
+    /// When this was written, seconds since the Unix epoch.
+    pub updated_at: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_times_round_and_print_fixed() {
+        let ntsc = Rational {
+            num: 30000,
+            den: 1001,
+        };
+        assert_eq!(ntsc.frame_time_micros_round(7), 233_567);
+        assert_eq!(ntsc.frame_time_micros_round(15), 500_500);
+        assert_eq!(micros_to_seconds_text(233_566), "0.233566");
+        assert_eq!(micros_to_seconds_text(12_000_000_000), "12000.000000");
+    }
+    #[test]
+    fn rationals_parse_strictly() {
+        assert_eq!(
+            Rational::parse("30000/1001"),
+            Some(Rational {
+                num: 30000,
+                den: 1001
+            })
+        );
+        assert_eq!(Rational::parse("25"), Some(Rational { num: 25, den: 1 }));
+        assert_eq!(Rational::parse("0/0"), None);
+        assert_eq!(Rational::parse("x"), None);
+    }
+}
