@@ -7,6 +7,7 @@ use crate::codecs::Container;
 use crate::exit::{Code, Coded};
 use crate::inspect::status;
 use crate::plan;
+use crate::plandir::estimate;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
 use crate::sys::disk::{self, SpaceError};
@@ -58,8 +59,8 @@ pub fn default_plan_dir(out: &Path) -> PathBuf {
 
 /// Refuses a run whose chunks and output cannot fit: both on one filesystem need room for both.
 fn check_space(dir: &PlanDir, loaded: &LoadedPlan, out: &Path) -> Result<(), SpaceError> {
-    let chunks = disk::estimate_remaining(dir, loaded);
-    let output = disk::estimate_output(loaded);
+    let chunks = estimate::estimate_remaining(dir, loaded);
+    let output = estimate::estimate_output(loaded);
     let out_dir = crate::sys::fsio::parent_dir(out);
     if disk::same_filesystem(dir.root(), out_dir) {
         disk::ensure_free(dir.root(), "the chunks and the output", chunks + output)

@@ -10,10 +10,32 @@ use crate::plandir::layout::PlanDir;
 use crate::plandir::schema::TaskId;
 use crate::sys::fsio;
 use crate::sys::host;
-use crate::work::environment::{EnvCause, EnvFailure};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
+
+/// What in the environment made a render fail. The serialized names are stable (they appear in
+/// `attempts/*.json` and `vre status --json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnvCause {
+    /// No space left on the device, or the disk quota is exceeded (ENOSPC, EDQUOT).
+    DiskFull,
+    /// The filesystem is mounted read-only (EROFS).
+    ReadOnly,
+    /// The planDir is not writable for this user (EACCES, EPERM).
+    NotWritable,
+    /// The process or the system ran out of file descriptors (EMFILE, ENFILE).
+    TooManyOpenFiles,
+    /// The device reported an I/O error (EIO).
+    IoError,
+    /// The input is missing or not its planned size (e.g. a network share that went away).
+    InputMissing,
+    /// The planDir, or a directory inside it, is missing.
+    PlanDirMissing,
+    /// Memory ran out (ENOMEM), or ffmpeg was killed with SIGKILL (the OOM killer's signal).
+    OutOfMemory,
+}
 
 /// One failed attempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,11 +140,16 @@ pub fn record_failure(
 
 /// Records a render stopped by its environment (not an attempt). The caller must hold the
 /// task's lock.
-pub fn record_environment(dir: &PlanDir, task: TaskId, failure: &EnvFailure) -> io::Result<()> {
+pub fn record_environment(
+    dir: &PlanDir,
+    task: TaskId,
+    cause: EnvCause,
+    message: String,
+) -> io::Result<()> {
     let mut record = read(dir, task);
     record.environment.push(EnvironmentError {
-        cause: failure.cause,
-        error: failure.to_string(),
+        cause,
+        error: message,
         at: fsio::unix_now(),
         host: host::host_name(),
         pid: std::process::id(),

@@ -20,6 +20,7 @@
 pub mod attempts;
 pub mod claim;
 pub mod error;
+pub mod estimate;
 pub mod frameindex;
 pub mod hash;
 pub mod layout;

@@ -16,36 +16,13 @@
 
 use crate::plandir::error::PlanDirError;
 use crate::plandir::schema::TaskId;
-use serde::{Deserialize, Serialize};
+use crate::plandir::attempts::EnvCause;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// Free space below which a failed render on the planDir's filesystem is blamed on the disk.
 const NEARLY_FULL: u64 = 1 << 20;
-
-/// What in the environment made a render fail. The serialized names are stable (they appear in
-/// `attempts/*.json` and `vre status --json`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EnvCause {
-    /// No space left on the device, or the disk quota is exceeded (ENOSPC, EDQUOT).
-    DiskFull,
-    /// The filesystem is mounted read-only (EROFS).
-    ReadOnly,
-    /// The planDir is not writable for this user (EACCES, EPERM).
-    NotWritable,
-    /// The process or the system ran out of file descriptors (EMFILE, ENFILE).
-    TooManyOpenFiles,
-    /// The device reported an I/O error (EIO).
-    IoError,
-    /// The input is missing or not its planned size (e.g. a network share that went away).
-    InputMissing,
-    /// The planDir, or a directory inside it, is missing.
-    PlanDirMissing,
-    /// Memory ran out (ENOMEM), or ffmpeg was killed with SIGKILL (the OOM killer's signal).
-    OutOfMemory,
-}
 
 impl EnvCause {
     /// The stable name (`disk-full`, …).

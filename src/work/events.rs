@@ -99,7 +99,7 @@ pub enum Event {
         /// The task.
         task: TaskRef,
         /// What failed.
-        cause: crate::work::environment::EnvCause,
+        cause: crate::plandir::attempts::EnvCause,
         /// The message: what, where, what to do.
         error: String,
     },

@@ -158,7 +158,7 @@ pub fn work_with(
     let loaded = dir.load()?;
     crate::plandir::write::check_input_unchanged(&loaded.plan)?;
     if options.space_check {
-        let needed = crate::sys::disk::estimate_remaining(dir, &loaded);
+        let needed = crate::plandir::estimate::estimate_remaining(dir, &loaded);
         crate::sys::disk::ensure_free(dir.root(), "the remaining chunks", needed)?;
     }
     let tasks = loaded.tasks();
@@ -391,7 +391,7 @@ impl Scheduler<'_> {
             .claimed(task, &lock)
             .or_else(|e| self.environment_or(task, e))?;
         if let Outcome::Environment(failure) = &outcome {
-            if let Err(e) = attempts::record_environment(dir, task, failure) {
+            if let Err(e) = attempts::record_environment(dir, task, failure.cause, failure.to_string()) {
                 crate::sys::log::log(
                     crate::sys::log::Level::Warn,
                     "could not record the environment error",
