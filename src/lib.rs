@@ -17,6 +17,7 @@ pub mod codecs;
 pub mod exit;
 pub mod ffmpeg;
 pub mod inspect;
+pub mod pipeline;
 pub mod plan;
 pub mod plandir;
 pub mod sys;

@@ -27,6 +27,7 @@ fn domain_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
         crate::ffmpeg::probe::ProbeError,
         crate::assemble::AssembleError,
         crate::plan::PlanError,
+        crate::pipeline::PipelineError,
         crate::plan::audio::AudioSpecError,
         crate::sys::disk::SpaceError,
         crate::work::scheduler::WorkError,

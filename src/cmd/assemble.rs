@@ -1,6 +1,7 @@
 //! `vre assemble`: verify and concatenate a planDir into OUT.
 
 use crate::assemble;
+use crate::cmd::summary;
 use crate::exit::Code;
 use crate::plandir::layout::PlanDir;
 use clap::Args;
@@ -39,20 +40,7 @@ pub fn run(args: &AssembleArgs, quiet: bool) -> anyhow::Result<Code> {
     let done = assemble::assemble(&dir, &args.out, options)?;
     crate::plandir::stages::note(&dir, crate::plandir::stages::Stage::Assemble, started);
     if !quiet {
-        eprintln!("{}", describe(&done));
+        eprintln!("{}", summary::describe_assembly(&done));
     }
     Ok(Code::Success)
-}
-
-/// One line about a finished assembly.
-pub fn describe(done: &assemble::Assembled) -> String {
-    format!(
-        "vre: assembled {} ({} frames{}, {} bytes): verified in {:.2} s, concatenated in {:.2} s",
-        done.output.display(),
-        done.frames,
-        if done.has_audio { " + audio" } else { "" },
-        done.bytes,
-        done.verify_seconds,
-        done.mux_seconds
-    )
 }

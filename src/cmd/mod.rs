@@ -9,5 +9,6 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod status;
+pub mod summary;
 pub mod verify;
 pub mod work;

@@ -3,7 +3,7 @@
 use crate::exit::Code;
 use crate::plandir::layout::PlanDir;
 use crate::work::events;
-use crate::work::scheduler::{self, WorkOptions, WorkSummary};
+use crate::work::scheduler::{self, WorkOptions};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -48,7 +48,7 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<Code> {
     };
     let observer = events::observer_for(args.json);
     let summary = scheduler::work(&PlanDir::new(&args.plan_dir), &options, observer.as_ref())?;
-    Ok(outcome_code(&summary))
+    Ok(summary.code())
 }
 
 /// The array-job index a scheduler gave this task: Slurm, Kubernetes Indexed Jobs, PBS.
@@ -60,17 +60,4 @@ pub fn array_index_from_env() -> Option<u32> {
     ]
     .iter()
     .find_map(|name| std::env::var(name).ok()?.trim().parse().ok())
-}
-
-/// The exit code a worker's summary stands for.
-pub fn outcome_code(summary: &WorkSummary) -> Code {
-    if summary.interrupted {
-        Code::Interrupted
-    } else if !summary.environment.is_empty() {
-        Code::TempFail
-    } else if !summary.exhausted.is_empty() {
-        Code::ChunksFailed
-    } else {
-        Code::Success
-    }
 }

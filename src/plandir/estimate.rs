@@ -51,4 +51,3 @@ pub fn estimate_output(loaded: &LoadedPlan) -> u64 {
     });
     video as u64 + audio
 }
-

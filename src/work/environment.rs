@@ -14,9 +14,9 @@
 //! send is the OOM killer's), the OS error of vre's own I/O, and last the error texts ffmpeg
 //! printed.
 
+use crate::plandir::attempts::EnvCause;
 use crate::plandir::error::PlanDirError;
 use crate::plandir::schema::TaskId;
-use crate::plandir::attempts::EnvCause;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@
 use crate::ffmpeg::probe;
 use crate::ffmpeg::runner;
 use crate::ffmpeg::{self, Argv, SourceSpan};
+use crate::plandir::attempts::EnvCause;
 use crate::plandir::claim::TaskLock;
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
@@ -15,7 +16,6 @@ use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::{begin_render, pts_log_path, publish_render, Rendered};
 use crate::plandir::schema::{Chunk, Media, Sidecar, StreamFacts, TaskId};
 use crate::sys::fsio;
-use crate::plandir::attempts::EnvCause;
 use crate::work::environment::{self, EnvFailure, RenderEvidence};
 use std::fs;
 use std::path::Path;

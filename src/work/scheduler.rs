@@ -6,6 +6,7 @@
 //! a free one is rendered. Tasks set aside are retried when the planDir changes (or every second,
 //! for workers that die without a trace on disk), until every task is done.
 
+use crate::exit::Code;
 use crate::ffmpeg::runner;
 use crate::plandir::attempts;
 use crate::plandir::claim::{self, TaskLock};
@@ -70,6 +71,21 @@ pub struct WorkSummary {
     pub environment: Vec<EnvFailure>,
     /// Whether a signal stopped the work.
     pub interrupted: bool,
+}
+
+impl WorkSummary {
+    /// The exit code this summary stands for.
+    pub fn code(&self) -> Code {
+        if self.interrupted {
+            Code::Interrupted
+        } else if !self.environment.is_empty() {
+            Code::TempFail
+        } else if !self.exhausted.is_empty() {
+            Code::ChunksFailed
+        } else {
+            Code::Success
+        }
+    }
 }
 
 /// How often a running task's progress record is rewritten at most.
@@ -391,7 +407,9 @@ impl Scheduler<'_> {
             .claimed(task, &lock)
             .or_else(|e| self.environment_or(task, e))?;
         if let Outcome::Environment(failure) = &outcome {
-            if let Err(e) = attempts::record_environment(dir, task, failure.cause, failure.to_string()) {
+            if let Err(e) =
+                attempts::record_environment(dir, task, failure.cause, failure.to_string())
+            {
                 crate::sys::log::log(
                     crate::sys::log::Level::Warn,
                     "could not record the environment error",
