@@ -1,8 +1,8 @@
 //! `vre report`: write one self-contained HTML page about a planDir.
 
 use crate::cli::ReportArgs;
-use crate::exit::Code;
-use crate::inspect::report;
+use crate::exit::{Code, Coded, HasCode};
+use crate::inspect::report::write::write_report;
 use crate::plandir::PlanDir;
 
 /// Runs `vre report`.
@@ -12,7 +12,7 @@ pub fn run(args: &ReportArgs, quiet: bool) -> anyhow::Result<Code> {
         .out
         .clone()
         .unwrap_or_else(|| dir.root().join("report.html"));
-    let summary = report::write_report(&dir, &out)?;
+    let summary = write_report(&dir, &out).map_err(|e| Coded::new(e.code(), e.to_string()))?;
     if !quiet {
         eprintln!(
             "vre: report written to {} ({} of {} tasks published, {} lane(s), {} bytes)",
