@@ -1,9 +1,11 @@
 //! `vre bench`: vre against the plain ffmpeg command a user would have typed, on the same job.
 
-use crate::bench::{self, Job, Machine, Setup};
+use crate::bench::measure::{self, Setup};
+use crate::bench::model::{Job, Machine};
+use crate::bench::{svg, table};
 use crate::cli::{self, BenchArgs, RunArgs};
 use crate::codecs::Container;
-use crate::exit::{Code, Coded};
+use crate::exit::{Code, Coded, HasCode};
 use crate::ffmpeg;
 use crate::plan;
 use std::ffi::OsString;
@@ -120,7 +122,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
     let serial = |out: &Path| {
         ffmpeg::serial_render(plan, out).expect("checked above: the plan has a serial command")
     };
-    let vre = |jobs: u32, out: &Path, plan_dir: &Path| -> anyhow::Result<()> {
+    let vre = |jobs: u32, out: &Path, plan_dir: &Path| -> Result<(), Coded> {
         let run_args = RunArgs {
             input: args.input.clone(),
             out: out.to_path_buf(),
@@ -132,11 +134,15 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
             no_space_check: false,
             options: args.options.clone(),
         };
-        let code = crate::cmd::run::run(&run_args, true)?;
+        let code = crate::cmd::run::run(&run_args, true)
+            .map_err(|e| Coded::new(crate::exit::code_of(&e), e.to_string()))?;
         if code == Code::Success {
             Ok(())
         } else {
-            Err(Coded::new(code, format!("vre run -j {jobs} stopped ({code})")).into())
+            Err(Coded::new(
+                code,
+                format!("vre run -j {jobs} stopped ({code})"),
+            ))
         }
     };
     let vre_command = format!(
@@ -170,9 +176,9 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
     };
     // The in-process runs' own info lines would drown the bench's; warnings and errors stay.
     crate::sys::log::set_level(true, 0);
-    let result = bench::run(&setup, machine)?;
+    let result = measure::run(&setup, machine).map_err(|e| Coded::new(e.code(), e.to_string()))?;
     if let Some(plot) = &args.plot {
-        std::fs::write(plot, bench::svg(&result)).map_err(|e| {
+        std::fs::write(plot, svg::svg(&result)).map_err(|e| {
             Coded::new(
                 Code::CantCreate,
                 format!("cannot write {}: {e}", plot.display()),
@@ -182,7 +188,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        print!("{}", bench::table(&result));
+        print!("{}", table::table(&result));
     }
     Ok(Code::Success)
 }
