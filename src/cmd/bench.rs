@@ -1,17 +1,21 @@
 //! `vre bench`: vre against the plain ffmpeg command a user would have typed, on the same job.
 
-use crate::bench::{self, Job, Machine, Setup};
+use crate::bench::measure::{self, Setup};
+use crate::bench::model::{Job, Machine};
+use crate::bench::{svg, table};
 use crate::cmd::options::PlanOptions;
-use crate::cmd::run::RunArgs;
 use crate::codecs::Container;
-use crate::exit::{Code, Coded};
+use crate::exit::{Code, Coded, HasCode};
 use crate::ffmpeg;
+use crate::pipeline::{self, Finished};
 use crate::plan;
+use crate::plandir::layout::PlanDir;
+use crate::plandir::schema::Plan;
 use crate::sys::host;
+use crate::work::events;
 use clap::Args;
 use std::ffi::OsString;
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `vre bench`.
 #[derive(Debug, Args)]
@@ -75,110 +79,115 @@ fn typed_plan_options(input: &Path) -> Vec<OsString> {
     kept
 }
 
-fn shell_words(args: &[OsString]) -> String {
-    args.iter()
-        .map(|a| {
-            let text = a.to_string_lossy();
-            if !text.is_empty()
-                && text
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c))
-            {
-                text.into_owned()
-            } else {
-                format!("'{}'", text.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Worker counts to measure: as given (repeats dropped), else 1 up to the cores.
+fn worker_counts(args: &BenchArgs) -> Vec<u32> {
+    if args.workers.is_empty() {
+        return (1..=host::cores() as u32).collect();
+    }
+    let mut seen = Vec::new();
+    for &n in &args.workers {
+        if !seen.contains(&n) {
+            seen.push(n);
+        }
+    }
+    seen
 }
 
-/// Runs `vre bench`.
-pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
-    let cores = host::cores();
-    let workers: Vec<u32> = if args.workers.is_empty() {
-        (1..=cores as u32).collect()
-    } else {
-        let mut seen = Vec::new();
-        for &n in &args.workers {
-            if !seen.contains(&n) {
-                seen.push(n);
-            }
-        }
-        seen
-    };
+/// Refuses what one plain ffmpeg command cannot be compared with.
+fn check_comparable(args: &BenchArgs, plan: &Plan) -> Result<(), Coded> {
     if args.options.format == Some(Container::Png) {
         return Err(Coded::new(
             Code::Usage,
             "vre bench compares against one ffmpeg command writing a file; a PNG sequence is not measured",
-        )
-        .into());
+        ));
     }
-    // Plan once up front: bad options are refused before anything is timed, and the plan gives
-    // the serial command its input, range, filters and encoder settings.
-    let request = args.options.request(args.input.clone(), 1, None);
-    let loaded = plan::make_plan(&request)?;
-    let plan = &loaded.plan;
-    if let Err(what) = ffmpeg::serial_render(plan, Path::new("serial.out")) {
-        return Err(Coded::new(
-            Code::Usage,
-            format!(
+    ffmpeg::serial_render(plan, Path::new("serial.out"))
+        .map(|_| ())
+        .map_err(|what| {
+            Coded::new(
+                Code::Usage,
+                format!(
                 "vre bench compares against one plain ffmpeg command, which cannot express {what}"
             ),
-        )
-        .into());
-    }
-    let container = plan.output.container;
-    let job = Job {
+            )
+        })
+}
+
+/// The job as the bench's table describes it.
+fn job_of(plan: &Plan) -> Job {
+    let e = &plan.encoder;
+    let mut encoder = vec![e.codec.name().to_string()];
+    encoder.extend(e.crf.map(|c| format!("crf {c}")));
+    encoder.extend(e.preset.as_ref().map(|p| format!("preset {p}")));
+    encoder.push(e.pix_fmt.clone());
+    Job {
         input: plan.input.path.clone(),
         frames: plan.output.total_frames(),
         frame_rate: plan.output.frame_rate.to_string(),
         size: format!("{}x{}", plan.output.width, plan.output.height),
         video_filter: plan.video_filter.clone(),
-        encoder: {
-            let e = &plan.encoder;
-            let mut parts = vec![e.codec.name().to_string()];
-            parts.extend(e.crf.map(|c| format!("crf {c}")));
-            parts.extend(e.preset.as_ref().map(|p| format!("preset {p}")));
-            parts.push(e.pix_fmt.clone());
-            parts.join(" ")
-        },
-        extension: container.name().to_string(),
+        encoder: encoder.join(" "),
+        extension: plan.output.container.name().to_string(),
+    }
+}
+
+/// One measured vre run: what `vre run INPUT -o OUT -j JOBS --plan-dir PLAN_DIR --keep-temp`
+/// with the bench's plan options does, in this process.
+fn run_vre(args: &BenchArgs, jobs: u32, out: &Path, plan_dir: &Path) -> Result<(), Coded> {
+    let workers = jobs as usize;
+    let threads_per_chunk = (host::cores() / workers).max(1) as u32;
+    let job = pipeline::Job {
+        request: args
+            .options
+            .request(args.input.clone(), threads_per_chunk, None),
+        plan_dir: PlanDir::new(plan_dir),
+        out: out.to_path_buf(),
+        force: args.options.force,
+        workers,
+        max_attempts: 3,
+        space_check: true,
+        allow_reencode: false,
     };
+    let observer = events::observer_for(false);
+    match pipeline::run(&job, observer.as_ref(), &mut |_, _| {}) {
+        Ok(Finished::Done { .. }) => Ok(()),
+        Ok(Finished::Stopped { code, .. }) => Err(Coded::new(
+            code,
+            format!("vre run -j {jobs} stopped ({code})"),
+        )),
+        Err(e) => Err(Coded::new(e.code(), e.to_string())),
+    }
+}
+
+/// Runs `vre bench`.
+pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
+    // Plan once up front: bad options are refused before anything is timed, and the plan gives
+    // the serial command its input, range, filters and encoder settings.
+    let request = args.options.request(args.input.clone(), 1, None);
+    let loaded = plan::make_plan(&request)?;
+    let plan = &loaded.plan;
+    check_comparable(args, plan)?;
+    let container = plan.output.container;
     let serial = |out: &Path| {
         ffmpeg::serial_render(plan, out).expect("checked above: the plan has a serial command")
     };
-    let vre = |jobs: u32, out: &Path, plan_dir: &Path| -> anyhow::Result<()> {
-        let run_args = RunArgs {
-            input: args.input.clone(),
-            out: out.to_path_buf(),
-            jobs: Some(jobs as usize),
-            plan_dir: Some(plan_dir.to_path_buf()),
-            keep_temp: true,
-            allow_reencode: false,
-            max_attempts: 3,
-            no_space_check: false,
-            options: args.options.clone(),
-        };
-        let code = crate::cmd::run::run(&run_args, true)?;
-        if code == Code::Success {
-            Ok(())
-        } else {
-            Err(Coded::new(code, format!("vre run -j {jobs} stopped ({code})")).into())
-        }
-    };
+    let vre = |jobs: u32, out: &Path, plan_dir: &Path| run_vre(args, jobs, out, plan_dir);
+    let mut typed = vec![args.input.clone().into_os_string()];
+    typed.extend(typed_plan_options(&args.input));
     let vre_command = format!(
-        "vre run {} -o out.{} -j N {} (in process, planDir kept for its stage timings, then removed)",
-        shell_words(&[args.input.clone().into_os_string()]),
+        "vre run {} -o out.{} -j N (in process, planDir kept for its stage timings, then removed)",
+        typed
+            .iter()
+            .map(|a| ffmpeg::shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" "),
         container.name(),
-        shell_words(&typed_plan_options(&args.input))
     );
     let progress = |line: &str| {
         if !quiet {
             eprintln!("vre: bench: {line}");
         }
     };
-    let machine = Machine::detect();
     if !quiet {
         eprintln!(
             "vre: bench: serial command: {}",
@@ -186,11 +195,11 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
         );
     }
     let setup = Setup {
-        job,
+        job: job_of(plan),
         serial: &serial,
         vre: &vre,
         vre_command,
-        workers,
+        workers: worker_counts(args),
         runs: args.runs,
         scratch: std::env::temp_dir()
             .join(format!("vre-bench-{}", crate::sys::fsio::unique_suffix())),
@@ -198,9 +207,9 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
     };
     // The in-process runs' own info lines would drown the bench's; warnings and errors stay.
     crate::sys::log::set_level(true, 0);
-    let result = bench::run(&setup, machine)?;
+    let result = measure::run(&setup, Machine::detect())?;
     if let Some(plot) = &args.plot {
-        std::fs::write(plot, bench::svg(&result)).map_err(|e| {
+        std::fs::write(plot, svg::svg(&result)).map_err(|e| {
             Coded::new(
                 Code::CantCreate,
                 format!("cannot write {}: {e}", plot.display()),
@@ -210,7 +219,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        print!("{}", bench::table(&result));
+        print!("{}", table::table(&result));
     }
     Ok(Code::Success)
 }

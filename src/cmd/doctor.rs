@@ -55,34 +55,19 @@ pub fn run(args: &DoctorArgs, quiet: bool) -> anyhow::Result<Code> {
             format!("cannot find the vre binary to start a second process: {e}"),
         )
     })?;
-    let report = doctor::check(dir, &exe).map_err(|e| Coded::new(e.code(), e.to_string()))?;
+    let diagnosis = doctor::check(dir, &exe)?;
     if !quiet {
         // Not println!: a closed pipe or a full disk is an I/O error (74), not a panic.
         let mut out = std::io::stdout().lock();
-        for line in report.lines() {
+        for line in diagnosis.lines() {
             writeln!(out, "{line}")?;
         }
         out.flush()?;
     }
-    for warning in &report.warnings {
+    for warning in &diagnosis.warnings {
         eprintln!("vre: warning: {warning}");
     }
-    if !report.locks_work() {
-        let why = match (&report.locks, &report.across_hosts) {
-            (doctor::LockCheck::Unsupported(why), _) => {
-                format!("this filesystem does not support the locks vre claims chunks with ({why})")
-            }
-            (doctor::LockCheck::Broken(why), _) => {
-                format!("locks on this filesystem do not exclude: {why}")
-            }
-            (_, doctor::AcrossHosts::NotExcluded(h)) => format!(
-                "locks on this filesystem do not exclude across hosts: this host took the probe \
-                 lock that `vre doctor --hold` on {} (pid {}) holds (if that process was killed, \
-                 run again after its hold time)",
-                h.host, h.pid
-            ),
-            _ => "locks do not work here".to_string(),
-        };
+    if let Some(why) = diagnosis.lock_failure() {
         return Err(Coded::new(
             Code::Unavailable,
             format!(

@@ -1,7 +1,7 @@
 //! `vre report`: write one self-contained HTML page about a planDir.
 
 use crate::exit::Code;
-use crate::inspect::report;
+use crate::inspect::report::write::write_report;
 use crate::plandir::layout::PlanDir;
 use clap::Args;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub fn run(args: &ReportArgs, quiet: bool) -> anyhow::Result<Code> {
         .out
         .clone()
         .unwrap_or_else(|| dir.root().join("report.html"));
-    let summary = report::write_report(&dir, &out)?;
+    let summary = write_report(&dir, &out)?;
     if !quiet {
         eprintln!(
             "vre: report written to {} ({} of {} tasks published, {} lane(s), {} bytes)",

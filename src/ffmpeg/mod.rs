@@ -103,7 +103,8 @@ impl Argv {
     }
 }
 
-fn shell_quote(arg: &OsStr) -> String {
+/// One argument quoted for a POSIX shell, for showing commands to people.
+pub fn shell_quote(arg: &OsStr) -> String {
     let text = arg.to_string_lossy();
     let plain = !text.is_empty()
         && text

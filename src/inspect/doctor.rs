@@ -19,7 +19,7 @@
 //!
 //! All locking goes through [`crate::plandir::claim`].
 
-use crate::exit::Code;
+use crate::exit::{Code, HasCode};
 use crate::plandir::claim;
 use crate::sys::fsio;
 use crate::sys::host;
@@ -297,7 +297,7 @@ pub enum AcrossHosts {
 
 /// Everything the doctor found.
 #[derive(Debug, Clone)]
-pub struct Report {
+pub struct Diagnosis {
     /// The directory checked.
     pub dir: PathBuf,
     /// Whether it holds a plan (plan.json).
@@ -314,13 +314,27 @@ pub struct Report {
     pub across_hosts: AcrossHosts,
 }
 
-impl Report {
-    /// Whether vre's locks work here (warnings aside).
-    pub fn locks_work(&self) -> bool {
-        self.locks == LockCheck::Works && !matches!(self.across_hosts, AcrossHosts::NotExcluded(_))
+impl Diagnosis {
+    /// Why vre's locks do not work here (warnings aside); `None` when they do.
+    pub fn lock_failure(&self) -> Option<String> {
+        match (&self.locks, &self.across_hosts) {
+            (LockCheck::Unsupported(why), _) => Some(format!(
+                "this filesystem does not support the locks vre claims chunks with ({why})"
+            )),
+            (LockCheck::Broken(why), _) => {
+                Some(format!("locks on this filesystem do not exclude: {why}"))
+            }
+            (LockCheck::Works, AcrossHosts::NotExcluded(h)) => Some(format!(
+                "locks on this filesystem do not exclude across hosts: this host took the probe \
+                 lock that `vre doctor --hold` on {} (pid {}) holds (if that process was killed, \
+                 run again after its hold time)",
+                h.host, h.pid
+            )),
+            (LockCheck::Works, _) => None,
+        }
     }
 
-    /// The report as lines for a terminal.
+    /// The findings as lines for a terminal.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
             "directory:    {} ({})",
@@ -403,11 +417,33 @@ pub enum DoctorError {
     /// Something else failed.
     #[error("{0}")]
     Other(String),
+    /// `--hold` found the probe lock held by another process.
+    #[error(
+        "the probe lock {} is already held{}; try again when it is released",
+        .path.display(),
+        .holder.as_ref().map_or(String::new(), |h| format!(
+            " by `vre doctor --hold` on {} (pid {})",
+            h.host, h.pid
+        ))
+    )]
+    Held {
+        /// The probe lock.
+        path: PathBuf,
+        /// Who holds it, as its record says.
+        holder: Option<Holder>,
+    },
+    /// `--hold` could not take or write the probe lock.
+    #[error("cannot hold the probe lock {}: {source}", .path.display())]
+    Hold {
+        /// The probe lock.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
 }
 
-impl DoctorError {
-    /// The exit code this stands for.
-    pub fn code(&self) -> Code {
+impl HasCode for DoctorError {
+    fn code(&self) -> Code {
         match self {
             DoctorError::NoDir(_) => Code::NoInput,
             DoctorError::Create { source, .. } => match source.kind() {
@@ -416,7 +452,8 @@ impl DoctorError {
                 }
                 _ => Code::IoErr,
             },
-            DoctorError::Other(_) => Code::IoErr,
+            DoctorError::Other(_) | DoctorError::Hold { .. } => Code::IoErr,
+            DoctorError::Held { .. } => Code::TempFail,
         }
     }
 }
@@ -537,7 +574,7 @@ fn check_across_hosts(dir: &Path) -> AcrossHosts {
 }
 
 /// Runs every check on `dir`; `exe` is the vre binary the second process runs.
-pub fn check(dir: &Path, exe: &Path) -> Result<Report, DoctorError> {
+pub fn check(dir: &Path, exe: &Path) -> Result<Diagnosis, DoctorError> {
     if !dir.is_dir() {
         return Err(DoctorError::NoDir(dir.to_path_buf()));
     }
@@ -556,7 +593,7 @@ pub fn check(dir: &Path, exe: &Path) -> Result<Report, DoctorError> {
     } else {
         AcrossHosts::NoHolder
     };
-    Ok(Report {
+    Ok(Diagnosis {
         dir: dir.to_path_buf(),
         is_plan_dir,
         mount,
@@ -592,20 +629,14 @@ pub enum HoldEnd {
 }
 
 /// Holds the well-known probe lock of `dir` for `seconds`, with a record of who holds it until
-/// when; calls `on_held` once it is held. Fails with [`Code::TempFail`] when another process
+/// when; calls `on_held` once it is held. Fails with [`DoctorError::Held`] when another process
 /// holds it.
-pub fn hold(
-    dir: &Path,
-    seconds: f64,
-    on_held: impl FnOnce(&Path),
-) -> Result<HoldEnd, crate::exit::Coded> {
+pub fn hold(dir: &Path, seconds: f64, on_held: impl FnOnce(&Path)) -> Result<HoldEnd, DoctorError> {
     crate::ffmpeg::runner::install_signal_handlers();
     let path = hold_lock_path(dir);
-    let io_err = |e: io::Error| {
-        crate::exit::Coded::new(
-            Code::IoErr,
-            format!("cannot hold the probe lock {}: {e}", path.display()),
-        )
+    let io_err = |source: io::Error| DoctorError::Hold {
+        path: path.clone(),
+        source,
     };
     let lock = match claim::try_lock_file(&path).map_err(io_err)? {
         Some(lock) => lock,
@@ -613,17 +644,10 @@ pub fn hold(
             let holder = std::fs::File::open(&path)
                 .ok()
                 .and_then(|f| read_holder(&f));
-            return Err(crate::exit::Coded::new(
-                Code::TempFail,
-                format!(
-                    "the probe lock {} is already held{}; try again when it is released",
-                    path.display(),
-                    holder.map_or(String::new(), |h| format!(
-                        " by `vre doctor --hold` on {} (pid {})",
-                        h.host, h.pid
-                    ))
-                ),
-            ));
+            return Err(DoctorError::Held {
+                path: path.clone(),
+                holder,
+            });
         }
     };
     let record = Holder {

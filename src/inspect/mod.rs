@@ -2,5 +2,6 @@
 //! and an HTML report of how it went.
 
 pub mod doctor;
+pub mod markup;
 pub mod report;
 pub mod status;

@@ -87,6 +87,16 @@ pub struct Status {
     pub tasks: Vec<TaskStatus>,
 }
 
+impl TaskStatus {
+    /// `chunk N`, or `audio`.
+    pub fn name(&self) -> String {
+        match self.index {
+            Some(i) => format!("chunk {i}"),
+            None => self.kind.to_string(),
+        }
+    }
+}
+
 impl Status {
     /// Whether every task is done.
     pub fn complete(&self) -> bool {
@@ -210,14 +220,7 @@ fn last_environment_error(status: &Status) -> Option<String> {
         .iter()
         .filter_map(|t| Some((t, t.last_environment_error.as_ref()?)))
         .max_by(|a, b| a.1.at.total_cmp(&b.1.at))
-        .map(|(t, e)| format!("{} on {}", e.cause, task_name(t)))
-}
-
-fn task_name(task: &TaskStatus) -> String {
-    match task.index {
-        Some(i) => format!("chunk {i}"),
-        None => task.kind.to_string(),
-    }
+        .map(|(t, e)| format!("{} on {}", e.cause, t.name()))
 }
 
 /// The live view of `vre status --watch`: overall progress and ETA, the running tasks with their
@@ -229,10 +232,7 @@ pub fn live_view(status: &Status) -> String {
     }
     out.push('\n');
     for task in &status.tasks {
-        let name = match task.index {
-            Some(i) => format!("chunk {i}"),
-            None => task.kind.to_string(),
-        };
+        let name = task.name();
         match (task.state, &task.progress) {
             (TaskState::Running, Some(p)) => {
                 let _ = writeln!(
@@ -262,6 +262,7 @@ pub fn live_view(status: &Status) -> String {
     out
 }
 
+/// Seconds as `H:MM:SS`.
 fn clock(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
@@ -276,10 +277,7 @@ pub fn task_table(status: &Status) -> String {
         "task", "state", "frames", "seconds", "fps"
     );
     for task in &status.tasks {
-        let name = match task.index {
-            Some(i) => format!("chunk {i}"),
-            None => task.kind.to_string(),
-        };
+        let name = task.name();
         let state = format!("{:?}", task.state).to_lowercase();
         let (range, seconds, fps, who) = match &task.sidecar {
             Some(s) => {
