@@ -5,12 +5,12 @@
 //! looks like a protocol (`http:…`), an option (`-x`) or a playlist pointing at the network is
 //! still opened as a plain local file and nothing else.
 
+pub mod audio;
 pub mod probe;
 pub mod runner;
 
 use crate::codecs::VideoCodec;
 use crate::exit::{Code, HasCode};
-use crate::plan::audio;
 use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::schema::{

@@ -1,0 +1,232 @@
+//! The audio mix: tracks on a timeline, mixed once for the whole range.
+//!
+//! Chunks are silent; the audio task renders every track positioned on the timeline, mixes them
+//! without attenuation, and pads or trims the mix to exactly the video's length. A render that
+//! starts at timeline time `rs` places a track by seed 002's rule: a track that starts after `rs`
+//! is delayed by the difference; otherwise it is seeked to `seek + (rs - offset) * rate`. A seek
+//! into a looped track wraps around the media's length.
+//!
+//! A rate changes tempo and pitch together, like a tape played faster (`asetrate` + `aresample`).
+//! That keeps every sound sample-exactly where the timeline puts it; pitch-preserving stretchers
+//! (atempo, rubberband) smear onsets by 30–90 ms on ffmpeg 5.1, which would break sync. Rates are
+//! applied in steps of 1/48000.
+
+use crate::plandir::schema::{AudioPlan, AudioTrack, Plan};
+use std::path::PathBuf;
+
+/// Where a track's media starts playing relative to the output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// Silence before the track starts in the output, seconds.
+    pub delay: f64,
+    /// Position in the media where playback starts, seconds (wrapped for looped tracks).
+    pub media_seek: f64,
+}
+
+/// Seed 002's rule: places a track for a render that starts at timeline time `range_start`.
+pub fn place(track: &AudioTrack, range_start: f64) -> Placement {
+    let (delay, media_seek) = if track.offset > range_start {
+        (track.offset - range_start, track.seek)
+    } else {
+        (0.0, track.seek + (range_start - track.offset) * track.rate)
+    };
+    let media_seek = if track.looped && track.media_duration > 0.0 {
+        media_seek % track.media_duration
+    } else {
+        media_seek
+    };
+    Placement { delay, media_seek }
+}
+
+/// One input of the mix.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MixInput {
+    /// A lavfi source of silence (the mix's base: it fixes format and length).
+    Silence(String),
+    /// A media file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Input seek, seconds.
+        seek: f64,
+        /// Loop the input forever.
+        looped: bool,
+    },
+}
+
+/// The inputs and filter graph of the audio task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixGraph {
+    /// Inputs in order (input `i` is `[i:a]` in the graph).
+    pub inputs: Vec<MixInput>,
+    /// The `-filter_complex` text.
+    pub filter: String,
+    /// The label of the graph's output.
+    pub output_label: String,
+}
+
+fn channel_layout(channels: u32) -> &'static str {
+    if channels == 1 {
+        "mono"
+    } else {
+        "stereo"
+    }
+}
+
+/// Plays the track `rate` times faster: relabel its sample rate, then resample back to `sr`.
+fn rate_filters(rate: f64, sr: u32) -> Vec<String> {
+    if (rate - 1.0).abs() < 0.5 / f64::from(sr) {
+        return Vec::new();
+    }
+    let relabelled = (f64::from(sr) * rate).round().max(1.0) as u64;
+    vec![format!("asetrate={relabelled}"), format!("aresample={sr}")]
+}
+
+/// The gain of a track over output time `t`: its volume, shaped by fades at its start and end.
+fn gain_filter(track: &AudioTrack, start_out: f64, end_out: f64) -> Option<String> {
+    let mut factors = Vec::new();
+    if track.fade_in > 0.0 {
+        factors.push(format!(
+            "clip((t-({start_out:.6}))/{:.6},0,1)",
+            track.fade_in
+        ));
+    }
+    if track.fade_out > 0.0 {
+        factors.push(format!(
+            "clip((({end_out:.6})-t)/{:.6},0,1)",
+            track.fade_out
+        ));
+    }
+    if factors.is_empty() {
+        return ((track.volume - 1.0).abs() > 1e-12).then(|| format!("volume={}", track.volume));
+    }
+    Some(format!(
+        "volume='{}*{}':eval=frame",
+        track.volume,
+        factors.join("*")
+    ))
+}
+
+/// Builds the audio task's inputs and graph: silence as the base, each audible track resampled,
+/// tempo-scaled, gain-shaped and delayed into place, mixed with `normalize=0` (no automatic
+/// attenuation), and cut at exactly the plan's sample count.
+pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
+    let sr = audio.sample_rate;
+    let layout = channel_layout(audio.channels);
+    let range_start = plan.output.frame_rate.seconds_of(plan.output.start_frame);
+    let length = audio.samples as f64 / f64::from(sr);
+    let mut inputs = vec![MixInput::Silence(format!("anullsrc=r={sr}:cl={layout}"))];
+    let mut chains = Vec::new();
+    let mut labels = vec!["[0:a]".to_string()];
+    for track in &audio.tracks {
+        let placement = place(track, range_start);
+        let exhausted = !track.looped && placement.media_seek >= track.media_duration;
+        if exhausted || placement.delay >= length {
+            continue;
+        }
+        let index = inputs.len();
+        let file_seek = if placement.media_seek > 0.0 {
+            placement.media_seek + track.media_start
+        } else {
+            0.0
+        };
+        inputs.push(MixInput::File {
+            path: track.path.clone(),
+            seek: file_seek,
+            looped: track.looped,
+        });
+        let mut steps = vec![
+            format!("aresample={sr}"),
+            format!("aformat=sample_fmts=fltp:channel_layouts={layout}"),
+        ];
+        steps.extend(track.filter.clone());
+        steps.extend(rate_filters(track.rate, sr));
+        if placement.delay > 0.0 {
+            let samples = (placement.delay * f64::from(sr)).round() as u64;
+            steps.push(format!("adelay=delays={samples}S:all=1"));
+        }
+        steps.push("asetpts=N/SR/TB".to_string());
+        let start_out = track.offset - range_start;
+        let end_out = if track.looped {
+            length
+        } else {
+            start_out + (track.media_duration - track.seek) / track.rate
+        };
+        steps.extend(gain_filter(track, start_out, end_out));
+        let label = format!("[t{index}]");
+        chains.push(format!("[{index}:a:0]{}{label}", steps.join(",")));
+        labels.push(label);
+    }
+    let end = format!("atrim=end_sample={}", audio.samples);
+    let mix = if labels.len() == 1 {
+        format!("[0:a]{end}[aout]")
+    } else {
+        format!(
+            "{}amix=inputs={}:normalize=0:duration=first:dropout_transition=0,{end}[aout]",
+            labels.join(""),
+            labels.len()
+        )
+    };
+    chains.push(mix);
+    MixGraph {
+        inputs,
+        filter: chains.join(";"),
+        output_label: "aout".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(offset: f64, seek: f64, rate: f64) -> AudioTrack {
+        AudioTrack {
+            path: PathBuf::from("/m.wav"),
+            blake3: String::new(),
+            is_source: false,
+            offset,
+            seek,
+            rate,
+            volume: 1.0,
+            fade_in: 0.0,
+            fade_out: 0.0,
+            looped: false,
+            filter: None,
+            media_duration: 30.0,
+            media_start: 0.0,
+        }
+    }
+
+    #[test]
+    fn seed_002_rate_scaled_seeks() {
+        assert_eq!(place(&track(0.0, 0.0, 2.0), 5.0).media_seek, 10.0);
+        assert_eq!(place(&track(0.0, 0.0, 0.5), 5.0).media_seek, 2.5);
+        assert_eq!(place(&track(0.0, 0.0, 1.0), 5.0).media_seek, 5.0);
+        let late = place(&track(8.0, 1.0, 2.0), 5.0);
+        assert_eq!((late.delay, late.media_seek), (3.0, 1.0));
+        let exact = place(&track(5.0, 1.0, 2.0), 5.0);
+        assert_eq!((exact.delay, exact.media_seek), (0.0, 1.0));
+    }
+
+    #[test]
+    fn looped_seeks_wrap() {
+        let mut t = track(0.0, 0.0, 1.0);
+        t.looped = true;
+        t.media_duration = 4.0;
+        assert_eq!(place(&t, 9.0).media_seek, 1.0);
+    }
+
+    #[test]
+    fn rates_resample_and_rate_one_is_untouched() {
+        assert_eq!(
+            rate_filters(0.5, 48000),
+            vec!["asetrate=24000", "aresample=48000"]
+        );
+        assert_eq!(
+            rate_filters(2.0, 48000),
+            vec!["asetrate=96000", "aresample=48000"]
+        );
+        assert!(rate_filters(1.0, 48000).is_empty());
+    }
+
+}
