@@ -5,6 +5,7 @@ use crate::cli::args::{Cli, Command, CompletionsArgs};
 use crate::cli::exit_codes;
 use crate::cmd;
 use crate::exit::Code;
+use crate::ffmpeg::runner;
 use crate::sys::log;
 use clap::Parser;
 
@@ -23,6 +24,8 @@ pub fn main() -> i32 {
         }
     };
     log::set_level(cli.quiet, cli.verbose);
+    // A second Ctrl-C ends vre at once (the first one stops it cleanly).
+    runner::on_second_signal(|| std::process::exit(Code::Interrupted.number()));
     let result = match &cli.command {
         Command::Plan(args) => cmd::plan::run(args, cli.quiet),
         Command::Work(args) => cmd::work::run(args),

@@ -228,5 +228,4 @@ mod tests {
         );
         assert!(rate_filters(1.0, 48000).is_empty());
     }
-
 }

@@ -27,8 +27,18 @@ static INSTALL: Once = Once::new();
 /// How many lines of a child's stderr are kept for logs and error messages.
 const STDERR_TAIL_LINES: usize = 40;
 
+/// What a second SIGINT/SIGTERM does besides killing the child groups again: the edge (the
+/// binary) sets it to exit at once; the library itself never ends the process.
+static ON_SECOND_SIGNAL: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets what a second SIGINT/SIGTERM does (once per process; later calls are ignored).
+pub fn on_second_signal(action: fn()) {
+    let _ = ON_SECOND_SIGNAL.set(action);
+}
+
 /// Installs the SIGINT/SIGTERM handler (once per process). The first signal marks the process
-/// interrupted and kills every running child group; a second one exits at once.
+/// interrupted and kills every running child group; a second one runs the action set with
+/// [`on_second_signal`].
 pub fn install_signal_handlers() {
     INSTALL.call_once(|| {
         let signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM]);
@@ -41,7 +51,9 @@ pub fn install_signal_handlers() {
                 let again = INTERRUPTED.swap(true, Ordering::SeqCst);
                 kill_groups(&groups);
                 if again {
-                    std::process::exit(crate::exit::Code::Interrupted.number());
+                    if let Some(action) = ON_SECOND_SIGNAL.get() {
+                        action();
+                    }
                 }
             }
         });

@@ -9,6 +9,7 @@
 use crate::plandir::layout::PlanDir;
 use crate::sys::fsio;
 use crate::sys::host;
+use crate::sys::log::{self, Level};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::PathBuf;
@@ -122,7 +123,7 @@ fn current_plan_hash(dir: &PlanDir) -> io::Result<String> {
 }
 
 /// Records that `stage` ran on the planDir's current plan from `started` until now. A failure
-/// is printed as a warning, never returned: the stage itself succeeded.
+/// is logged as a warning, never returned: the stage itself succeeded.
 pub fn note(dir: &PlanDir, stage: Stage, started: Instant) {
     let seconds = started.elapsed().as_secs_f64();
     let finished_at = fsio::unix_now();
@@ -138,9 +139,13 @@ pub fn note(dir: &PlanDir, stage: Stage, started: Instant) {
         record(dir, stage, timing)
     });
     if let Err(e) = result {
-        eprintln!(
-            "vre: warning: could not record stage timings in {}: {e}",
-            path(dir).display()
+        log::log(
+            Level::Warn,
+            &format!(
+                "could not record stage timings in {}: {e}",
+                path(dir).display()
+            ),
+            &[],
         );
     }
 }
