@@ -19,10 +19,7 @@ pub struct ReportArgs {
 /// Runs `vre report`.
 pub fn run(args: &ReportArgs, quiet: bool) -> anyhow::Result<Code> {
     let dir = PlanDir::new(&args.plan_dir);
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| dir.root().join("report.html"));
+    let out = args.out.clone().unwrap_or_else(|| dir.report_path());
     let summary = write_report(&dir, &out)?;
     if !quiet {
         eprintln!(

@@ -21,6 +21,7 @@
 
 use crate::exit::{Code, HasCode};
 use crate::plandir::claim;
+use crate::plandir::layout::PlanDir;
 use crate::sys::fsio;
 use crate::sys::host;
 use serde::{Deserialize, Serialize};
@@ -461,7 +462,7 @@ impl HasCode for DoctorError {
 /// Where the doctor puts its lock files: `locks/` of a planDir, else the directory itself.
 fn lock_dir(dir: &Path, is_plan_dir: bool) -> PathBuf {
     if is_plan_dir {
-        dir.join("locks")
+        PlanDir::new(dir).locks_dir()
     } else {
         dir.to_path_buf()
     }
@@ -469,7 +470,7 @@ fn lock_dir(dir: &Path, is_plan_dir: bool) -> PathBuf {
 
 /// The well-known probe lock `--hold` takes and other hosts try.
 pub fn hold_lock_path(dir: &Path) -> PathBuf {
-    let is_plan_dir = dir.join("plan.json").is_file();
+    let is_plan_dir = PlanDir::new(dir).has_plan();
     let name = if is_plan_dir {
         "doctor.lock"
     } else {
@@ -579,7 +580,7 @@ pub fn check(dir: &Path, exe: &Path) -> Result<Diagnosis, DoctorError> {
         return Err(DoctorError::NoDir(dir.to_path_buf()));
     }
     let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let is_plan_dir = dir.join("plan.json").is_file();
+    let is_plan_dir = PlanDir::new(dir).has_plan();
     let mount = mount_of(&canonical);
     let warnings = mount.as_ref().map(lock_warnings).unwrap_or_default();
     let locks_in = lock_dir(dir, is_plan_dir);

@@ -8,13 +8,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// `plan.json`: everything the render depends on, and the plan hash.
-pub const PLAN_FILE: &str = "plan.json";
+const PLAN_FILE: &str = "plan.json";
 /// `chunks.json`: the chunks' half-open frame ranges.
 const CHUNKS_FILE: &str = "chunks.json";
 /// `index.bin`: the input's frame index.
 const INDEX_FILE: &str = "index.bin";
 /// `stages.json`: when plan, work and assembly ran.
 const STAGES_FILE: &str = "stages.json";
+/// Where `vre report` writes its page unless told otherwise.
+const REPORT_FILE: &str = "report.html";
 /// The name assembly's concat lists are written beside.
 const CONCAT_LIST_FILE: &str = "concat.txt";
 /// Published chunks and their sidecars.
@@ -22,7 +24,7 @@ const CHUNKS_DIR: &str = "chunks";
 /// The audio task's output and sidecar.
 const AUDIO_DIR: &str = "audio";
 /// One lock file per task, plus `plan.lock`.
-pub const LOCKS_DIR: &str = "locks";
+const LOCKS_DIR: &str = "locks";
 /// Failed attempts per task.
 const ATTEMPTS_DIR: &str = "attempts";
 /// One log per failed attempt.
@@ -65,6 +67,11 @@ impl PlanDir {
     /// `stages.json`, when each stage of the run happened.
     pub fn stages_path(&self) -> PathBuf {
         self.root.join(STAGES_FILE)
+    }
+
+    /// `report.html`, where `vre report` writes by default.
+    pub fn report_path(&self) -> PathBuf {
+        self.root.join(REPORT_FILE)
     }
 
     /// The published output of a task.
