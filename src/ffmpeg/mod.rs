@@ -171,52 +171,44 @@ pub fn list_decoded_video_frames(path: &Path) -> Argv {
 
 /// ffprobe decoding the first frame of a file's first audio stream and printing its time.
 pub fn probe_first_audio_frame(path: &Path) -> Argv {
-    let mut argv = Argv::ffprobe();
-    argv.push_all([
-        "-select_streams",
-        "a:0",
-        "-read_intervals",
-        "%+#1",
-        "-show_entries",
+    show_entries(
+        path,
+        &["-select_streams", "a:0", "-read_intervals", "%+#1"],
         "frame=best_effort_timestamp_time",
-        "-protocol_whitelist",
-        "file",
-    ]);
-    argv.push(file_url(path));
-    argv
+    )
 }
 
 /// ffprobe of a rendered chunk: packets counted, and the stream parameters that must agree
 /// between chunks for stream-copy concatenation.
 pub fn probe_chunk(path: &Path) -> Argv {
-    let mut argv = Argv::ffprobe();
-    argv.push_all([
-        "-select_streams",
-        "v:0",
-        "-count_packets",
-        "-show_entries",
+    show_entries(
+        path,
+        &["-select_streams", "v:0", "-count_packets"],
         "stream=codec_name,profile,pix_fmt,width,height,r_frame_rate,time_base,nb_read_packets",
-        "-protocol_whitelist",
-        "file",
-    ]);
-    argv.push(file_url(path));
-    argv
+    )
 }
 
 /// ffprobe of every stream's timing in a finished output (start, duration, sample rate, frame
 /// count and rates). With `count_packets` the frames are counted by demuxing the whole file;
 /// without, the container's index states them (mp4/mov).
 pub fn probe_timing(path: &Path, count_packets: bool) -> Argv {
-    let mut argv = Argv::ffprobe();
-    if count_packets {
-        argv.push("-count_packets");
-    }
-    argv.push_all([
-        "-show_entries",
+    let count: &[&str] = if count_packets {
+        &["-count_packets"]
+    } else {
+        &[]
+    };
+    show_entries(
+        path,
+        count,
         "stream=index,codec_type,start_time,duration,sample_rate,nb_frames,nb_read_packets,r_frame_rate,avg_frame_rate",
-        "-protocol_whitelist",
-        "file",
-    ]);
+    )
+}
+
+/// ffprobe showing `entries` of a local file, after the `options` given.
+fn show_entries(path: &Path, options: &[&str], entries: &str) -> Argv {
+    let mut argv = Argv::ffprobe();
+    argv.push_all(options.iter().copied());
+    argv.push_all(["-show_entries", entries, "-protocol_whitelist", "file"]);
     argv.push(file_url(path));
     argv
 }

@@ -25,6 +25,23 @@ pub struct TrackSpec {
     pub looped: bool,
 }
 
+impl TrackSpec {
+    /// `path` played as it is: from its start, at the timeline's start, at rate 1 and full
+    /// volume, without fades or looping.
+    pub fn new(path: PathBuf) -> Self {
+        TrackSpec {
+            path,
+            offset: 0.0,
+            seek: 0.0,
+            rate: 1.0,
+            volume: 1.0,
+            fade_in: 0.0,
+            fade_out: 0.0,
+            looped: false,
+        }
+    }
+}
+
 /// An `--audio` spec that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioSpecError {
@@ -82,16 +99,7 @@ impl HasCode for AudioSpecError {
 
 /// Parses one `--audio` spec (syntax only; the file is checked when planning).
 pub fn parse_spec(spec: &str) -> Result<TrackSpec, AudioSpecError> {
-    let mut track = TrackSpec {
-        path: PathBuf::new(),
-        offset: 0.0,
-        seek: 0.0,
-        rate: 1.0,
-        volume: 1.0,
-        fade_in: 0.0,
-        fade_out: 0.0,
-        looped: false,
-    };
+    let mut track = TrackSpec::new(PathBuf::new());
     let mut has_file = false;
     for part in spec.split(',') {
         let (key, value) = part.split_once('=').unwrap_or((part, ""));

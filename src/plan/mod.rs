@@ -429,6 +429,71 @@ fn cut_chunks(
     })
 }
 
+/// A track of the plan: `spec` placed on the timeline, with the facts of its media.
+struct PlannedTrack<'a> {
+    spec: TrackSpec,
+    blake3: &'a str,
+    is_source: bool,
+    filter: Option<String>,
+    media: &'a probe::MediaInfo,
+    media_start: f64,
+}
+
+impl PlannedTrack<'_> {
+    fn into_track(self) -> AudioTrack {
+        let spec = self.spec;
+        AudioTrack {
+            path: spec.path,
+            blake3: self.blake3.to_string(),
+            is_source: self.is_source,
+            offset: spec.offset,
+            seek: spec.seek,
+            rate: spec.rate,
+            volume: spec.volume,
+            fade_in: spec.fade_in,
+            fade_out: spec.fade_out,
+            looped: spec.looped,
+            filter: self.filter,
+            media_duration: self.media.duration.unwrap_or(0.0),
+            media_start: self.media_start,
+        }
+    }
+}
+
+/// An `--audio` track, checked: the file exists and has audio.
+fn user_track(spec: &TrackSpec) -> Result<AudioTrack, PlanError> {
+    let spec_text = || format!("file={}", spec.path.display());
+    if !spec.path.is_file() {
+        return Err(AudioSpecError::FileMissing {
+            spec: spec_text(),
+            path: spec.path.clone(),
+        }
+        .into());
+    }
+    let path = absolute(&spec.path)?;
+    let media = probe::probe(&path)?;
+    if media.audio.is_none() {
+        return Err(AudioSpecError::NoAudio {
+            spec: spec_text(),
+            path,
+        }
+        .into());
+    }
+    let record = file_record(&path)?;
+    Ok(PlannedTrack {
+        spec: TrackSpec {
+            path,
+            ..spec.clone()
+        },
+        blake3: &record.blake3,
+        is_source: false,
+        filter: None,
+        media: &media,
+        media_start: 0.0,
+    }
+    .into_track())
+}
+
 fn audio_plan(
     req: &PlanRequest,
     input: &InputRecord,
@@ -444,21 +509,21 @@ fn audio_plan(
         .and_then(|a| a.first_frame_time)
         .map_or(0.0, |t| (t - info.start_time).max(0.0));
     if info.audio.is_some() && !req.no_source_audio {
-        tracks.push(AudioTrack {
-            path: input.path.clone(),
-            blake3: input.blake3.clone(),
-            is_source: true,
+        let spec = TrackSpec {
             offset: source_audio_delay,
-            seek: 0.0,
-            rate: 1.0,
-            volume: 1.0,
-            fade_in: 0.0,
-            fade_out: 0.0,
-            looped: false,
-            filter: req.audio_filter.clone(),
-            media_duration: info.duration.unwrap_or(0.0),
-            media_start: source_audio_delay,
-        });
+            ..TrackSpec::new(input.path.clone())
+        };
+        tracks.push(
+            PlannedTrack {
+                spec,
+                blake3: &input.blake3,
+                is_source: true,
+                filter: req.audio_filter.clone(),
+                media: info,
+                media_start: source_audio_delay,
+            }
+            .into_track(),
+        );
     } else if req.audio_filter.is_some() {
         return Err(bad(
             "--af",
@@ -466,39 +531,7 @@ fn audio_plan(
         ));
     }
     for spec in &req.audio_tracks {
-        let spec_text = || format!("file={}", spec.path.display());
-        if !spec.path.is_file() {
-            return Err(AudioSpecError::FileMissing {
-                spec: spec_text(),
-                path: spec.path.clone(),
-            }
-            .into());
-        }
-        let path = absolute(&spec.path)?;
-        let media = probe::probe(&path)?;
-        if media.audio.is_none() {
-            return Err(AudioSpecError::NoAudio {
-                spec: spec_text(),
-                path,
-            }
-            .into());
-        }
-        let record = file_record(&path)?;
-        tracks.push(AudioTrack {
-            path,
-            blake3: record.blake3,
-            is_source: false,
-            offset: spec.offset,
-            seek: spec.seek,
-            rate: spec.rate,
-            volume: spec.volume,
-            fade_in: spec.fade_in,
-            fade_out: spec.fade_out,
-            looped: spec.looped,
-            filter: None,
-            media_duration: media.duration.unwrap_or(0.0),
-            media_start: 0.0,
-        });
+        tracks.push(user_track(spec)?);
     }
     if tracks.is_empty() {
         return Ok(None);
@@ -518,10 +551,23 @@ fn audio_plan(
     }))
 }
 
-/// Analyses the input and builds the plan and its chunks. Writes nothing.
-pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
-    validate_counts(req)?;
-    let (container, codec) = container_and_codec(req)?;
+/// What planning learns from the input before deciding anything.
+struct Analysis {
+    /// The input, as an absolute path.
+    path: PathBuf,
+    /// Its streams and container.
+    info: probe::MediaInfo,
+    /// Its first video stream.
+    video: probe::VideoInfo,
+    /// Every frame's timestamp.
+    index: FrameIndex,
+    /// Its size, time and content hash (an error here is reported after the plan's own checks).
+    record: Result<InputRecord, PlanError>,
+}
+
+/// Reads the input: streams (and ffmpeg's version), packet timestamps, content hash and the
+/// audio's first frame, all at once; refuses what vre cannot render frame-exactly.
+fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
     if !req.input.exists() {
         return Err(ProbeError::Missing {
             path: req.input.clone(),
@@ -531,7 +577,7 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let input_path = absolute(&req.input)?;
     // Independent reads at once: streams (and ffmpeg's version), packet timestamps, content
     // hash, the audio's first frame.
-    let (info, packets, input, audio_start) = std::thread::scope(|scope| {
+    let (info, packets, record, audio_start) = std::thread::scope(|scope| {
         let packets = scope.spawn(|| probe::video_packets(&input_path));
         let record = scope.spawn(|| file_record(&input_path));
         let audio_start = scope.spawn(|| probe::first_audio_frame_time(&input_path));
@@ -576,16 +622,35 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     if index.is_empty() {
         return Err(ProbeError::NoFrames { path: input_path }.into());
     }
-    let encoded_index = index.encode();
+    Ok(Analysis {
+        path: input_path,
+        info,
+        video,
+        index,
+        record,
+    })
+}
+
+/// The output grid: normalisation, frame rate, frame count and lead-in frames.
+fn output_grid(
+    req: &PlanRequest,
+    analysis: &Analysis,
+) -> Result<(Option<Normalize>, Rational, u64, u64), PlanError> {
+    let Analysis {
+        path: input_path,
+        info,
+        video,
+        index,
+        ..
+    } = analysis;
     // Serial ffmpeg fills a late start only where the file has other streams: with the video
     // alone its output simply starts at the first frame.
     let single_stream = info.stream_count < 2;
-    let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &video.pix_fmt)?;
-    let (normalize, rate, total, lead) = match req.fps {
+    Ok(match req.fps {
         Some(fps) => {
             let (normalize, total, lead) = fps_grid(
-                &input_path,
-                &index,
+                input_path,
+                index,
                 (info.start_time, single_stream),
                 fps,
                 req.size,
@@ -593,7 +658,7 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             (Some(normalize), fps, total, lead)
         }
         None => {
-            check_constant_rate(&input_path, &index, video.frame_rate)?;
+            check_constant_rate(input_path, index, video.frame_rate)?;
             let normalize = req.size.map(|size| Normalize {
                 fps: None,
                 size: Some(size),
@@ -607,7 +672,54 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             };
             (normalize, video.frame_rate, index.len() as u64 + lead, lead)
         }
-    };
+    })
+}
+
+/// What the plan records of the source.
+fn source_facts(
+    info: &probe::MediaInfo,
+    video: probe::VideoInfo,
+    index: &FrameIndex,
+    lead: u64,
+) -> SourceFacts {
+    SourceFacts {
+        codec: video.codec,
+        width: video.width,
+        height: video.height,
+        frame_rate: video.frame_rate,
+        total_frames: index.len() as u64,
+        pix_fmt: video.pix_fmt,
+        has_audio: info.audio.is_some(),
+        start_micros: (info.start_time * 1e6).round() as i64,
+        lead_frames: lead,
+    }
+}
+
+/// The encoder settings: the codec, its knobs, and closed GOPs of at most `keyint` frames.
+fn encoder_settings(
+    req: &PlanRequest,
+    codec: VideoCodec,
+    (crf, preset, pix_fmt): (Option<u32>, Option<String>, String),
+    keyint: u32,
+) -> EncoderSettings {
+    EncoderSettings {
+        codec,
+        crf,
+        preset,
+        pix_fmt,
+        threads: req.threads,
+        gop: GopSettings {
+            keyint: if codec.is_intra_only() { 1 } else { keyint },
+            closed: true,
+            idr_first: true,
+            scene_cut: false,
+            repeat_headers: true,
+        },
+    }
+}
+
+/// The `--range` asked for, as frames `[start, end)` of the output grid of `total` frames.
+fn frame_range(req: &PlanRequest, rate: Rational, total: u64) -> Result<(u64, u64), PlanError> {
     let start = req.range.start.map_or(0, |b| resolve_bound(b, rate));
     let end = req.range.end.map_or(total, |b| resolve_bound(b, rate));
     if start >= end || end > total {
@@ -619,6 +731,25 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             ),
         ));
     }
+    Ok((start, end))
+}
+
+/// Analyses the input and builds the plan and its chunks. Writes nothing.
+pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
+    validate_counts(req)?;
+    let (container, codec) = container_and_codec(req)?;
+    let analysis = analyse(req)?;
+    let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &analysis.video.pix_fmt)?;
+    let (normalize, rate, total, lead) = output_grid(req, &analysis)?;
+    let Analysis {
+        path: input_path,
+        info,
+        video,
+        index,
+        record: input,
+    } = analysis;
+    let encoded_index = index.encode();
+    let (start, end) = frame_range(req, rate, total)?;
     let input = input?;
     let (width, height) = req
         .size
@@ -656,36 +787,13 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         vre_version: env!("CARGO_PKG_VERSION").to_string(),
         ffmpeg_version: info.tool_version.clone(),
         input,
-        source: SourceFacts {
-            codec: video.codec,
-            width: video.width,
-            height: video.height,
-            frame_rate: video.frame_rate,
-            total_frames: index.len() as u64,
-            pix_fmt: video.pix_fmt,
-            has_audio: info.audio.is_some(),
-            start_micros: (info.start_time * 1e6).round() as i64,
-            lead_frames: lead,
-        },
+        source: source_facts(&info, video, &index, lead),
         index: index.record(&encoded_index),
         output,
         normalize,
         preroll: preroll::choose(req.video_filter.as_deref(), rate, req.preroll),
         video_filter: req.video_filter.clone().filter(|f| !f.trim().is_empty()),
-        encoder: EncoderSettings {
-            codec,
-            crf,
-            preset,
-            pix_fmt,
-            threads: req.threads,
-            gop: GopSettings {
-                keyint: if codec.is_intra_only() { 1 } else { keyint },
-                closed: true,
-                idr_first: true,
-                scene_cut: false,
-                repeat_headers: true,
-            },
-        },
+        encoder: encoder_settings(req, codec, (crf, preset, pix_fmt), keyint),
         chunking: Chunking {
             strategy,
             target_frames: target,
