@@ -9,7 +9,7 @@
 //! chunks.json written with the library's types; the "input" is a small file the plan records),
 //! then starts `--workers` worker *processes* — this binary re-executed with `--worker DIR` —
 //! each of which runs the real claim loop, `vre::work::scheduler::work_with`, with one thread. The only
-//! thing replaced is the renderer: [`TinyPublish`] writes a tiny file where ffmpeg would have
+//! thing replaced is the renderer: [`tiny_publish`] writes a tiny file where ffmpeg would have
 //! written the chunk, between the real renderer's own first and last steps
 //! (`publish::begin_render`: stale-temp cleanup and the temp name recorded in the lock;
 //! `publish::publish_render`: hash, rename into place, sidecar). So every claim pays for what a
@@ -23,7 +23,7 @@
 //! The second form measures how fast the plan step hashes a large input: `fsio::hash_file`
 //! (memory-mapped, on all cores) against a plain single-threaded read, in MB/s.
 //!
-//! [`TinyPublish`] exists only here, in `examples/`: the vre binary cannot reach it.
+//! [`tiny_publish`] exists only here, in `examples/`: the vre binary cannot reach it.
 
 use std::fs;
 use std::io::{BufRead, Read};
@@ -40,7 +40,7 @@ use vre::plandir::publish::{self, Rendered};
 use vre::plandir::schema::*;
 use vre::sys::fsio;
 use vre::work::events::{Event, Observer};
-use vre::work::render::{Progress, RenderError, Renderer};
+use vre::work::render::{Progress, RenderError};
 use vre::work::scheduler::{self, WorkOptions};
 
 /// What the benchmark renderer writes for every chunk (the size of a small real chunk's moov
@@ -49,51 +49,46 @@ const PAYLOAD_BYTES: usize = 4096;
 
 /// BENCHMARK ONLY: a renderer that publishes a tiny file and its sidecar exactly as the real
 /// renderer publishes a chunk, without running ffmpeg.
-struct TinyPublish;
-
-impl Renderer for TinyPublish {
-    fn render(
-        &self,
-        dir: &PlanDir,
-        loaded: &LoadedPlan,
-        lock: &TaskLock,
-        _on_progress: &mut dyn FnMut(Progress),
-    ) -> Result<Sidecar, RenderError> {
-        let task = lock.task();
-        let chunk = loaded
-            .chunk(task)
-            .expect("the benchmark plan has chunks only");
-        let temp = publish::begin_render(dir, loaded, lock)?;
-        let started_at = fsio::unix_now();
-        let clock = Instant::now();
-        // Where ffmpeg would write the chunk.
-        let mut payload = vec![0u8; PAYLOAD_BYTES];
-        payload[..4].copy_from_slice(&chunk.index.to_le_bytes());
-        fs::write(&temp, &payload).map_err(|source| PlanDirError::Write {
-            path: temp.clone(),
-            source,
-        })?;
-        let rendered = Rendered {
-            media: Media::Chunk {
-                index: chunk.index,
-                start_frame: chunk.start_frame,
-                end_frame: chunk.end_frame,
-                frames: chunk.frames(),
-            },
-            stream: Some(StreamFacts {
-                codec: "h264".to_string(),
-                profile: "High".to_string(),
-                pix_fmt: "yuv420p".to_string(),
-                width: 1280,
-                height: 720,
-                frame_rate: "30/1".to_string(),
-                time_base: "1/15360".to_string(),
-            }),
-            started_at,
-            encode_seconds: clock.elapsed().as_secs_f64(),
-        };
-        Ok(publish::publish_render(dir, loaded, task, &temp, rendered)?)
-    }
+fn tiny_publish(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    lock: &TaskLock,
+    _on_progress: &mut dyn FnMut(Progress),
+) -> Result<Sidecar, RenderError> {
+    let task = lock.task();
+    let chunk = loaded
+        .chunk(task)
+        .expect("the benchmark plan has chunks only");
+    let temp = publish::begin_render(dir, loaded, lock)?;
+    let started_at = fsio::unix_now();
+    let clock = Instant::now();
+    // Where ffmpeg would write the chunk.
+    let mut payload = vec![0u8; PAYLOAD_BYTES];
+    payload[..4].copy_from_slice(&chunk.index.to_le_bytes());
+    fs::write(&temp, &payload).map_err(|source| PlanDirError::Write {
+        path: temp.clone(),
+        source,
+    })?;
+    let rendered = Rendered {
+        media: Media::Chunk {
+            index: chunk.index,
+            start_frame: chunk.start_frame,
+            end_frame: chunk.end_frame,
+            frames: chunk.frames(),
+        },
+        stream: Some(StreamFacts {
+            codec: "h264".to_string(),
+            profile: "High".to_string(),
+            pix_fmt: "yuv420p".to_string(),
+            width: 1280,
+            height: 720,
+            frame_rate: "30/1".to_string(),
+            time_base: "1/15360".to_string(),
+        }),
+        started_at,
+        encode_seconds: clock.elapsed().as_secs_f64(),
+    };
+    Ok(publish::publish_render(dir, loaded, task, &temp, rendered)?)
 }
 
 /// Ignores every event: the benchmark measures claiming, not printing.
@@ -205,7 +200,7 @@ fn worker_main(dir: &Path) {
         space_check: false,
     };
     let clock = Instant::now();
-    let summary = scheduler::work_with(&PlanDir::new(dir), &options, &Silent, &TinyPublish)
+    let summary = scheduler::work_with(&PlanDir::new(dir), &options, &Silent, tiny_publish)
         .unwrap_or_else(|e| {
             eprintln!("claim_bench worker: {e}");
             std::process::exit(1)

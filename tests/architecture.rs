@@ -197,3 +197,27 @@ fn the_library_neither_prints_nor_exits_nor_returns_anyhow() {
     }
     assert!(found.is_empty(), "below the edge: {found:#?}");
 }
+
+#[test]
+fn only_the_runner_starts_ffmpeg() {
+    // The runner is where children are guarded (process group, death signal, signals); a
+    // command started anywhere else would escape all of it. `Argv::command` is private to
+    // `ffmpeg/`; doctor's lock probe starts vre itself, not ffmpeg.
+    let allowed = ["ffmpeg::runner", "ffmpeg::argv", "inspect::doctor"];
+    let starts = [".spawn()", ".output()", ".status()", "Command::new"];
+    let mut found = Vec::new();
+    for (name, code) in modules().iter() {
+        if allowed.contains(&name.as_str()) {
+            continue;
+        }
+        for word in starts {
+            if code.contains(word) {
+                found.push(format!("{name}: {word}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "children started outside the runner: {found:#?}"
+    );
+}

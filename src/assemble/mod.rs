@@ -426,7 +426,7 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
 }
 
 /// Runs an assembly ffmpeg as a guarded child (a signal kills it).
-fn run_ffmpeg(argv: &ffmpeg::Argv, out: &Path) -> Result<(), AssembleError> {
+fn run_ffmpeg(argv: &ffmpeg::argv::Argv, out: &Path) -> Result<(), AssembleError> {
     let outcome = runner::run_guarded(argv, None, |_| {}).map_err(|e| AssembleError::Ffmpeg {
         out: out.to_path_buf(),
         stderr: e.to_string(),
@@ -439,7 +439,7 @@ fn run_ffmpeg(argv: &ffmpeg::Argv, out: &Path) -> Result<(), AssembleError> {
     if !outcome.status.success() {
         return Err(AssembleError::Ffmpeg {
             out: out.to_path_buf(),
-            stderr: ffmpeg::last_lines(&outcome.stderr_tail, 4),
+            stderr: ffmpeg::error::last_lines(&outcome.stderr_tail, 4),
         });
     }
     Ok(())
@@ -509,7 +509,7 @@ fn assemble_file(
     let list = write_concat_list(dir, loaded)?;
     let temp = fsio::temp_path_for(out);
     let result = (|| {
-        let argv = ffmpeg::assemble(&loaded.plan, &list, audio, reencode, &temp);
+        let argv = ffmpeg::mux::assemble(&loaded.plan, &list, audio, reencode, &temp);
         run_ffmpeg(&argv, out)?;
         check_assembled(loaded, &temp, out)?;
         let bytes = fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
@@ -547,8 +547,11 @@ fn assemble_png(
         let first_frame = loaded.plan.output.start_frame;
         for chunk in &loaded.chunks {
             let file = dir.output(&loaded.plan, TaskId::Chunk(chunk.index));
-            let argv =
-                ffmpeg::extract_png_frames(&file, chunk.start_frame - first_frame + 1, &staging);
+            let argv = ffmpeg::mux::extract_png_frames(
+                &file,
+                chunk.start_frame - first_frame + 1,
+                &staging,
+            );
             run_ffmpeg(&argv, out)?;
         }
         if let Some(audio) = audio {

@@ -10,7 +10,8 @@ use crate::bench::model::{
 };
 use crate::bench::stats;
 use crate::exit::{Code, Coded, HasCode};
-use crate::ffmpeg::FfmpegError;
+use crate::ffmpeg::error::FfmpegError;
+use crate::ffmpeg::{query, runner};
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::stages::{self, Stage};
@@ -81,12 +82,10 @@ impl Machine {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|kb| kb.parse::<u64>().ok())
             .map_or(0, |kb| kb * 1024);
-        let ffmpeg_version = crate::ffmpeg::version()
-            .command()
-            .output()
+        let ffmpeg_version = runner::run_capture(&query::version(), Path::new("ffmpeg"))
             .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
+            .and_then(|stdout| {
+                String::from_utf8_lossy(&stdout)
                     .lines()
                     .next()
                     .map(str::to_string)
@@ -106,7 +105,7 @@ pub struct Setup<'a> {
     /// The job.
     pub job: Job,
     /// The serial command for an output path.
-    pub serial: &'a dyn Fn(&Path) -> crate::ffmpeg::Argv,
+    pub serial: &'a dyn Fn(&Path) -> crate::ffmpeg::argv::Argv,
     /// Runs vre (`vre run` logic) with N workers into OUT, keeping its planDir at DIR; an
     /// error carries the exit code the run stood for.
     pub vre: &'a dyn Fn(u32, &Path, &Path) -> Result<(), Coded>,
@@ -178,7 +177,7 @@ fn run_serial(setup: &Setup, out: &Path, run: u32) -> Result<Sample, BenchError>
     if !outcome.status.success() {
         return Err(BenchError::Serial {
             status: outcome.status,
-            stderr: crate::ffmpeg::last_lines(&outcome.stderr_tail, 4),
+            stderr: crate::ffmpeg::error::last_lines(&outcome.stderr_tail, 4),
             command: argv.display(),
         });
     }

@@ -23,7 +23,7 @@ fn domain_code(cause: &(dyn std::error::Error + 'static)) -> Option<Code> {
     try_types!(
         Coded,
         crate::plandir::error::PlanDirError,
-        crate::ffmpeg::FfmpegError,
+        crate::ffmpeg::error::FfmpegError,
         crate::ffmpeg::probe::ProbeError,
         crate::assemble::AssembleError,
         crate::plan::PlanError,

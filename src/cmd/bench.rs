@@ -101,7 +101,7 @@ fn check_comparable(args: &BenchArgs, plan: &Plan) -> Result<(), Coded> {
             "vre bench compares against one ffmpeg command writing a file; a PNG sequence is not measured",
         ));
     }
-    ffmpeg::serial_render(plan, Path::new("serial.out"))
+    ffmpeg::video::serial_render(plan, Path::new("serial.out"))
         .map(|_| ())
         .map_err(|what| {
             Coded::new(
@@ -169,7 +169,8 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
     check_comparable(args, plan)?;
     let container = plan.output.container;
     let serial = |out: &Path| {
-        ffmpeg::serial_render(plan, out).expect("checked above: the plan has a serial command")
+        ffmpeg::video::serial_render(plan, out)
+            .expect("checked above: the plan has a serial command")
     };
     let vre = |jobs: u32, out: &Path, plan_dir: &Path| run_vre(args, jobs, out, plan_dir);
     let mut typed = vec![args.input.clone().into_os_string()];
@@ -178,7 +179,7 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
         "vre run {} -o out.{} -j N (in process, planDir kept for its stage timings, then removed)",
         typed
             .iter()
-            .map(|a| ffmpeg::shell_quote(a))
+            .map(|a| ffmpeg::argv::shell_quote(a))
             .collect::<Vec<_>>()
             .join(" "),
         container.name(),

@@ -11,8 +11,9 @@
 //! (atempo, rubberband) smear onsets by 30–90 ms on ffmpeg 5.1, which would break sync. Rates are
 //! applied in steps of 1/48000.
 
+use crate::ffmpeg::argv::{file_url, Argv};
 use crate::plandir::schema::{AudioPlan, AudioTrack, Plan};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where a track's media starts playing relative to the output.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,12 +26,15 @@ pub struct Placement {
 
 /// Seed 002's rule: places a track for a render that starts at timeline time `range_start`.
 pub fn place(track: &AudioTrack, range_start: f64) -> Placement {
-    let (delay, media_seek) = if track.offset > range_start {
-        (track.offset - range_start, track.seek)
+    let (delay, media_seek) = if track.playback.offset > range_start {
+        (track.playback.offset - range_start, track.playback.seek)
     } else {
-        (0.0, track.seek + (range_start - track.offset) * track.rate)
+        (
+            0.0,
+            track.playback.seek + (range_start - track.playback.offset) * track.playback.rate,
+        )
     };
-    let media_seek = if track.looped && track.media_duration > 0.0 {
+    let media_seek = if track.playback.looped && track.media_duration > 0.0 {
         media_seek % track.media_duration
     } else {
         media_seek
@@ -85,24 +89,25 @@ fn rate_filters(rate: f64, sr: u32) -> Vec<String> {
 /// The gain of a track over output time `t`: its volume, shaped by fades at its start and end.
 fn gain_filter(track: &AudioTrack, start_out: f64, end_out: f64) -> Option<String> {
     let mut factors = Vec::new();
-    if track.fade_in > 0.0 {
+    if track.playback.fade_in > 0.0 {
         factors.push(format!(
             "clip((t-({start_out:.6}))/{:.6},0,1)",
-            track.fade_in
+            track.playback.fade_in
         ));
     }
-    if track.fade_out > 0.0 {
+    if track.playback.fade_out > 0.0 {
         factors.push(format!(
             "clip((({end_out:.6})-t)/{:.6},0,1)",
-            track.fade_out
+            track.playback.fade_out
         ));
     }
     if factors.is_empty() {
-        return ((track.volume - 1.0).abs() > 1e-12).then(|| format!("volume={}", track.volume));
+        return ((track.playback.volume - 1.0).abs() > 1e-12)
+            .then(|| format!("volume={}", track.playback.volume));
     }
     Some(format!(
         "volume='{}*{}':eval=frame",
-        track.volume,
+        track.playback.volume,
         factors.join("*")
     ))
 }
@@ -120,7 +125,7 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
     let mut labels = vec!["[0:a]".to_string()];
     for track in &audio.tracks {
         let placement = place(track, range_start);
-        let exhausted = !track.looped && placement.media_seek >= track.media_duration;
+        let exhausted = !track.playback.looped && placement.media_seek >= track.media_duration;
         if exhausted || placement.delay >= length {
             continue;
         }
@@ -133,24 +138,24 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
         inputs.push(MixInput::File {
             path: track.path.clone(),
             seek: file_seek,
-            looped: track.looped,
+            looped: track.playback.looped,
         });
         let mut steps = vec![
             format!("aresample={sr}"),
             format!("aformat=sample_fmts=fltp:channel_layouts={layout}"),
         ];
         steps.extend(track.filter.clone());
-        steps.extend(rate_filters(track.rate, sr));
+        steps.extend(rate_filters(track.playback.rate, sr));
         if placement.delay > 0.0 {
             let samples = (placement.delay * f64::from(sr)).round() as u64;
             steps.push(format!("adelay=delays={samples}S:all=1"));
         }
         steps.push("asetpts=N/SR/TB".to_string());
-        let start_out = track.offset - range_start;
-        let end_out = if track.looped {
+        let start_out = track.playback.offset - range_start;
+        let end_out = if track.playback.looped {
             length
         } else {
-            start_out + (track.media_duration - track.seek) / track.rate
+            start_out + (track.media_duration - track.playback.seek) / track.playback.rate
         };
         steps.extend(gain_filter(track, start_out, end_out));
         let label = format!("[t{index}]");
@@ -175,22 +180,69 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
     }
 }
 
+/// Renders the audio task: every track positioned on the timeline, mixed without attenuation,
+/// padded or trimmed to exactly the output's length, encoded once.
+pub fn render_audio(plan: &Plan, temp_output: &Path) -> Option<Argv> {
+    let audio_plan = plan.audio.as_ref()?;
+    let graph = mix_graph(plan, audio_plan);
+    let mut argv = Argv::ffmpeg();
+    for input in &graph.inputs {
+        match input {
+            MixInput::Silence(spec) => {
+                argv.push_all(["-f", "lavfi", "-i"]).push(spec);
+            }
+            MixInput::File { path, seek, looped } => {
+                if *looped {
+                    argv.push_all(["-stream_loop", "-1"]);
+                }
+                if *seek > 0.0 {
+                    argv.push("-ss").push(format!("{seek:.6}"));
+                }
+                argv.input_file(path);
+            }
+        }
+    }
+    argv.push("-filter_complex").push(&graph.filter);
+    argv.push("-map").push(format!("[{}]", graph.output_label));
+    argv.push("-c:a").push(audio_plan.codec.encoder());
+    if let Some(bitrate) = audio_plan.bitrate {
+        argv.push("-b:a").push(bitrate.to_string());
+    }
+    argv.push_all([
+        "-fflags",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
+        "-progress",
+        "pipe:1",
+    ]);
+    let (muxer, _) = audio_plan.codec.file_format();
+    if muxer == "mp4" {
+        // The default movie timescale (1/1000 s) would cut the audio to whole milliseconds.
+        argv.push("-movie_timescale")
+            .push(audio_plan.sample_rate.to_string());
+    }
+    argv.push("-f").push(muxer);
+    argv.push(file_url(temp_output));
+    Some(argv)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plandir::schema::Playback;
 
     fn track(offset: f64, seek: f64, rate: f64) -> AudioTrack {
         AudioTrack {
             path: PathBuf::from("/m.wav"),
             blake3: String::new(),
             is_source: false,
-            offset,
-            seek,
-            rate,
-            volume: 1.0,
-            fade_in: 0.0,
-            fade_out: 0.0,
-            looped: false,
+            playback: Playback {
+                offset,
+                seek,
+                rate,
+                ..Playback::default()
+            },
             filter: None,
             media_duration: 30.0,
             media_start: 0.0,
@@ -211,7 +263,7 @@ mod tests {
     #[test]
     fn looped_seeks_wrap() {
         let mut t = track(0.0, 0.0, 1.0);
-        t.looped = true;
+        t.playback.looped = true;
         t.media_duration = 4.0;
         assert_eq!(place(&t, 9.0).media_seek, 1.0);
     }

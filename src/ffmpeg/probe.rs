@@ -1,7 +1,8 @@
 //! Reading facts about media files with ffprobe.
 
 use crate::exit::{Code, HasCode};
-use crate::ffmpeg::{self, FfmpegError};
+use crate::ffmpeg::error::FfmpegError;
+use crate::ffmpeg::{self, runner};
 use crate::plandir::frameindex::{self, ScannedPacket};
 use crate::plandir::schema::{Rational, StreamFacts};
 use serde_json::Value;
@@ -138,13 +139,13 @@ impl HasCode for ProbeError {
 
 /// Runs an ffprobe about `path`: a missing file and a file ffprobe cannot read get their own
 /// errors.
-fn run_probe(argv: &ffmpeg::Argv, path: &Path) -> Result<Vec<u8>, ProbeError> {
+fn run_probe(argv: &ffmpeg::argv::Argv, path: &Path) -> Result<Vec<u8>, ProbeError> {
     if !path.exists() {
         return Err(ProbeError::Missing {
             path: path.to_path_buf(),
         });
     }
-    ffmpeg::run_capture(argv, path).map_err(|e| match e {
+    ffmpeg::runner::run_capture(argv, path).map_err(|e| match e {
         FfmpegError::Failed {
             subject, stderr, ..
         } => ProbeError::NotMedia {
@@ -155,7 +156,7 @@ fn run_probe(argv: &ffmpeg::Argv, path: &Path) -> Result<Vec<u8>, ProbeError> {
     })
 }
 
-fn run_json(argv: &ffmpeg::Argv, path: &Path) -> Result<Value, ProbeError> {
+fn run_json(argv: &ffmpeg::argv::Argv, path: &Path) -> Result<Value, ProbeError> {
     let stdout = run_probe(argv, path)?;
     serde_json::from_slice(&stdout).map_err(|e| ProbeError::NotMedia {
         path: path.to_path_buf(),
@@ -181,7 +182,7 @@ fn rational(v: &Value, key: &str) -> Option<Rational> {
 
 /// Reads the container and first video and audio streams of a file.
 pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
-    let json = run_json(&ffmpeg::probe(path), path)?;
+    let json = run_json(&ffmpeg::query::probe(path), path)?;
     let streams = json
         .get("streams")
         .and_then(Value::as_array)
@@ -235,7 +236,7 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
 /// The packets of a file's first video stream in file order, read by demuxing only (no
 /// decoding): the frame index is made from them.
 pub fn video_packets(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
-    let stdout = run_probe(&ffmpeg::list_video_packets(path), path)?;
+    let stdout = run_probe(&ffmpeg::query::list_video_packets(path), path)?;
     Ok(String::from_utf8_lossy(&stdout)
         .lines()
         .filter_map(frameindex::parse_packet_line)
@@ -246,7 +247,7 @@ pub fn video_packets(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
 /// with ffmpeg's best-effort timestamp: for files whose packets lack timestamps (AVI with
 /// B-frames), where only decoding tells which time each frame is shown at.
 pub fn decoded_video_frames(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
-    let stdout = run_probe(&ffmpeg::list_decoded_video_frames(path), path)?;
+    let stdout = run_probe(&ffmpeg::query::list_decoded_video_frames(path), path)?;
     let mut frames: Vec<ScannedPacket> = String::from_utf8_lossy(&stdout)
         .lines()
         .filter_map(|line| {
@@ -279,7 +280,7 @@ pub fn decoded_video_frames(path: &Path) -> Result<Vec<ScannedPacket>, ProbeErro
 
 /// The time of the first decoded frame of a file's first audio stream, seconds, if it has one.
 pub fn first_audio_frame_time(path: &Path) -> Result<Option<f64>, ProbeError> {
-    let json = run_json(&ffmpeg::probe_first_audio_frame(path), path)?;
+    let json = run_json(&ffmpeg::query::probe_first_audio_frame(path), path)?;
     Ok(json
         .get("frames")
         .and_then(Value::as_array)
@@ -290,7 +291,7 @@ pub fn first_audio_frame_time(path: &Path) -> Result<Option<f64>, ProbeError> {
 /// Counts a chunk's frames by demuxing it and reads the stream parameters that must agree
 /// between chunks.
 pub fn chunk_facts(path: &Path) -> Result<(u64, StreamFacts), ProbeError> {
-    let json = run_json(&ffmpeg::probe_chunk(path), path)?;
+    let json = run_json(&ffmpeg::query::probe_chunk(path), path)?;
     let stream = json
         .get("streams")
         .and_then(Value::as_array)
@@ -316,7 +317,7 @@ pub fn chunk_facts(path: &Path) -> Result<(u64, StreamFacts), ProbeError> {
 /// Scene cuts: the times (seconds from the input's start) where ffmpeg's scdet filter scores a
 /// change of at least `threshold` percent, with their scores.
 pub fn scene_cuts(path: &Path, threshold: f64) -> Result<Vec<(f64, f64)>, ProbeError> {
-    let stdout = ffmpeg::run_capture(&ffmpeg::detect_scenes(path, threshold), path)?;
+    let stdout = ffmpeg::runner::run_capture(&ffmpeg::query::detect_scenes(path, threshold), path)?;
     let text = String::from_utf8_lossy(&stdout);
     // scdet tags every frame with a score and cut frames also with a time; the metadata
     // filter prints one block per frame: `frame:N pts:P pts_time:T`, then `key=value` lines.
@@ -338,22 +339,12 @@ pub fn scene_cuts(path: &Path, threshold: f64) -> Result<Vec<(f64, f64)>, ProbeE
 
 /// Counts the samples a player gets from a file's first audio stream, by decoding it.
 pub fn decoded_audio_samples(path: &Path) -> Result<u64, ProbeError> {
-    let argv = ffmpeg::decode_audio(path);
-    let mut child = argv
-        .command()
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| ProbeError::Tool(ffmpeg::spawn_error(argv.program(), e)))?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let bytes = std::io::copy(&mut stdout, &mut std::io::sink()).unwrap_or(0);
-    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
-    if !ok {
-        return Err(ProbeError::NotMedia {
-            path: path.to_path_buf(),
-            detail: "its audio does not decode".to_string(),
-        });
-    }
+    let bytes = runner::count_stdout_bytes(&ffmpeg::query::decode_audio(path))?;
+    let bytes = bytes.ok_or_else(|| ProbeError::NotMedia {
+        path: path.to_path_buf(),
+        detail: "its audio does not decode".to_string(),
+    })?;
+    // Mono 32-bit float: four bytes a sample.
     Ok(bytes / 4)
 }
 
@@ -361,7 +352,7 @@ pub fn decoded_audio_samples(path: &Path) -> Result<u64, ProbeError> {
 /// With `count_packets`, frames are counted by demuxing the whole file; otherwise they are read
 /// from the container's index where it has one.
 pub fn stream_timings(path: &Path, count_packets: bool) -> Result<Vec<StreamTiming>, ProbeError> {
-    let json = run_json(&ffmpeg::probe_timing(path, count_packets), path)?;
+    let json = run_json(&ffmpeg::query::probe_timing(path, count_packets), path)?;
     let streams = json
         .get("streams")
         .and_then(Value::as_array)

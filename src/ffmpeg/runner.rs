@@ -10,11 +10,13 @@
 //! kills the groups it started, removes its temp files, releases its locks and exits with
 //! [`crate::exit::Code::Interrupted`].
 
-use crate::ffmpeg::{spawn_error, Argv, FfmpegError};
+use crate::ffmpeg::argv::Argv;
+use crate::ffmpeg::error::{last_lines, spawn_error, FfmpegError};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
@@ -169,4 +171,37 @@ fn tail_lines(stream: impl Read) -> String {
         tail.push_back(line);
     }
     Vec::from(tail).join("\n")
+}
+
+/// Runs a short command to completion and returns its stdout; `subject` names the file it is
+/// about, for the error message.
+pub fn run_capture(argv: &Argv, subject: &Path) -> Result<Vec<u8>, FfmpegError> {
+    let output = argv
+        .command()
+        .output()
+        .map_err(|e| spawn_error(argv.program(), e))?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(FfmpegError::Failed {
+            program: argv.program(),
+            subject: subject.to_path_buf(),
+            stderr: last_lines(&String::from_utf8_lossy(&output.stderr), 6),
+        })
+    }
+}
+
+/// Runs a command that streams a long result to stdout and returns how many bytes it wrote,
+/// without keeping them; `Ok(None)` when the command failed.
+pub fn count_stdout_bytes(argv: &Argv) -> Result<Option<u64>, FfmpegError> {
+    let mut child = argv
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| spawn_error(argv.program(), e))?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let bytes = std::io::copy(&mut stdout, &mut std::io::sink()).unwrap_or(0);
+    let ok = child.wait().is_ok_and(|s| s.success());
+    Ok(ok.then_some(bytes))
 }

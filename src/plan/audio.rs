@@ -2,6 +2,7 @@
 //! errors. The mix itself is built in `ffmpeg::audio`.
 
 use crate::exit::{Code, HasCode};
+use crate::plandir::schema::Playback;
 use std::path::PathBuf;
 
 /// A track as the user wrote it with `--audio file=PATH[,offset=S][,seek=S][,rate=R]...`.
@@ -9,35 +10,16 @@ use std::path::PathBuf;
 pub struct TrackSpec {
     /// The media file.
     pub path: PathBuf,
-    /// Start on the timeline, seconds.
-    pub offset: f64,
-    /// In-point in the media, seconds.
-    pub seek: f64,
-    /// Playback rate.
-    pub rate: f64,
-    /// Linear gain.
-    pub volume: f64,
-    /// Fade-in length, seconds.
-    pub fade_in: f64,
-    /// Fade-out length, seconds.
-    pub fade_out: f64,
-    /// Loop the media forever.
-    pub looped: bool,
+    /// How it plays.
+    pub playback: Playback,
 }
 
 impl TrackSpec {
-    /// `path` played as it is: from its start, at the timeline's start, at rate 1 and full
-    /// volume, without fades or looping.
+    /// `path` played as it is ([`Playback::default`]).
     pub fn new(path: PathBuf) -> Self {
         TrackSpec {
             path,
-            offset: 0.0,
-            seek: 0.0,
-            rate: 1.0,
-            volume: 1.0,
-            fade_in: 0.0,
-            fade_out: 0.0,
-            looped: false,
+            playback: Playback::default(),
         }
     }
 }
@@ -130,18 +112,20 @@ pub fn parse_spec(spec: &str) -> Result<TrackSpec, AudioSpecError> {
                 has_file = true;
             }
             "file" => return Err(bad("needs a path")),
-            "offset" => track.offset = number()?,
-            "seek" => track.seek = non_negative()?,
+            "offset" => track.playback.offset = number()?,
+            "seek" => track.playback.seek = non_negative()?,
             "rate" => {
-                track.rate = number()?;
-                if track.rate <= 0.0 {
+                track.playback.rate = number()?;
+                if track.playback.rate <= 0.0 {
                     return Err(bad("must be greater than 0"));
                 }
             }
-            "volume" => track.volume = non_negative()?,
-            "fade-in" => track.fade_in = non_negative()?,
-            "fade-out" => track.fade_out = non_negative()?,
-            "loop" if value.is_empty() || value == "1" || value == "true" => track.looped = true,
+            "volume" => track.playback.volume = non_negative()?,
+            "fade-in" => track.playback.fade_in = non_negative()?,
+            "fade-out" => track.playback.fade_out = non_negative()?,
+            "loop" if value.is_empty() || value == "1" || value == "true" => {
+                track.playback.looped = true
+            }
             "loop" => return Err(bad("takes no value")),
             other => {
                 return Err(AudioSpecError::UnknownKey {
@@ -168,7 +152,12 @@ mod tests {
         let t = parse_spec("file=/a b.wav,offset=2,rate=0.5,volume=0.5,loop").unwrap();
         assert_eq!(t.path, PathBuf::from("/a b.wav"));
         assert_eq!(
-            (t.offset, t.rate, t.volume, t.looped),
+            (
+                t.playback.offset,
+                t.playback.rate,
+                t.playback.volume,
+                t.playback.looped
+            ),
             (2.0, 0.5, 0.5, true)
         );
         let msg = |s: &str| parse_spec(s).unwrap_err().to_string();

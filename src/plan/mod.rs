@@ -15,7 +15,7 @@ use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::schema::{
     AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, GopSettings, InputRecord, Normalize,
-    OutputSpec, Plan, Rational, Size, SourceFacts, SplitStrategy,
+    OutputSpec, Plan, Playback, Rational, Size, SourceFacts, SplitStrategy,
 };
 use crate::sys::fsio;
 use std::fs;
@@ -280,9 +280,9 @@ fn validate_counts(req: &PlanRequest) -> Result<(), PlanError> {
 /// Runs the render settings on one frame of the input, so that a filter chain, encoder or
 /// preset ffmpeg rejects is refused at plan time, before anything is written.
 fn trial_render(plan: &Plan, index: &FrameIndex) -> Result<(), PlanError> {
-    let argv = ffmpeg::trial_frame(plan, index);
-    ffmpeg::run_capture(&argv, &plan.input.path).map_err(|e| match e {
-        ffmpeg::FfmpegError::Failed {
+    let argv = ffmpeg::video::trial_frame(plan, index);
+    ffmpeg::runner::run_capture(&argv, &plan.input.path).map_err(|e| match e {
+        ffmpeg::error::FfmpegError::Failed {
             subject, stderr, ..
         } => PlanError::Rejected {
             input: subject,
@@ -358,10 +358,11 @@ fn fps_grid(
     };
     let last = index.time_of(index.len() - 1);
     let tail_slot = slot_of(last - 2.0).max(origin) - normalize.grid_offset_slots;
-    let start_ticks = ffmpeg::start_ticks((start_time * 1e6).round() as i64, index.time_base);
-    let argv = ffmpeg::fps_grid_tail(input, &normalize, (fps, start_ticks), tail_slot);
-    let stdout =
-        ffmpeg::run_capture(&argv, input).map_err(|e| PlanError::Input(ProbeError::Tool(e)))?;
+    let start_ticks =
+        ffmpeg::video::start_ticks((start_time * 1e6).round() as i64, index.time_base);
+    let argv = ffmpeg::video::fps_grid_tail(input, &normalize, (fps, start_ticks), tail_slot);
+    let stdout = ffmpeg::runner::run_capture(&argv, input)
+        .map_err(|e| PlanError::Input(ProbeError::Tool(e)))?;
     let tail = String::from_utf8_lossy(&stdout)
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -446,13 +447,7 @@ impl PlannedTrack<'_> {
             path: spec.path,
             blake3: self.blake3.to_string(),
             is_source: self.is_source,
-            offset: spec.offset,
-            seek: spec.seek,
-            rate: spec.rate,
-            volume: spec.volume,
-            fade_in: spec.fade_in,
-            fade_out: spec.fade_out,
-            looped: spec.looped,
+            playback: spec.playback,
             filter: self.filter,
             media_duration: self.media.duration.unwrap_or(0.0),
             media_start: self.media_start,
@@ -510,8 +505,11 @@ fn audio_plan(
         .map_or(0.0, |t| (t - info.start_time).max(0.0));
     if info.audio.is_some() && !req.no_source_audio {
         let spec = TrackSpec {
-            offset: source_audio_delay,
-            ..TrackSpec::new(input.path.clone())
+            path: input.path.clone(),
+            playback: Playback {
+                offset: source_audio_delay,
+                ..Playback::default()
+            },
         };
         tracks.push(
             PlannedTrack {

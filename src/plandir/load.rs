@@ -249,26 +249,49 @@ mod tests {
         assert!(validate_chunks(&out, &empty).is_err());
         assert!(validate_chunks(&out, &ok[..1]).is_err());
     }
+    /// A source audio track whose floats are drawn from `next`.
+    fn track_with_floats(next: &mut impl FnMut() -> f64) -> AudioTrack {
+        AudioTrack {
+            path: PathBuf::from("/in.mp4"),
+            blake3: "0".repeat(64),
+            is_source: true,
+            playback: Playback {
+                offset: next(),
+                seek: next(),
+                rate: next(),
+                volume: next(),
+                fade_in: next(),
+                fade_out: next(),
+                looped: false,
+            },
+            filter: None,
+            media_duration: next(),
+            media_start: next(),
+        }
+    }
+    /// x264 at crf 20 with a closed ten-frame GOP.
+    fn test_encoder() -> EncoderSettings {
+        EncoderSettings {
+            codec: VideoCodec::Libx264,
+            crf: Some(20),
+            preset: None,
+            pix_fmt: "yuv420p".to_string(),
+            threads: 1,
+            gop: GopSettings {
+                keyint: 10,
+                closed: true,
+                idr_first: true,
+                scene_cut: false,
+                repeat_headers: true,
+            },
+        }
+    }
     /// A plan whose floats are all drawn from `next`, with one chunk over ten frames.
     fn plan_with_floats(next: &mut impl FnMut() -> f64) -> (Plan, Vec<Chunk>, FrameIndex) {
         let rate = Rational { num: 25, den: 1 };
         let index = FrameIndex::constant_rate(rate, 10);
         let encoded = index.encode();
-        let track = AudioTrack {
-            path: PathBuf::from("/in.mp4"),
-            blake3: "0".repeat(64),
-            is_source: true,
-            offset: next(),
-            seek: next(),
-            rate: next(),
-            volume: next(),
-            fade_in: next(),
-            fade_out: next(),
-            looped: false,
-            filter: None,
-            media_duration: next(),
-            media_start: next(),
-        };
+        let track = track_with_floats(next);
         let plan = Plan {
             plan_hash: String::new(),
             format_version: FORMAT_VERSION,
@@ -312,20 +335,7 @@ mod tests {
                 frames: 0,
                 reason: String::new(),
             },
-            encoder: EncoderSettings {
-                codec: VideoCodec::Libx264,
-                crf: Some(20),
-                preset: None,
-                pix_fmt: "yuv420p".to_string(),
-                threads: 1,
-                gop: GopSettings {
-                    keyint: 10,
-                    closed: true,
-                    idr_first: true,
-                    scene_cut: false,
-                    repeat_headers: true,
-                },
-            },
+            encoder: test_encoder(),
             chunking: Chunking {
                 strategy: SplitStrategy::Frames,
                 target_frames: 10,

@@ -244,15 +244,9 @@ pub struct Chunking {
     pub max_frames: Option<u64>,
 }
 
-/// One audio track placed on the timeline.
+/// How a track plays on the timeline: where, from which point of its media, how fast and how loud.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AudioTrack {
-    /// Absolute path of the track's media.
-    pub path: PathBuf,
-    /// blake3 of the media's content.
-    pub blake3: String,
-    /// Whether this track is the input's own audio.
-    pub is_source: bool,
+pub struct Playback {
     /// Where the track starts on the timeline, seconds.
     pub offset: f64,
     /// In-point in the media, seconds.
@@ -267,6 +261,36 @@ pub struct AudioTrack {
     pub fade_out: f64,
     /// Whether the media loops forever.
     pub looped: bool,
+}
+
+impl Default for Playback {
+    /// From the media's start, at the timeline's start, at rate 1 and full volume, without fades
+    /// or looping.
+    fn default() -> Self {
+        Playback {
+            offset: 0.0,
+            seek: 0.0,
+            rate: 1.0,
+            volume: 1.0,
+            fade_in: 0.0,
+            fade_out: 0.0,
+            looped: false,
+        }
+    }
+}
+
+/// One audio track placed on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioTrack {
+    /// Absolute path of the track's media.
+    pub path: PathBuf,
+    /// blake3 of the media's content.
+    pub blake3: String,
+    /// Whether this track is the input's own audio.
+    pub is_source: bool,
+    /// How the track plays on the timeline.
+    #[serde(flatten)]
+    pub playback: Playback,
     /// Extra audio filters applied to this track before mixing.
     pub filter: Option<String>,
     /// Duration of the media, seconds.

@@ -166,17 +166,7 @@ fn log_line(event: &Event) -> Option<LogLine> {
             frames,
             seconds,
             bytes,
-        } => {
-            let mut fields = vec![
-                ("seconds", format!("{seconds:.2}")),
-                ("bytes", bytes.to_string()),
-            ];
-            if *frames > 0 {
-                fields.push(("frames", frames.to_string()));
-                fields.push(("fps", format!("{:.1}", *frames as f64 / seconds.max(1e-9))));
-            }
-            (Level::Info, format!("{} done", task_text(task)), fields)
-        }
+        } => published_line(task, *frames, *seconds, *bytes),
         Event::Failed {
             task,
             attempt,
@@ -204,25 +194,39 @@ fn log_line(event: &Event) -> Option<LogLine> {
             rendered,
             failed,
             interrupted,
-        } => (
-            if *interrupted {
-                Level::Warn
-            } else {
-                Level::Info
-            },
-            if *interrupted {
-                "worker interrupted"
-            } else {
-                "worker finished"
-            }
-            .to_string(),
-            vec![
-                ("rendered", rendered.to_string()),
-                ("failed", failed.to_string()),
-            ],
-        ),
+        } => finished_line(*rendered, *failed, *interrupted),
         Event::Progress { .. } => return None,
     })
+}
+
+/// The line for a published task: time and size, and throughput when it has frames.
+fn published_line(task: &TaskRef, frames: u64, seconds: f64, bytes: u64) -> LogLine {
+    let mut fields = vec![
+        ("seconds", format!("{seconds:.2}")),
+        ("bytes", bytes.to_string()),
+    ];
+    if frames > 0 {
+        fields.push(("frames", frames.to_string()));
+        fields.push(("fps", format!("{:.1}", frames as f64 / seconds.max(1e-9))));
+    }
+    (Level::Info, format!("{} done", task_text(task)), fields)
+}
+
+/// The worker's last line: a warning when it stopped on a signal.
+fn finished_line(rendered: usize, failed: usize, interrupted: bool) -> LogLine {
+    let (level, message) = if interrupted {
+        (Level::Warn, "worker interrupted")
+    } else {
+        (Level::Info, "worker finished")
+    };
+    (
+        level,
+        message.to_string(),
+        vec![
+            ("rendered", rendered.to_string()),
+            ("failed", failed.to_string()),
+        ],
+    )
 }
 
 impl Observer for HumanLog {

@@ -5,9 +5,11 @@
 //! atomically. A crash at any instant leaves at worst a temp file or an unproven output, both of
 //! which the next claimant of the task discards.
 
+use crate::ffmpeg;
+use crate::ffmpeg::argv::Argv;
 use crate::ffmpeg::probe;
 use crate::ffmpeg::runner;
-use crate::ffmpeg::{self, Argv, SourceSpan};
+use crate::ffmpeg::video::SourceSpan;
 use crate::plandir::attempts::EnvCause;
 use crate::plandir::claim::TaskLock;
 use crate::plandir::error::PlanDirError;
@@ -83,33 +85,15 @@ fn failure_log(argv: &Argv, stderr_tail: &str, reason: &str) -> String {
     )
 }
 
-/// Renders claimed tasks. vre's one renderer runs ffmpeg ([`FfmpegRenderer`]); the seam exists so
-/// that benchmarks of the claim protocol can measure claiming without ffmpeg in the loop.
-pub trait Renderer: Sync {
-    /// Renders the task `lock` holds, verifies it and publishes it with its sidecar.
-    fn render(
-        &self,
-        dir: &PlanDir,
-        loaded: &LoadedPlan,
-        lock: &TaskLock,
-        on_progress: &mut dyn FnMut(Progress),
-    ) -> Result<Sidecar, RenderError>;
-}
-
-/// Renders with ffmpeg: [`render_task`].
-pub struct FfmpegRenderer;
-
-impl Renderer for FfmpegRenderer {
-    fn render(
-        &self,
-        dir: &PlanDir,
-        loaded: &LoadedPlan,
-        lock: &TaskLock,
-        on_progress: &mut dyn FnMut(Progress),
-    ) -> Result<Sidecar, RenderError> {
-        render_task(dir, loaded, lock, on_progress)
-    }
-}
+/// Renders the task a lock holds, verifies it and publishes it with its sidecar. vre's one
+/// renderer runs ffmpeg ([`render_task`]); the seam exists so that benchmarks of the claim
+/// protocol can measure claiming without ffmpeg in the loop.
+pub type Renderer = fn(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    lock: &TaskLock,
+    on_progress: &mut dyn FnMut(Progress),
+) -> Result<Sidecar, RenderError>;
 
 /// Renders the claimed task, verifies it, and publishes it with its sidecar.
 /// `on_progress` is called as ffmpeg reports progress.
@@ -128,10 +112,10 @@ pub fn render_task(
             let chunk = loaded
                 .chunk(task)
                 .expect("chunk tasks come from chunks.json");
-            ffmpeg::render_chunk(loaded, chunk, &temp, &pts_log)
+            ffmpeg::video::render_chunk(loaded, chunk, &temp, &pts_log)
         }
         TaskId::Audio => {
-            ffmpeg::render_audio(plan, &temp).expect("audio task implies an audio plan")
+            ffmpeg::audio::render_audio(plan, &temp).expect("audio task implies an audio plan")
         }
     };
     crate::sys::log::log(
@@ -190,6 +174,7 @@ fn blame(
     }
 }
 
+/// Runs a task's ffmpeg as a guarded child holding the task's lock, then verifies what it wrote.
 fn run_and_verify(
     dir: &PlanDir,
     loaded: &LoadedPlan,
@@ -208,29 +193,7 @@ fn run_and_verify(
     let outcome = match outcome {
         Ok(o) => o,
         Err(_) if runner::interrupted() => return Err(RenderError::Interrupted),
-        Err(e) => {
-            // ffmpeg could not even start: out of descriptors or memory is the environment's.
-            let cause = match &e {
-                ffmpeg::FfmpegError::Spawn { source, .. } => EnvCause::of_io(source),
-                _ => None,
-            };
-            let reason = e.to_string();
-            return Err(match cause {
-                Some(cause @ (EnvCause::TooManyOpenFiles | EnvCause::OutOfMemory)) => {
-                    RenderError::Environment(EnvFailure {
-                        task,
-                        cause,
-                        path: dir.root().to_path_buf(),
-                        plan_dir: dir.root().to_path_buf(),
-                        detail: reason,
-                    })
-                }
-                _ => RenderError::Failed {
-                    log: failure_log(argv, "", &reason),
-                    reason,
-                },
-            });
-        }
+        Err(e) => return Err(spawn_failure(dir, task, argv, e)),
     };
     if outcome.interrupted {
         return Err(RenderError::Interrupted);
@@ -251,62 +214,107 @@ fn run_and_verify(
         return Err(fail(format!(
             "ffmpeg {}: {}",
             outcome.status,
-            ffmpeg::last_lines(&outcome.stderr_tail, 3)
+            ffmpeg::error::last_lines(&outcome.stderr_tail, 3)
         )));
     }
     match task {
-        TaskId::Chunk(_) => {
-            let chunk = loaded
-                .chunk(task)
-                .expect("chunk tasks come from chunks.json");
-            let (frames, facts) = probe::chunk_facts(temp).map_err(|e| fail(e.to_string()))?;
-            if frames != chunk.frames() {
-                return Err(fail(format!(
-                    "rendered {frames} frames, the chunk has {} (frames {}..{}); the input may be shorter than planned or the filter may drop frames",
-                    chunk.frames(),
-                    chunk.start_frame,
-                    chunk.end_frame
-                )));
-            }
-            check_source_frames(loaded, chunk, &pts_log_path(temp)).map_err(fail)?;
-            let media = Media::Chunk {
-                index: chunk.index,
-                start_frame: chunk.start_frame,
-                end_frame: chunk.end_frame,
-                frames,
-            };
-            Ok((media, Some(facts)))
-        }
-        TaskId::Audio => {
-            let audio = loaded
-                .plan
-                .audio
-                .as_ref()
-                .expect("audio task implies an audio plan");
-            let timings = probe::stream_timings(temp, false).map_err(|e| fail(e.to_string()))?;
-            let stream = timings
-                .iter()
-                .find(|t| t.codec_type == "audio")
-                .ok_or_else(|| fail("the rendered audio has no audio stream".to_string()))?;
-            let samples = if audio.codec.container_counts_samples() {
-                (stream.duration * f64::from(audio.sample_rate)).round() as u64
-            } else {
-                probe::decoded_audio_samples(temp).map_err(|e| fail(e.to_string()))?
-            };
-            if samples != audio.samples {
-                return Err(fail(format!(
-                    "rendered {samples} audio samples, the plan needs exactly {}",
-                    audio.samples
-                )));
-            }
-            let media = Media::Audio {
-                samples,
-                sample_rate: audio.sample_rate,
-                duration_seconds: samples as f64 / f64::from(audio.sample_rate),
-            };
-            Ok((media, None))
-        }
+        TaskId::Chunk(_) => verify_chunk(loaded, task, temp, &fail),
+        TaskId::Audio => verify_audio(loaded, temp, &fail),
     }
+}
+
+/// What a render that could not even start means: out of descriptors or memory is the
+/// environment's, anything else the attempt's.
+fn spawn_failure(
+    dir: &PlanDir,
+    task: TaskId,
+    argv: &Argv,
+    e: ffmpeg::error::FfmpegError,
+) -> RenderError {
+    let cause = match &e {
+        ffmpeg::error::FfmpegError::Spawn { source, .. } => EnvCause::of_io(source),
+        _ => None,
+    };
+    let reason = e.to_string();
+    match cause {
+        Some(cause @ (EnvCause::TooManyOpenFiles | EnvCause::OutOfMemory)) => {
+            RenderError::Environment(EnvFailure {
+                task,
+                cause,
+                path: dir.root().to_path_buf(),
+                plan_dir: dir.root().to_path_buf(),
+                detail: reason,
+            })
+        }
+        _ => RenderError::Failed {
+            log: failure_log(argv, "", &reason),
+            reason,
+        },
+    }
+}
+
+/// Checks a rendered chunk: its frame count, and that it used exactly its input frames.
+fn verify_chunk(
+    loaded: &LoadedPlan,
+    task: TaskId,
+    temp: &Path,
+    fail: &dyn Fn(String) -> RenderError,
+) -> Result<(Media, Option<StreamFacts>), RenderError> {
+    let chunk = loaded
+        .chunk(task)
+        .expect("chunk tasks come from chunks.json");
+    let (frames, facts) = probe::chunk_facts(temp).map_err(|e| fail(e.to_string()))?;
+    if frames != chunk.frames() {
+        return Err(fail(format!(
+            "rendered {frames} frames, the chunk has {} (frames {}..{}); the input may be shorter than planned or the filter may drop frames",
+            chunk.frames(),
+            chunk.start_frame,
+            chunk.end_frame
+        )));
+    }
+    check_source_frames(loaded, chunk, &pts_log_path(temp)).map_err(fail)?;
+    let media = Media::Chunk {
+        index: chunk.index,
+        start_frame: chunk.start_frame,
+        end_frame: chunk.end_frame,
+        frames,
+    };
+    Ok((media, Some(facts)))
+}
+
+/// Checks the rendered audio: exactly the plan's number of samples.
+fn verify_audio(
+    loaded: &LoadedPlan,
+    temp: &Path,
+    fail: &dyn Fn(String) -> RenderError,
+) -> Result<(Media, Option<StreamFacts>), RenderError> {
+    let audio = loaded
+        .plan
+        .audio
+        .as_ref()
+        .expect("audio task implies an audio plan");
+    let timings = probe::stream_timings(temp, false).map_err(|e| fail(e.to_string()))?;
+    let stream = timings
+        .iter()
+        .find(|t| t.codec_type == "audio")
+        .ok_or_else(|| fail("the rendered audio has no audio stream".to_string()))?;
+    let samples = if audio.codec.container_counts_samples() {
+        (stream.duration * f64::from(audio.sample_rate)).round() as u64
+    } else {
+        probe::decoded_audio_samples(temp).map_err(|e| fail(e.to_string()))?
+    };
+    if samples != audio.samples {
+        return Err(fail(format!(
+            "rendered {samples} audio samples, the plan needs exactly {}",
+            audio.samples
+        )));
+    }
+    let media = Media::Audio {
+        samples,
+        sample_rate: audio.sample_rate,
+        duration_seconds: samples as f64 / f64::from(audio.sample_rate),
+    };
+    Ok((media, None))
 }
 
 /// Reads the input timestamps a chunk's render logged (`frame:N pts:TICKS pts_time:S` lines).

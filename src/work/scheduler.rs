@@ -9,7 +9,7 @@
 use crate::exit::Code;
 use crate::ffmpeg::runner;
 use crate::plandir::attempts;
-use crate::plandir::claim::{self, TaskLock};
+use crate::plandir::claim::{self, PlanLock, TaskLock};
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
@@ -126,7 +126,7 @@ struct Scheduler<'a> {
     loaded: &'a LoadedPlan,
     options: &'a WorkOptions,
     observer: &'a dyn Observer,
-    renderer: &'a dyn Renderer,
+    renderer: Renderer,
     watcher: DirWatcher,
     queue: Mutex<Queue>,
     wake: Condvar,
@@ -153,7 +153,7 @@ pub fn work(
     options: &WorkOptions,
     observer: &dyn Observer,
 ) -> Result<WorkSummary, WorkError> {
-    work_with(dir, options, observer, &render::FfmpegRenderer)
+    work_with(dir, options, observer, render::render_task)
 }
 
 /// [`work`] with a given renderer.
@@ -161,22 +161,10 @@ pub fn work_with(
     dir: &PlanDir,
     options: &WorkOptions,
     observer: &dyn Observer,
-    renderer: &dyn Renderer,
+    renderer: Renderer,
 ) -> Result<WorkSummary, WorkError> {
     runner::install_signal_handlers();
-    if !dir.has_plan() {
-        return Err(PlanDirError::NotAPlanDir {
-            dir: dir.root().to_path_buf(),
-        }
-        .into());
-    }
-    let _plan_lock = claim::lock_plan_shared(dir)?;
-    let loaded = dir.load()?;
-    crate::plandir::write::check_input_unchanged(&loaded.plan)?;
-    if options.space_check {
-        let needed = crate::plandir::estimate::estimate_remaining(dir, &loaded);
-        crate::sys::disk::ensure_free(dir.root(), "the remaining chunks", needed)?;
-    }
+    let (_plan_lock, loaded) = open_for_work(dir, options)?;
     let tasks = loaded.tasks();
     let done_tasks: Vec<TaskId> = tasks
         .iter()
@@ -248,6 +236,28 @@ pub fn work_with(
         Some(e) => Err(e.into()),
         None => Ok(summary),
     }
+}
+
+/// Takes the planDir's shared lock and loads the plan, refusing when the input changed or the
+/// remaining chunks cannot fit on disk.
+fn open_for_work(
+    dir: &PlanDir,
+    options: &WorkOptions,
+) -> Result<(PlanLock, LoadedPlan), WorkError> {
+    if !dir.has_plan() {
+        return Err(PlanDirError::NotAPlanDir {
+            dir: dir.root().to_path_buf(),
+        }
+        .into());
+    }
+    let plan_lock = claim::lock_plan_shared(dir)?;
+    let loaded = dir.load()?;
+    crate::plandir::write::check_input_unchanged(&loaded.plan)?;
+    if options.space_check {
+        let needed = crate::plandir::estimate::estimate_remaining(dir, &loaded);
+        crate::sys::disk::ensure_free(dir.root(), "the remaining chunks", needed)?;
+    }
+    Ok((plan_lock, loaded))
 }
 
 impl Scheduler<'_> {
@@ -486,9 +496,7 @@ impl Scheduler<'_> {
                 self.dir.write_progress(task, p.frames, frames, p.fps);
             }
         };
-        let result = self
-            .renderer
-            .render(self.dir, self.loaded, lock, &mut on_progress);
+        let result = (self.renderer)(self.dir, self.loaded, lock, &mut on_progress);
         self.dir.clear_progress(task);
         match result {
             Ok(sidecar) => {

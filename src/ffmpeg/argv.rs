@@ -1,0 +1,141 @@
+//! [`Argv`]: a program and its arguments, built without a shell and shown quoted for one.
+//!
+//! Local files are always passed as `file:` URLs with `-protocol_whitelist file`, so a path that
+//! looks like a protocol (`http:…`), an option (`-x`) or a playlist pointing at the network is
+//! still opened as a plain local file and nothing else.
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A program and its arguments.
+#[derive(Debug, Clone)]
+pub struct Argv {
+    program: &'static str,
+    args: Vec<OsString>,
+}
+
+impl Argv {
+    /// `program` without arguments.
+    pub(super) fn new(program: &'static str) -> Self {
+        Argv {
+            program,
+            args: Vec::new(),
+        }
+    }
+
+    /// ffmpeg, quiet but for errors, never reading stdin, overwriting its output.
+    pub(super) fn ffmpeg() -> Self {
+        let mut argv = Argv::new("ffmpeg");
+        argv.push_all([
+            "-nostdin",
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-y",
+        ]);
+        argv
+    }
+
+    /// ffprobe, quiet but for errors, printing JSON.
+    pub(super) fn ffprobe() -> Self {
+        let mut argv = Argv::new("ffprobe");
+        argv.push_all(["-v", "error", "-of", "json"]);
+        argv
+    }
+
+    /// Adds one argument.
+    pub(super) fn push(&mut self, arg: impl Into<OsString>) -> &mut Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds arguments in order.
+    pub(super) fn push_all<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a local file as an input, restricted to the `file` protocol.
+    pub(super) fn input_file(&mut self, path: &Path) -> &mut Self {
+        self.push_all(["-protocol_whitelist", "file", "-i"]);
+        self.push(file_url(path))
+    }
+
+    /// The program's name.
+    pub fn program(&self) -> &'static str {
+        self.program
+    }
+
+    /// The arguments after the program name.
+    pub fn args(&self) -> &[OsString] {
+        &self.args
+    }
+
+    /// A `Command` ready to spawn (stdin closed; stdout and stderr left for the caller to set).
+    pub(super) fn command(&self) -> Command {
+        let mut cmd = Command::new(self.program);
+        cmd.args(&self.args).stdin(Stdio::null());
+        cmd
+    }
+
+    /// The command line as a person would type it, quoted for a POSIX shell (for logs only;
+    /// vre itself never runs a shell).
+    pub fn display(&self) -> String {
+        std::iter::once(OsStr::new(self.program))
+            .chain(self.args.iter().map(OsString::as_os_str))
+            .map(shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// One argument quoted for a POSIX shell, for showing commands to people.
+pub fn shell_quote(arg: &OsStr) -> String {
+    let text = arg.to_string_lossy();
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
+    if plain {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// A local path as a URL ffmpeg cannot mistake for a protocol or an option.
+pub fn file_url(path: &Path) -> OsString {
+    let mut url = OsString::from("file:");
+    url.push(path.as_os_str());
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_quotes_what_a_shell_would_split() {
+        let mut argv = Argv::new("ffmpeg");
+        argv.push_all(["-i", "file:/a b/it's.mp4", "-vf", "hue=s=0"]);
+        assert_eq!(
+            argv.display(),
+            r"ffmpeg -i 'file:/a b/it'\''s.mp4' -vf hue=s=0"
+        );
+    }
+
+    #[test]
+    fn file_urls_neutralise_protocols_and_dashes() {
+        assert_eq!(file_url(Path::new("-x.mp4")), OsString::from("file:-x.mp4"));
+        assert_eq!(
+            file_url(Path::new("/in/http:evil")),
+            OsString::from("file:/in/http:evil")
+        );
+    }
+}

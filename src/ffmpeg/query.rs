@@ -1,0 +1,115 @@
+//! Commands that analyse media: ffprobe of containers, streams, packets and frames, audio
+//! decoded for counting, scene detection.
+
+use crate::ffmpeg::argv::{file_url, Argv};
+use std::path::Path;
+
+/// `ffmpeg -version`.
+pub fn version() -> Argv {
+    let mut argv = Argv::new("ffmpeg");
+    argv.push("-version");
+    argv
+}
+
+/// ffprobe of a file's container and streams, and of its own version (the installed ffmpeg's,
+/// saving a separate `ffmpeg -version`), as JSON.
+pub fn probe(path: &Path) -> Argv {
+    let mut argv = Argv::ffprobe();
+    argv.push_all([
+        "-show_program_version",
+        "-show_format",
+        "-show_streams",
+        "-protocol_whitelist",
+        "file",
+    ]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// ffprobe printing `entries` (e.g. `packet=pts,dts,flags`) of a file's first video stream as
+/// CSV lines without section names.
+fn video_csv(path: &Path, entries: &str) -> Argv {
+    let mut argv = Argv::new("ffprobe");
+    argv.push_all(["-v", "error", "-select_streams", "v:0", "-show_entries"]);
+    argv.push(entries);
+    argv.push_all(["-of", "csv=p=0", "-protocol_whitelist", "file"]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// ffprobe listing the first video stream's packets as CSV: `pts,dts,flags`, timestamps in
+/// ticks of the stream's time base (`N/A` where the container stores none).
+pub fn list_video_packets(path: &Path) -> Argv {
+    video_csv(path, "packet=pts,dts,flags")
+}
+
+/// ffprobe decoding the first video stream and listing its frames as CSV:
+/// `key_frame,best_effort_timestamp`, in ticks of the stream's time base.
+pub fn list_decoded_video_frames(path: &Path) -> Argv {
+    video_csv(path, "frame=key_frame,best_effort_timestamp")
+}
+
+/// ffprobe decoding the first frame of a file's first audio stream and printing its time.
+pub fn probe_first_audio_frame(path: &Path) -> Argv {
+    show_entries(
+        path,
+        &["-select_streams", "a:0", "-read_intervals", "%+#1"],
+        "frame=best_effort_timestamp_time",
+    )
+}
+
+/// ffprobe of a rendered chunk: packets counted, and the stream parameters that must agree
+/// between chunks for stream-copy concatenation.
+pub fn probe_chunk(path: &Path) -> Argv {
+    show_entries(
+        path,
+        &["-select_streams", "v:0", "-count_packets"],
+        "stream=codec_name,profile,pix_fmt,width,height,r_frame_rate,time_base,nb_read_packets",
+    )
+}
+
+/// ffprobe of every stream's timing in a finished output (start, duration, sample rate, frame
+/// count and rates). With `count_packets` the frames are counted by demuxing the whole file;
+/// without, the container's index states them (mp4/mov).
+pub fn probe_timing(path: &Path, count_packets: bool) -> Argv {
+    let count: &[&str] = if count_packets {
+        &["-count_packets"]
+    } else {
+        &[]
+    };
+    show_entries(
+        path,
+        count,
+        "stream=index,codec_type,start_time,duration,sample_rate,nb_frames,nb_read_packets,r_frame_rate,avg_frame_rate",
+    )
+}
+
+/// ffprobe showing `entries` of a local file, after the `options` given.
+fn show_entries(path: &Path, options: &[&str], entries: &str) -> Argv {
+    let mut argv = Argv::ffprobe();
+    argv.push_all(options.iter().copied());
+    argv.push_all(["-show_entries", entries, "-protocol_whitelist", "file"]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// Decodes a file's first audio stream to mono 32-bit float samples on stdout (for counting).
+pub fn decode_audio(path: &Path) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.input_file(path);
+    argv.push_all(["-map", "0:a:0", "-ac", "1", "-f", "f32le", "-"]);
+    argv
+}
+
+/// Scene detection over the whole input: ffmpeg's scdet filter, every frame's metadata printed
+/// on stdout.
+pub fn detect_scenes(path: &Path, threshold: f64) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.input_file(path);
+    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
+    argv.push(format!(
+        "scdet=threshold={threshold}:sc_pass=0,metadata=mode=print:file=-"
+    ));
+    argv.push_all(["-f", "null", "-"]);
+    argv
+}

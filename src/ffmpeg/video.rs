@@ -1,0 +1,486 @@
+//! The video commands: one chain and encoder builder for a chunk's render, the one-frame trial
+//! encode and the serial reference command, so that "the same settings as vre" holds by
+//! construction.
+
+use crate::codecs::VideoCodec;
+use crate::ffmpeg::argv::{file_url, Argv};
+use crate::plandir::frameindex::FrameIndex;
+use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::{
+    micros_to_seconds_text, AudioPlan, AudioTrack, Chunk, EncoderSettings, Normalize, Plan,
+    Playback, Rational,
+};
+use std::path::Path;
+
+/// The fps filter run from output slot `slot` to the end of the input, frames printed as
+/// framecrc lines: how many frames the `--fps` grid has after `slot`, exactly as a serial
+/// render's fps filter makes them (end-of-stream rounding included).
+pub fn fps_grid_tail(
+    input: &Path,
+    normalize: &Normalize,
+    (fps, start_ticks): (Rational, i64),
+    slot: u64,
+) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    push_grid_seek(&mut argv, normalize, fps, slot);
+    argv.input_file(input);
+    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
+    argv.push(grid_filters(normalize, (fps, start_ticks), slot).join(","));
+    argv.push_all(["-f", "framecrc", "-"]);
+    argv
+}
+
+/// `-copyts -ss`: decoding starts a margin before output slot `slot`, timestamps stay absolute.
+fn push_grid_seek(argv: &mut Argv, normalize: &Normalize, fps: Rational, slot: u64) {
+    let start =
+        (fps.seconds_of(slot + normalize.grid_offset_slots) - normalize.seek_margin).max(0.0);
+    argv.push("-copyts");
+    if start > 0.0 {
+        argv.push("-ss").push(format!("{start:.6}"));
+    }
+}
+
+/// The fps filter on the output grid, from output slot `slot` on. Frame times are counted from
+/// the container's start and the filter is not anchored with `start_time` (whose offset arithmetic
+/// rounds tie slots differently), so each frame lands in the slot a serial `-vf fps=…` gives it;
+/// the slots before `slot` are then cut by their number.
+fn grid_filters(
+    normalize: &Normalize,
+    (fps, start_ticks): (Rational, i64),
+    slot: u64,
+) -> Vec<String> {
+    let mut chain = Vec::new();
+    if start_ticks != 0 {
+        chain.push(format!("setpts=PTS-({start_ticks})"));
+    }
+    chain.push(format!("fps={fps}"));
+    let first = slot + normalize.grid_offset_slots;
+    if first > 0 {
+        chain.push(format!("trim=start_pts={first}"));
+    }
+    chain
+}
+
+/// What a chunk's render decodes: its preroll, the copies of the first frame that fill a lead, and
+/// (without `--fps`, where output frame `j` is input frame `j - lead`) its input frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceSpan {
+    /// Output frames decoded before the chunk's first and dropped after the filter chain.
+    pub preroll: u64,
+    /// First input frame decoded.
+    pub from: usize,
+    /// One past the last input frame needed.
+    pub to: usize,
+    /// Copies of the first decoded frame put before it (the part of the lead in this span).
+    pub repeats: u64,
+}
+
+impl SourceSpan {
+    /// The span that output frames `[first, first + frames)` of a plan are made from.
+    pub fn of(plan: &Plan, first: u64, frames: u64) -> SourceSpan {
+        let lead = plan.source.lead_frames;
+        // History before the first input frame is that frame: a chunk that starts in the lead
+        // needs no preroll, and no preroll reaches back into it.
+        let preroll = plan
+            .preroll
+            .frames
+            .min(first - plan.output.start_frame)
+            .min(first.saturating_sub(lead));
+        let decode_from = first - preroll;
+        SourceSpan {
+            preroll,
+            from: decode_from.saturating_sub(lead) as usize,
+            to: (first + frames).saturating_sub(lead).max(1) as usize,
+            repeats: lead.saturating_sub(decode_from),
+        }
+    }
+}
+
+/// Test hook, in debug builds only: `VRE_FAULT_SHIFT_FRAME=N` makes the chunk that starts at
+/// output frame N start one input frame late, so that tests can prove such a render is refused
+/// at publish time. Release builds never read it.
+fn injected_seek_shift(first: u64) -> usize {
+    if !cfg!(debug_assertions) {
+        return 0;
+    }
+    let shifted = std::env::var("VRE_FAULT_SHIFT_FRAME").ok();
+    usize::from(shifted.and_then(|v| v.parse::<u64>().ok()) == Some(first))
+}
+
+/// A value for a filter option, escaped for both levels of ffmpeg's filtergraph syntax (the
+/// option list, then the graph), so that any path is read as just characters.
+fn filter_value(text: &str) -> String {
+    let escape = |text: &str, special: &str| {
+        text.chars().fold(String::new(), |mut out, c| {
+            if special.contains(c) {
+                out.push('\\');
+            }
+            out.push(c);
+            out
+        })
+    };
+    escape(&escape(text, "\\':"), "\\'[],;")
+}
+
+/// Filters that write the timestamp of every decoded input frame entering the graph to
+/// `pts_log`, as `frame:N pts:TICKS pts_time:SECONDS` lines: the proof of which frames a chunk
+/// was made of.
+fn pts_log_filters(pts_log: &Path) -> String {
+    let url = file_url(pts_log);
+    format!(
+        "metadata=mode=add:key=vre_source:value=1,metadata=mode=print:key=vre_source:file={}",
+        filter_value(&url.to_string_lossy())
+    )
+}
+
+/// Decodes from the input what frames `[first, first + frames)` of the output grid need, runs
+/// the filter chain (grid normalisation, the user's filters, the preroll cut) and encodes them,
+/// video only, as closed GOPs starting on an IDR frame. The caller adds the output.
+///
+/// Timestamps stay the input's own (`-copyts`). Without `--fps`, output frames are input frames:
+/// the seek goes between the two real frames of the frame index where the span starts, so stored
+/// timestamps that are rounded or truncated cannot move a boundary, and the leading gap of a
+/// video that starts late is filled with copies of its first frame. With `--fps`, decoding
+/// starts a margin early and the fps filter is anchored on the absolute grid, so every chunk
+/// picks exactly the frames a serial `-vf fps=…` would. With `pts_log`, the timestamps of the
+/// input frames used are written there.
+fn encode_frames(
+    plan: &Plan,
+    index: &FrameIndex,
+    (first, frames): (u64, u64),
+    pts_log: Option<&Path>,
+) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    let rate = plan.output.frame_rate;
+    let span = SourceSpan::of(plan, first, frames);
+    let first_frame = span.from + injected_seek_shift(first);
+    let preroll = span.preroll;
+    let decode_from = first - preroll;
+    let grid = plan
+        .normalize
+        .as_ref()
+        .and_then(|n| n.fps.map(|fps| (n, fps)));
+    match grid {
+        Some((normalize, fps)) => push_grid_seek(&mut argv, normalize, fps, decode_from),
+        None => {
+            // Seek to the keyframe the span's first frame decodes from (just after the frame
+            // before it), whatever the demuxer's own idea of keyframes; the exact first frame
+            // is then cut by its timestamp.
+            argv.push("-copyts");
+            let seek = index
+                .seek_micros_before(index.keyframe_at_or_before(first_frame))
+                .map(|micros| micros - plan.source.start_micros)
+                .filter(|&micros| micros > 0);
+            if let Some(micros) = seek {
+                argv.push("-ss").push(micros_to_seconds_text(micros as u64));
+            }
+        }
+    }
+    argv.input_file(&plan.input.path);
+    argv.push_all([
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+    ]);
+    let chain = video_chain(plan, index, (span, first_frame, decode_from), pts_log);
+    argv.push("-vf").push(chain.join(","));
+    argv.push("-frames:v").push(frames.to_string());
+    argv.push("-r").push(rate.to_string());
+    push_encoder(&mut argv, &plan.encoder);
+    argv
+}
+
+/// The filter chain of a chunk's render, in order: the exact first input frame, the frame log,
+/// the output grid (`--fps`) or container-start times, `--size`, the user's filters, copies of
+/// the first frame into a lead, the preroll cut, and timestamps from 0.
+fn video_chain(
+    plan: &Plan,
+    index: &FrameIndex,
+    (span, first_frame, decode_from): (SourceSpan, usize, u64),
+    pts_log: Option<&Path>,
+) -> Vec<String> {
+    let preroll = span.preroll;
+    let grid = plan
+        .normalize
+        .as_ref()
+        .and_then(|n| n.fps.map(|fps| (n, fps)));
+    let start = start_ticks(plan.source.start_micros, index.time_base);
+    let mut chain = Vec::new();
+    match grid {
+        Some((normalize, fps)) => {
+            chain.extend(pts_log.map(pts_log_filters));
+            chain.extend(grid_filters(normalize, (fps, start), decode_from));
+        }
+        None => {
+            if let Some(pts) = index.pts.get(first_frame).filter(|_| first_frame > 0) {
+                chain.push(format!("trim=start_pts={pts}"));
+            }
+            chain.extend(pts_log.map(pts_log_filters));
+            // The user's filters see the times serial ffmpeg gives them: from the container's
+            // start, not from the chunk's.
+            if start != 0 {
+                chain.push(format!("setpts=PTS-({start})"));
+            }
+        }
+    }
+    if let Some(size) = plan.normalize.as_ref().and_then(|n| n.size) {
+        chain.push(format!("scale={}:{}", size.width, size.height));
+    }
+    chain.extend(plan.video_filter.clone());
+    if span.repeats > 0 {
+        // tpad delays what follows by the copies it puts first: start from 0 before it.
+        chain.push("setpts=PTS-STARTPTS".to_string());
+        chain.push(format!("tpad=start={}:start_mode=clone", span.repeats));
+    }
+    if preroll > 0 {
+        chain.push(format!("trim=start_frame={preroll}"));
+    }
+    chain.push("setpts=PTS-STARTPTS".to_string());
+    chain
+}
+
+/// The container's start time in ticks of the video stream's time base `tb`, rounded as ffmpeg
+/// rounds its own start offset.
+pub fn start_ticks(start_micros: i64, tb: Rational) -> i64 {
+    let scaled = i128::from(start_micros) * i128::from(tb.den);
+    let unit = i128::from(tb.num) * 1_000_000;
+    let rounded = (2 * scaled + unit * scaled.signum()) / (2 * unit);
+    rounded as i64
+}
+
+/// Renders one chunk into `temp_output`; `-progress pipe:1` reports progress on stdout, and the
+/// input frames used are logged to `pts_log`.
+pub fn render_chunk(
+    loaded: &LoadedPlan,
+    chunk: &Chunk,
+    temp_output: &Path,
+    pts_log: &Path,
+) -> Argv {
+    let mut argv = encode_frames(
+        &loaded.plan,
+        &loaded.index,
+        (chunk.start_frame, chunk.frames()),
+        Some(pts_log),
+    );
+    let plan = &loaded.plan;
+    argv.push_all(["-fflags", "+bitexact", "-progress", "pipe:1"]);
+    argv.push("-f").push(plan.encoder.codec.chunk_format().0);
+    argv.push(file_url(temp_output));
+    argv
+}
+
+/// The input's own audio, if that is all the plan's audio is (one plain ffmpeg command can
+/// encode it alongside); `Err` when the plan mixes anything else.
+fn serial_audio(plan: &Plan) -> Result<Option<(&AudioPlan, &AudioTrack)>, &'static str> {
+    Ok(match &plan.audio {
+        None => None,
+        Some(audio) => match audio.tracks.as_slice() {
+            [t] if t.is_source
+                && t.playback
+                    == (Playback {
+                        seek: t.playback.seek,
+                        ..Playback::default()
+                    }) =>
+            {
+                Some((audio, t))
+            }
+            _ => return Err("audio tracks other than the input's own"),
+        },
+    })
+}
+
+/// The serial command's audio: the input's track, cut like the video and encoded like vre's mix.
+fn push_serial_audio(argv: &mut Argv, plan: &Plan, audio: &AudioPlan, track: &AudioTrack) {
+    let rate = plan.output.frame_rate;
+    let start = plan.output.start_frame;
+    argv.push_all(["-map", "0:a:0"]);
+    let mut audio_chain = Vec::new();
+    if start > 0 {
+        // The video was trimmed by frame number, not seeked: trim the audio alike.
+        let seconds = rate.seconds_of(start);
+        audio_chain.push(format!("atrim=start={seconds:.6},asetpts=PTS-STARTPTS"));
+    }
+    audio_chain.extend(track.filter.clone());
+    if !audio_chain.is_empty() {
+        argv.push("-af").push(audio_chain.join(","));
+    }
+    argv.push("-c:a").push(audio.codec.encoder());
+    if let Some(bitrate) = audio.bitrate {
+        argv.push("-b:a").push(bitrate.to_string());
+    }
+    // The same audio as vre's mix: its rate and channels, ending with the video.
+    argv.push("-ar").push(audio.sample_rate.to_string());
+    argv.push("-ac").push(audio.channels.to_string());
+    let seconds = rate.seconds_of(plan.output.total_frames());
+    argv.push("-t").push(format!("{seconds:.6}"));
+}
+
+/// The plain, serial ffmpeg command a user would have typed for the whole plan (what
+/// `vre bench` compares against): one process over the same input, range, filter chain and
+/// encoder settings, with ffmpeg's own default threading and GOP structure — no chunks, no
+/// pinned encoder threads, no forced keyframes — and the input's own audio encoded alongside.
+/// `Err` names what one ffmpeg command of this shape cannot express: a PNG sequence, or audio
+/// beyond the input's own track (`--audio`, offsets, rates, fades).
+pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
+    if plan.encoder.codec == VideoCodec::Png {
+        return Err("a PNG sequence");
+    }
+    let source_audio = serial_audio(plan)?;
+    let mut argv = Argv::ffmpeg();
+    let start = plan.output.start_frame;
+    let fps = plan.normalize.as_ref().and_then(|n| n.fps);
+    argv.input_file(&plan.input.path);
+    argv.push_all(["-map", "0:v:0"]);
+    // A range is cut by frame number, never by a seek time (stored timestamps need not be
+    // multiples of the frame duration); output frames before the first input frame (the lead)
+    // are not input frames.
+    let mut chain = Vec::new();
+    chain.extend(fps.map(|fps| format!("fps={fps}")));
+    let input_start = match fps {
+        Some(_) => start,
+        None => start.saturating_sub(plan.source.lead_frames),
+    };
+    if input_start > 0 {
+        chain.push(format!(
+            "trim=start_frame={input_start},setpts=PTS-STARTPTS"
+        ));
+    }
+    if let Some(size) = plan.normalize.as_ref().and_then(|n| n.size) {
+        chain.push(format!("scale={}:{}", size.width, size.height));
+    }
+    chain.extend(plan.video_filter.clone());
+    if !chain.is_empty() {
+        argv.push("-vf").push(chain.join(","));
+    }
+    argv.push("-frames:v")
+        .push(plan.output.total_frames().to_string());
+    // The same quality settings as vre's chunks, from the same builder; none of their
+    // determinism and GOP constraints.
+    let x265_quality = push_quality(&mut argv, &plan.encoder);
+    if !x265_quality.is_empty() {
+        argv.push("-x265-params").push(x265_quality.join(":"));
+    }
+    match source_audio {
+        Some((audio, track)) => push_serial_audio(&mut argv, plan, audio, track),
+        None => {
+            argv.push("-an");
+        }
+    }
+    let container = plan.output.container;
+    if container.is_quicktime() {
+        argv.push_all(["-movflags", "+faststart"]);
+    }
+    argv.push("-f").push(container.muxer());
+    argv.push(file_url(output));
+    Ok(argv)
+}
+
+/// Renders the plan's first frame and discards it: a trial that makes ffmpeg reject a bad
+/// filter chain, encoder, preset or pixel format at plan time.
+pub fn trial_frame(plan: &Plan, index: &FrameIndex) -> Argv {
+    let mut argv = encode_frames(plan, index, (plan.output.start_frame, 1), None);
+    argv.push_all(["-f", "null", "-"]);
+    argv
+}
+
+/// The quality options vre's chunks and the serial reference share: the codec, its preset and
+/// CRF (or lossless mode), and the pixel format. Returns the x265 parameters the quality needs
+/// (`lossless=1`), for the caller's `-x265-params`.
+fn push_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
+    let crf = enc.crf.unwrap_or(0);
+    let preset = enc.preset.as_deref().unwrap_or_default();
+    let mut x265_params = Vec::new();
+    argv.push("-c:v").push(enc.codec.name());
+    match enc.codec {
+        VideoCodec::Libx264 | VideoCodec::Libsvtav1 => {
+            argv.push("-preset").push(preset);
+            argv.push("-crf").push(crf.to_string());
+        }
+        VideoCodec::Libx265 => {
+            argv.push("-preset").push(preset);
+            if crf == 0 {
+                x265_params.push("lossless=1".to_string());
+            } else {
+                argv.push("-crf").push(crf.to_string());
+            }
+        }
+        VideoCodec::LibvpxVp9 => {
+            if crf == 0 {
+                argv.push_all(["-lossless", "1"]);
+            } else {
+                argv.push("-crf").push(crf.to_string());
+            }
+            argv.push_all(["-b:v", "0", "-deadline", "good", "-row-mt", "1"]);
+            argv.push("-cpu-used").push(preset);
+        }
+        VideoCodec::ProresKs => {
+            argv.push("-profile:v").push(preset);
+        }
+        VideoCodec::Ffv1 => {
+            argv.push_all(["-level", "3"]);
+        }
+        VideoCodec::Png => {}
+    }
+    argv.push("-pix_fmt").push(&enc.pix_fmt);
+    x265_params
+}
+
+/// The encoder's arguments: [`push_quality`], then threads fixed and every threaded stage
+/// deterministic (byte-identical retries for any thread count: x264 without threaded lookahead,
+/// x265 with one frame thread, VP9 and SVT-AV1 row/tile threads, slice-threaded ProRes and FFV1;
+/// the determinism test renders every codec concurrently to prove it), and GOPs that make chunks
+/// concatenate by stream copy — an IDR frame first, closed GOPs, headers repeated, no
+/// scene-cut keyframes, no VP9 alt-ref frames. Intra-only codecs need none of that.
+pub(super) fn push_encoder(argv: &mut Argv, enc: &EncoderSettings) {
+    let keyint = enc.gop.keyint.to_string();
+    let threads = enc.threads.to_string();
+    let mut x265_params = push_quality(argv, enc);
+    match enc.codec {
+        VideoCodec::Libx264 => {
+            argv.push("-threads").push(&threads);
+            argv.push("-g").push(&keyint);
+            argv.push("-keyint_min").push(&keyint);
+            argv.push_all(["-sc_threshold", "0", "-force_key_frames", "expr:eq(n,0)"]);
+            // `sync-lookahead=0`: x264's threaded lookahead buffers a timing-dependent number of
+            // frames, which made renders with more than one thread differ from run to run.
+            argv.push("-x264-params")
+                .push("scenecut=0:open-gop=0:repeat-headers=1:sync-lookahead=0");
+        }
+        VideoCodec::Libx265 => {
+            x265_params.push(format!(
+                "keyint={keyint}:min-keyint={keyint}:scenecut=0:open-gop=0:repeat-headers=1:pools={threads}:frame-threads=1:log-level=error"
+            ));
+            argv.push("-x265-params").push(x265_params.join(":"));
+            argv.push_all(["-tag:v", "hvc1"]);
+        }
+        VideoCodec::Libsvtav1 => {
+            argv.push("-g").push(&keyint);
+            argv.push("-svtav1-params")
+                .push(format!("irefresh-type=2:scd=0:lp={threads}"));
+        }
+        VideoCodec::LibvpxVp9 => {
+            argv.push("-threads").push(&threads);
+            argv.push("-g").push(&keyint);
+            argv.push("-keyint_min").push(&keyint);
+            argv.push_all(["-auto-alt-ref", "0"]);
+        }
+        VideoCodec::ProresKs => {
+            argv.push("-threads").push(&threads);
+        }
+        VideoCodec::Ffv1 => {
+            // Slices left to ffv1, which picks a layout that fits the frame size (a fixed
+            // count fails on odd sizes) and depends on nothing else.
+            argv.push_all(["-slicecrc", "1"]);
+            argv.push("-g").push(&keyint);
+            argv.push("-threads").push(&threads);
+        }
+        VideoCodec::Png => {}
+    }
+    argv.push("-flags:v").push("+bitexact");
+}
