@@ -226,16 +226,11 @@ fn changing_only_the_audio_rerenders_only_the_audio_task() {
     let video = small_video(tmp.path(), 4);
     let tone = wav(tmp.path(), "tone.wav", "0.2*sin(2*PI*440*t)", 4.0);
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        video,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "3",
-        "--audio",
-        track(&tone, "")
-    ]);
+    vre_plan(
+        &video,
+        &plan_dir,
+        args!["--chunks", "3", "--audio", track(&tone, "")],
+    );
     vre_ok(args!["work", plan_dir, "-q"]);
     let chunk_bytes =
         |i: u32| std::fs::read(plan_dir.join(format!("chunks/chunk-{i:06}.mp4"))).unwrap();
@@ -246,9 +241,11 @@ fn changing_only_the_audio_rerenders_only_the_audio_task() {
         "plan", video, "-o", plan_dir, "--chunks", "3", "--audio", quieter
     ]);
     assert_eq!(refused.status.code(), Some(73));
-    let replanned = vre_ok(args![
-        "plan", video, "-o", plan_dir, "--chunks", "3", "--audio", quieter, "--force"
-    ]);
+    let replanned = vre_plan(
+        &video,
+        &plan_dir,
+        args!["--chunks", "3", "--audio", quieter, "--force"],
+    );
     let said = String::from_utf8_lossy(&replanned.stdout);
     assert!(
         said.contains("3 finished pieces kept, 1 withdrawn"),

@@ -19,15 +19,10 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn bench_reports_consistent_ratios_and_plots_them() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 2.0,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 2.0,
+        ..VideoSpec::default()
+    });
     let plot = tmp.path().join("speedup.svg");
     let out = vre_ok(args![
         "bench",
@@ -184,15 +179,10 @@ fn bench_reports_consistent_ratios_and_plots_them() {
 
 #[test]
 fn bench_refuses_what_one_ffmpeg_command_cannot_express() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 1.0,
-            ..VideoSpec::default()
-        },
-    );
+    let (_tmp, input) = scratch_input(VideoSpec {
+        seconds: 1.0,
+        ..VideoSpec::default()
+    });
     let png = run_vre(args!["bench", input, "--format", "png", "--runs", "1"]);
     assert_eq!(png.status.code(), Some(64), "{}", stderr(&png));
     let zero = run_vre(args!["bench", input, "--workers", "0"]);
@@ -231,15 +221,10 @@ fn child_running(pid: u32, needle: &str) -> Option<u32> {
 
 #[test]
 fn sigterm_stops_a_bench_with_its_serial_ffmpeg_and_scratch_files() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 3.0,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 3.0,
+        ..VideoSpec::default()
+    });
     let scratch_parent = tmp.path().join("tmp");
     std::fs::create_dir(&scratch_parent).unwrap();
     let mut bench = vre()

@@ -119,15 +119,10 @@ fn shape_of(path: &Path) -> String {
 
 #[test]
 fn plan_dir_files_keep_their_shape() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 1.0,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 1.0,
+        ..VideoSpec::default()
+    });
     let plan_dir = tmp.path().join("job.vre");
     let out = tmp.path().join("out.mp4");
     vre_ok([

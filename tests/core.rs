@@ -91,29 +91,17 @@ fn output_audio_starts_at_zero_and_lasts_the_video() {
 
 #[test]
 fn two_worker_processes_render_every_chunk_exactly_once() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            size: "640x360",
-            seconds: 6.0,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        size: "640x360",
+        seconds: 6.0,
+        ..VideoSpec::default()
+    });
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "12",
-        "--vf",
-        "smartblur=lr=3",
-        "--threads",
-        "1"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--chunks", "12", "--vf", "smartblur=lr=3", "--threads", "1"],
+    );
     let spawn = || {
         vre()
             .args(args!["work", plan_dir, "--json"])
@@ -162,33 +150,28 @@ fn two_worker_processes_render_every_chunk_exactly_once() {
 
 #[test]
 fn a_sigkilled_worker_leaves_no_orphan_and_a_rerun_completes_frame_exact() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 3.0,
-            audio: false,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 3.0,
+        audio: false,
+        ..VideoSpec::default()
+    });
     let plan_dir = tmp.path().join("job.vre");
     // nlmeans is slow enough that a chunk takes well over the one second an orphan may live.
     let filter = "nlmeans=s=2,hue=s=0";
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "3",
-        "--crf",
-        "0",
-        "--vf",
-        filter,
-        "--threads",
-        "1"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args![
+            "--chunks",
+            "3",
+            "--crf",
+            "0",
+            "--vf",
+            filter,
+            "--threads",
+            "1"
+        ],
+    );
     let mut worker = vre()
         .args(args!["work", plan_dir, "--json"])
         .stdout(Stdio::piped())
@@ -241,9 +224,7 @@ fn a_sigkilled_worker_leaves_no_orphan_and_a_rerun_completes_frame_exact() {
 
 fn rendered_plan(dir: &Path, name: &str, input: &Path, crf: &str) -> std::path::PathBuf {
     let plan_dir = dir.join(name);
-    vre_ok(args![
-        "plan", input, "-o", plan_dir, "--chunks", "4", "--crf", crf
-    ]);
+    vre_plan(&input, &plan_dir, args!["--chunks", "4", "--crf", crf]);
     vre_ok(args!["work", plan_dir, "-j", "2", "-q"]);
     plan_dir
 }
@@ -347,7 +328,7 @@ fn edited_plans_and_changed_inputs_are_refused() {
     let tmp = temp_dir();
     let input = ntsc_video(tmp.path(), 2.0);
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args!["plan", input, "-o", plan_dir, "--chunks", "2"]);
+    vre_plan(&input, &plan_dir, args!["--chunks", "2"]);
     let plan_path = plan_dir.join("plan.json");
     let original = std::fs::read_to_string(&plan_path).unwrap();
 
@@ -380,7 +361,7 @@ fn status_counts_tasks_and_frames() {
     let tmp = temp_dir();
     let input = ntsc_video(tmp.path(), 2.0);
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args!["plan", input, "-o", plan_dir, "--chunks", "3"]);
+    vre_plan(&input, &plan_dir, args!["--chunks", "3"]);
     let status = |dir: &Path| -> Value {
         serde_json::from_slice(&vre_ok(args!["status", dir, "--json"]).stdout).unwrap()
     };

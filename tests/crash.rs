@@ -67,20 +67,20 @@ fn chaos_three_workers_killed_at_random_still_produce_the_serial_frames() {
     let input = input_video(tmp.path(), 4.0, true);
     let plan_dir = tmp.path().join("job.vre");
     let filter = "nlmeans=s=2:r=9,hue=s=0.5";
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "24",
-        "--crf",
-        "0",
-        "--vf",
-        filter,
-        "--threads",
-        "1"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args![
+            "--chunks",
+            "24",
+            "--crf",
+            "0",
+            "--vf",
+            filter,
+            "--threads",
+            "1"
+        ],
+    );
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -133,18 +133,11 @@ fn sigterm_stops_a_worker_cleanly_within_two_seconds() {
     let tmp = temp_dir();
     let input = input_video(tmp.path(), 3.0, false);
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "2",
-        "--vf",
-        "nlmeans=s=2",
-        "--threads",
-        "1"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--chunks", "2", "--vf", "nlmeans=s=2", "--threads", "1"],
+    );
     let mut worker = spawn_worker(&plan_dir, true);
     let claimed = wait_for_event(&mut worker, "claimed");
     let chunk = claimed["task"]["index"].as_u64().unwrap() as u32;
@@ -190,9 +183,7 @@ fn a_render_that_always_fails_uses_exactly_max_attempts_and_is_reported() {
     // Passes the one-frame trial at plan time, then changes the frame size at frame 5: the
     // encoder fails mid-stream.
     let filter = "scale=w='if(gte(n,5),160,320)':h=240:eval=frame";
-    vre_ok(args![
-        "plan", input, "-o", plan_dir, "--chunks", "2", "--vf", filter
-    ]);
+    vre_plan(&input, &plan_dir, args!["--chunks", "2", "--vf", filter]);
     let first = run_vre(args!["work", plan_dir, "--max-attempts", "3"]);
     assert_eq!(first.status.code(), Some(80), "{}", stderr(&first));
     let logs = |i: u32| {
@@ -251,18 +242,11 @@ fn a_rerendered_chunk_is_byte_identical() {
     let tmp = temp_dir();
     let input = input_video(tmp.path(), 3.0, true);
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "3",
-        "--threads",
-        "2",
-        "--preset",
-        "medium"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--chunks", "3", "--threads", "2", "--preset", "medium"],
+    );
     vre_ok(args!["work", plan_dir, "-q"]);
     let chunk = plan_dir.join("chunks/chunk-000001.mp4");
     let sidecar = plan_dir.join("chunks/chunk-000001.json");
@@ -294,7 +278,7 @@ fn verify_withdraws_a_damaged_chunk_and_work_renders_only_that_one() {
     let tmp = temp_dir();
     let input = input_video(tmp.path(), 3.0, true);
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args!["plan", input, "-o", plan_dir, "--chunks", "4"]);
+    vre_plan(&input, &plan_dir, args!["--chunks", "4"]);
     vre_ok(args!["work", plan_dir, "-q"]);
     vre_ok(args!["verify", plan_dir]);
 

@@ -85,21 +85,21 @@ fn every_codec_renders_a_chunk_byte_identically_with_racing_threads() {
         for threads in ["2", "4"] {
             let name = format!("{codec}-{format}-t{threads}");
             let plan_dir = tmp.path().join(format!("{name}.vre"));
-            vre_ok(args![
-                "plan",
-                input,
-                "-o",
-                plan_dir,
-                "--format",
-                format,
-                "--codec",
-                codec,
-                "--threads",
-                threads,
-                "--chunks",
-                "2",
-                "-q"
-            ]);
+            vre_plan(
+                &input,
+                &plan_dir,
+                args![
+                    "--format",
+                    format,
+                    "--codec",
+                    codec,
+                    "--threads",
+                    threads,
+                    "--chunks",
+                    "2",
+                    "-q"
+                ],
+            );
             let hashes = concurrent_hashes(&plan_dir, &tmp.path().join(&name));
             let distinct: std::collections::BTreeSet<_> = hashes.iter().collect();
             report.push(format!("{name}: {} distinct of {RENDERS}", distinct.len()));

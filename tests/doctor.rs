@@ -32,18 +32,13 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn on_a_local_plan_dir_locks_work_and_the_filesystem_and_free_space_are_reported() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 1.0,
-            audio: false,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 1.0,
+        audio: false,
+        ..VideoSpec::default()
+    });
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args!["plan", input, "-o", plan_dir, "--chunks", "2"]);
+    vre_plan(&input, &plan_dir, args!["--chunks", "2"]);
     let locks_before = files_in(&plan_dir.join("locks"));
 
     let started = Instant::now();

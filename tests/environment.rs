@@ -133,19 +133,11 @@ fn a_full_disk_stops_the_worker_with_75_and_work_resumes_once_there_is_room() {
         },
     );
     let plan_dir = mount.join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "8",
-        "--crf",
-        "0",
-        "--threads",
-        "1",
-        "-q"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--chunks", "8", "--crf", "0", "--threads", "1", "-q"],
+    );
     let full = run_vre(args!["work", plan_dir, "--no-space-check", "-q"]);
     let message = stderr(&full);
     println!("{message}");
@@ -171,30 +163,17 @@ fn a_full_disk_stops_the_worker_with_75_and_work_resumes_once_there_is_room() {
 
 #[test]
 fn an_input_that_vanishes_mid_run_stops_the_worker_with_75_and_work_resumes_once_it_is_back() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 4.0,
-            audio: false,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 4.0,
+        audio: false,
+        ..VideoSpec::default()
+    });
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "8",
-        "--crf",
-        "0",
-        "--threads",
-        "1",
-        "-q"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--chunks", "8", "--crf", "0", "--threads", "1", "-q"],
+    );
     let mut worker = vre()
         .args(args!["work", plan_dir, "--json", "-j", "1"])
         .stdout(Stdio::piped())

@@ -388,28 +388,16 @@ fn parallel_sh_renders_and_assembles_the_serial_frames() {
         println!("skipped: GNU parallel is not installed (Debian package `parallel`)");
         return;
     }
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 2.0,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 2.0,
+        ..VideoSpec::default()
+    });
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "3",
-        "--crf",
-        "0",
-        "--threads",
-        "1"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--chunks", "3", "--crf", "0", "--threads", "1"],
+    );
     let out = tmp.path().join("out.mp4");
     let run = Command::new("bash")
         .arg(example("parallel.sh"))

@@ -168,7 +168,7 @@ fn every_code_in_the_table_is_produced_by_a_real_scenario() {
 
     // 0: a plan rendered completely.
     let done = t.join("done.vre");
-    vre_ok(args!["plan", input, "-o", done, "--chunks", "2"]);
+    vre_plan(&input, &done, args!["--chunks", "2"]);
     record(
         Code::Success,
         "vre work renders every chunk",
@@ -212,7 +212,7 @@ fn every_code_in_the_table_is_produced_by_a_real_scenario() {
     // 74: reading a planDir file fails (plan.json is a directory: read(2) says EISDIR). Root
     // ignores permission bits, so a mode-000 file would not fail here.
     let unreadable = t.join("unreadable.vre");
-    vre_ok(args!["plan", input, "-o", unreadable, "--chunks", "2"]);
+    vre_plan(&input, &unreadable, args!["--chunks", "2"]);
     std::fs::remove_file(unreadable.join("plan.json")).unwrap();
     std::fs::create_dir(unreadable.join("plan.json")).unwrap();
     record(
@@ -222,7 +222,7 @@ fn every_code_in_the_table_is_produced_by_a_real_scenario() {
     );
     // 75: assembling before the chunks are rendered.
     let pending = t.join("pending.vre");
-    vre_ok(args!["plan", input, "-o", pending, "--chunks", "2"]);
+    vre_plan(&input, &pending, args!["--chunks", "2"]);
     record(
         Code::TempFail,
         "vre assemble before vre work",
@@ -231,16 +231,16 @@ fn every_code_in_the_table_is_produced_by_a_real_scenario() {
     // 80: a filter that passes the one-frame trial at plan time, then changes the frame size at
     // frame 5: every attempt fails mid-stream.
     let failing = t.join("failing.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        failing,
-        "--chunks",
-        "1",
-        "--vf",
-        "scale=w='if(gte(n,5),160,320)':h=240:eval=frame"
-    ]);
+    vre_plan(
+        &input,
+        &failing,
+        args![
+            "--chunks",
+            "1",
+            "--vf",
+            "scale=w='if(gte(n,5),160,320)':h=240:eval=frame"
+        ],
+    );
     record(
         Code::ChunksFailed,
         "vre work on a chunk that fails every attempt",
@@ -248,18 +248,11 @@ fn every_code_in_the_table_is_produced_by_a_real_scenario() {
     );
     // 130: SIGTERM to a worker while its ffmpeg renders (a slow filter keeps it busy).
     let slow = t.join("slow.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        slow,
-        "--chunks",
-        "1",
-        "--vf",
-        "nlmeans=s=2",
-        "--threads",
-        "1"
-    ]);
+    vre_plan(
+        &input,
+        &slow,
+        args!["--chunks", "1", "--vf", "nlmeans=s=2", "--threads", "1"],
+    );
     let worker = working(&slow);
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(worker.id() as i32, libc::SIGTERM) };

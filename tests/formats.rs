@@ -167,18 +167,11 @@ fn a_temporal_filter_is_exact_across_seams_with_the_derived_preroll() {
     let tmp = temp_dir();
     let input = input(tmp.path(), 3.0);
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--vf",
-        "tmix=frames=5",
-        "--crf",
-        "0",
-        "--chunks",
-        "7"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--vf", "tmix=frames=5", "--crf", "0", "--chunks", "7"],
+    );
     let plan = read_json(&plan_dir.join("plan.json"));
     assert_eq!(plan["preroll"]["frames"], 4, "derived: {}", plan["preroll"]);
     assert!(plan["preroll"]["reason"].as_str().unwrap().contains("tmix"));
@@ -260,16 +253,11 @@ fn keyframe_and_scene_splits_put_chunk_starts_where_they_belong() {
     let keyframes = source_keyframes(&input);
     assert!(keyframes.len() >= 3, "the test input has GOPs of 48 frames");
     let by_keys = tmp.path().join("keys.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        by_keys,
-        "--split",
-        "keyframes",
-        "--chunk-frames",
-        "60"
-    ]);
+    vre_plan(
+        &input,
+        &by_keys,
+        args!["--split", "keyframes", "--chunk-frames", "60"],
+    );
     let starts = chunk_starts(&by_keys);
     assert!(starts.len() >= 3);
     for start in &starts {
@@ -309,18 +297,18 @@ fn keyframe_and_scene_splits_put_chunk_starts_where_they_belong() {
         cuts.to_str().unwrap(),
     ]);
     let by_scenes = tmp.path().join("scenes.vre");
-    vre_ok(args![
-        "plan",
-        cuts,
-        "-o",
-        by_scenes,
-        "--split",
-        "scenes",
-        "--min-chunk-frames",
-        "10",
-        "--max-chunk-frames",
-        "80"
-    ]);
+    vre_plan(
+        &cuts,
+        &by_scenes,
+        args![
+            "--split",
+            "scenes",
+            "--min-chunk-frames",
+            "10",
+            "--max-chunk-frames",
+            "80"
+        ],
+    );
     assert_eq!(chunk_starts(&by_scenes), vec![0, 50, 100, 150]);
     let reasons = read_json(&by_scenes.join("chunks.json"));
     assert!(reasons[2]["reason"].as_str().unwrap().contains("scene cut"));
@@ -374,26 +362,12 @@ fn chunks_that_cannot_be_stream_copied_are_refused_unless_reencoding_is_allowed(
     let input = input(tmp.path(), 2.0);
     let main = tmp.path().join("main.vre");
     let other = tmp.path().join("other.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        main,
-        "--chunks",
-        "3",
-        "--no-source-audio"
-    ]);
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        other,
-        "--chunks",
-        "3",
-        "--no-source-audio",
-        "--pix-fmt",
-        "yuv444p"
-    ]);
+    vre_plan(&input, &main, args!["--chunks", "3", "--no-source-audio"]);
+    vre_plan(
+        &input,
+        &other,
+        args!["--chunks", "3", "--no-source-audio", "--pix-fmt", "yuv444p"],
+    );
     vre_ok(args!["work", main, "-q"]);
     vre_ok(args!["work", other, "-q"]);
     // Graft chunk 1 of a yuv444p render into the yuv420p planDir, with a sidecar that is

@@ -78,15 +78,13 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
     std::fs::write(&a_file, "x").unwrap();
 
     let done = t.join("done.vre");
-    vre_ok(args!["plan", input, "-o", done, "--chunks", "2"]);
+    vre_plan(&input, &done, args!["--chunks", "2"]);
     vre_ok(args!["work", done, "-q"]);
     let other = t.join("other.vre");
-    vre_ok(args![
-        "plan", input, "-o", other, "--chunks", "2", "--crf", "30"
-    ]);
+    vre_plan(&input, &other, args!["--chunks", "2", "--crf", "30"]);
     vre_ok(args!["work", other, "-q"]);
     let pending = t.join("pending.vre");
-    vre_ok(args!["plan", input, "-o", pending, "--chunks", "2"]);
+    vre_plan(&input, &pending, args!["--chunks", "2"]);
 
     let truncated_plan = copy_dir(&done, &t.join("truncated-plan.vre"));
     let plan_json = std::fs::read(done.join("plan.json")).unwrap();
@@ -134,7 +132,7 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
     let changed_input = t.join("changed.mp4");
     std::fs::copy(&input, &changed_input).unwrap();
     let changed = t.join("changed.vre");
-    vre_ok(args!["plan", changed_input, "-o", changed, "--chunks", "2"]);
+    vre_plan(&changed_input, &changed, args!["--chunks", "2"]);
     std::fs::write(&changed_input, &bytes[..bytes.len() - 10]).unwrap();
 
     let new_dir = t.join("new.vre");
@@ -480,9 +478,7 @@ fn work_and_assemble_refuse_up_front_when_the_result_cannot_fit() {
 
     // Chunks rendered elsewhere; the output's filesystem is too small: assemble refuses.
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "plan", input, "-o", plan_dir, "--crf", "0", "--chunks", "3"
-    ]);
+    vre_plan(&input, &plan_dir, args!["--crf", "0", "--chunks", "3"]);
     vre_ok(args!["work", plan_dir, "-q"]);
     let chunk_bytes: u64 = chunk_files(&plan_dir)
         .iter()

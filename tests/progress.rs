@@ -18,32 +18,20 @@ fn slow_plan(dir: &Path, chunks: &str) -> std::path::PathBuf {
         },
     );
     let plan_dir = dir.join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        chunks,
-        "--vf",
-        "nlmeans=s=2",
-        "--threads",
-        "1"
-    ]);
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--chunks", chunks, "--vf", "nlmeans=s=2", "--threads", "1"],
+    );
     plan_dir
 }
 
 #[test]
 fn progress_bars_appear_on_a_terminal_and_never_in_a_pipe() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 3.0,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 3.0,
+        ..VideoSpec::default()
+    });
     // `script` gives vre a pseudo-terminal, as a person's shell would.
     let command = format!(
         "'{}' run '{}' -o '{}' --chunks 3 -j 2 --vf nlmeans=s=1",

@@ -143,26 +143,12 @@ fn count_near(pixels: &[u8], rgb: [u8; 3]) -> usize {
 
 #[test]
 fn report_of_a_two_worker_render_draws_every_task_in_chromium() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 2.0,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 2.0,
+        ..VideoSpec::default()
+    });
     let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        plan_dir,
-        "--chunks",
-        "4",
-        "--threads",
-        "1"
-    ]);
+    vre_plan(&input, &plan_dir, args!["--chunks", "4", "--threads", "1"]);
     let workers: Vec<_> = (0..2)
         .map(|_| {
             vre()

@@ -18,7 +18,7 @@ fn planned(dir: &Path, chunks: &str, audio: bool) -> std::path::PathBuf {
         },
     );
     let plan_dir = dir.join("job.vre");
-    vre_ok(args!["plan", input, "-o", plan_dir, "--chunks", chunks]);
+    vre_plan(&input, &plan_dir, args!["--chunks", chunks]);
     plan_dir
 }
 

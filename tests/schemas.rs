@@ -27,15 +27,10 @@ fn check(schema_name: &str, file: &Path) {
 
 #[test]
 fn files_vre_writes_match_their_schemas() {
-    let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            seconds: 2.0,
-            ..VideoSpec::default()
-        },
-    );
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 2.0,
+        ..VideoSpec::default()
+    });
     let plan_dir = tmp.path().join("job.vre");
     let track = format!(
         "file={},offset=0.5,rate=1.5,volume=0.5,fade-in=0.2",

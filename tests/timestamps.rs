@@ -242,17 +242,11 @@ fn a_chunk_made_of_shifted_frames_is_refused_at_publish_time() {
     let t = temp_dir();
     let input = truncated_webm(t.path());
     let dir = t.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        dir,
-        "--codec",
-        "ffv1",
-        "--chunk-frames",
-        "30",
-        "-q"
-    ]);
+    vre_plan(
+        &input,
+        &dir,
+        args!["--codec", "ffv1", "--chunk-frames", "30", "-q"],
+    );
     // Debug builds only: the chunk starting at frame 30 seeks one frame late.
     let out = vre()
         .args(args!["work", dir, "-j", "1", "-q", "--max-attempts", "1"])
@@ -531,15 +525,7 @@ fn a_damaged_frame_index_is_refused_before_anything_renders() {
         },
     );
     let dir = t.path().join("job.vre");
-    vre_ok(args![
-        "plan",
-        input,
-        "-o",
-        dir,
-        "-q",
-        "--chunk-frames",
-        "20"
-    ]);
+    vre_plan(&input, &dir, args!["-q", "--chunk-frames", "20"]);
     let index = dir.join("index.bin");
     let mut bytes = std::fs::read(&index).unwrap();
     let last = bytes.len() - 1;

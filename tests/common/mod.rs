@@ -68,6 +68,22 @@ where
     out
 }
 
+/// `vre plan INPUT -o PLAN_DIR OPTIONS...`, asserted to succeed.
+pub fn vre_plan<I, S>(input: impl AsRef<Path>, plan_dir: impl AsRef<Path>, options: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "plan".into(),
+        input.as_ref().into(),
+        "-o".into(),
+        plan_dir.as_ref().into(),
+    ];
+    args.extend(options.into_iter().map(|o| o.as_ref().to_os_string()));
+    vre_ok(args)
+}
+
 /// stderr as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -138,6 +154,14 @@ pub fn make_video(path: &Path, spec: &VideoSpec) {
     let out = path.to_str().unwrap();
     args.push(out);
     ffmpeg(&args);
+}
+
+/// A scratch directory holding `in.mp4`, a clip generated to `spec`; returns both.
+pub fn scratch_input(spec: VideoSpec) -> (tempfile::TempDir, PathBuf) {
+    let tmp = temp_dir();
+    let input = tmp.path().join("in.mp4");
+    make_video(&input, &spec);
+    (tmp, input)
 }
 
 /// The per-frame MD5s of a file's first video stream after `filter` (if any), decoded.
