@@ -123,6 +123,13 @@ fn bench_reports_consistent_ratios_and_plots_them() {
             (plan + assemble) / wall
         ));
         assert!(f(&c["copy_seconds"]) >= 0.0);
+        // Every task checks, hashes and publishes outside its ffmpeg; the fixed overhead is
+        // plan + assemble + that time shared by the workers.
+        let extra = f(&c["task_extra_seconds"]);
+        assert!(extra > 0.0, "tasks spend time outside ffmpeg: {extra}");
+        let fixed = plan + assemble + extra / n;
+        assert!(close(f(&c["fixed_seconds"]), fixed));
+        assert!(close(f(&c["fixed_share"]), fixed / wall));
         assert_eq!(c["chunks"].as_u64(), Some(3));
         assert_eq!(
             c["threads_per_chunk"].as_u64(),

@@ -14,6 +14,7 @@ use crate::ffmpeg::error::FfmpegError;
 use crate::ffmpeg::{query, runner};
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
+use crate::plandir::load::LoadedPlan;
 use crate::plandir::stages::{self, Stage};
 use crate::sys::fsio;
 use std::fs;
@@ -213,6 +214,7 @@ fn run_vre(
             .unwrap_or(0.0)
     };
     let (plan_seconds, assemble_seconds) = (stage(Stage::Plan), stage(Stage::Assemble));
+    let task_extra_seconds = task_extra_seconds(&dir, &loaded)?;
     let facts = VreFacts {
         threads_per_chunk: loaded.plan.encoder.threads,
         chunks: loaded.chunks.len(),
@@ -229,6 +231,7 @@ fn run_vre(
     let vre = VreSample {
         stages,
         copy_seconds,
+        task_extra_seconds,
     };
     let sample = Sample {
         run,
@@ -238,6 +241,17 @@ fn run_vre(
         vre: Some(vre),
     };
     Ok((sample, facts))
+}
+
+/// Seconds every task of a finished run spent outside its ffmpeg, summed, from the sidecars.
+fn task_extra_seconds(dir: &PlanDir, loaded: &LoadedPlan) -> Result<f64, BenchError> {
+    let mut total = 0.0;
+    for task in loaded.tasks() {
+        if let Some(sidecar) = dir.read_sidecar(task)? {
+            total += (sidecar.finished_at - sidecar.started_at - sidecar.encode_seconds).max(0.0);
+        }
+    }
+    Ok(total)
 }
 
 /// Runs every round: serial ffmpeg followed by vre at every worker count.

@@ -72,6 +72,9 @@ pub struct VreSample {
     /// Seconds to copy the output to a new file and fsync it, for comparison with assembly
     /// (not part of the wall time).
     pub copy_seconds: f64,
+    /// Seconds the tasks spent outside their ffmpeg (frame and sample checks, hashing,
+    /// publishing), summed over every task, from the sidecars.
+    pub task_extra_seconds: f64,
 }
 
 /// What one vre run reports back about its plan besides its time.
@@ -129,6 +132,13 @@ pub struct VreMedians {
     pub plan_assemble_share: f64,
     /// Median seconds to copy the output (compare with the assemble stage).
     pub copy_seconds: f64,
+    /// Median seconds the tasks spent outside ffmpeg, summed over the tasks.
+    pub task_extra_seconds: f64,
+    /// vre's fixed overhead in wall seconds: plan + assemble + the tasks' extra seconds shared
+    /// by the workers.
+    pub fixed_seconds: f64,
+    /// `fixed_seconds` ÷ wall.
+    pub fixed_share: f64,
 }
 
 /// Amdahl's law fitted to one measured point.

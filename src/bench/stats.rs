@@ -27,8 +27,9 @@ fn serial_fraction(workers: u32, speedup: f64) -> Option<f64> {
 }
 
 /// The medians of what only vre runs measure, over the samples that have it; `None` when none
-/// does. The share of plan + assemble is taken from the medians against the median `wall`.
-fn vre_medians(samples: &[Sample], wall_seconds: f64) -> Option<VreMedians> {
+/// does. The shares are taken from the medians against the median `wall`; the tasks' extra
+/// seconds count in the fixed overhead divided by the `workers` that shared them.
+fn vre_medians(samples: &[Sample], wall_seconds: f64, workers: u32) -> Option<VreMedians> {
     let vre: Vec<_> = samples.iter().filter_map(|s| s.vre).collect();
     if vre.is_empty() {
         return None;
@@ -39,11 +40,16 @@ fn vre_medians(samples: &[Sample], wall_seconds: f64) -> Option<VreMedians> {
         work_seconds: pick(&|v| v.stages.work_seconds),
         assemble_seconds: pick(&|v| v.stages.assemble_seconds),
     };
+    let plan_assemble = stages.plan_seconds + stages.assemble_seconds;
+    let task_extra_seconds = pick(&|v| v.task_extra_seconds);
+    let fixed_seconds = plan_assemble + task_extra_seconds / f64::from(workers.max(1));
     Some(VreMedians {
         stages,
-        plan_assemble_share: (stages.plan_seconds + stages.assemble_seconds)
-            / wall_seconds.max(1e-9),
+        plan_assemble_share: plan_assemble / wall_seconds.max(1e-9),
         copy_seconds: pick(&|v| v.copy_seconds),
+        task_extra_seconds,
+        fixed_seconds,
+        fixed_share: fixed_seconds / wall_seconds.max(1e-9),
     })
 }
 
@@ -76,7 +82,7 @@ fn summarize(
         efficiency: speedup / f64::from(workers),
         cpu_overhead: cpu_seconds / serial_cpu.max(1e-9),
         size_overhead: bytes as f64 / serial_bytes.max(1) as f64,
-        vre: vre_medians(&samples, wall_seconds),
+        vre: vre_medians(&samples, wall_seconds, workers),
         serial_fraction: facts.and_then(|_| serial_fraction(workers, speedup)),
         samples,
     }

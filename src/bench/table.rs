@@ -10,7 +10,7 @@ pub fn table(result: &BenchResult) -> String {
     header(&mut out, result);
     let _ = writeln!(
         out,
-        "{:<9} {:>3} {:>4} {:>6} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}",
+        "{:<9} {:>3} {:>4} {:>6} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8}",
         "config",
         "N",
         "thr",
@@ -26,6 +26,8 @@ pub fn table(result: &BenchResult) -> String {
         "asm s",
         "cp s",
         "p+a %",
+        "extra s",
+        "fixed %",
         "Amdahl f"
     );
     for c in std::iter::once(&result.serial).chain(&result.vre) {
@@ -76,7 +78,7 @@ fn row(out: &mut String, c: &Configuration) {
     let stages = c.vre.map(|v| v.stages);
     let _ = writeln!(
         out,
-        "{:<9} {:>3} {:>4} {:>6} {:>8.2} {:>8.2} {:>7.3} {:>6.3} {:>6.3} {:>6.3} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7}",
+        "{:<9} {:>3} {:>4} {:>6} {:>8.2} {:>8.2} {:>7.3} {:>6.3} {:>6.3} {:>6.3} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>8}",
         c.name,
         c.workers,
         c.facts
@@ -93,6 +95,8 @@ fn row(out: &mut String, c: &Configuration) {
         opt(stages.map(|s| s.assemble_seconds), 2),
         opt(c.vre.map(|v| v.copy_seconds), 2),
         opt(c.vre.map(|v| v.plan_assemble_share * 100.0), 2),
+        opt(c.vre.map(|v| v.task_extra_seconds), 2),
+        opt(c.vre.map(|v| v.fixed_share * 100.0), 2),
         opt(c.serial_fraction, 3)
     );
 }
@@ -111,6 +115,19 @@ fn footer(out: &mut String, result: &BenchResult) {
             c.name,
             c.wall_seconds / result.serial.wall_seconds.max(1e-9)
         );
+        if let Some(v) = c.vre {
+            let _ = writeln!(
+                out,
+                "{}: fixed overhead {:.2} s, {:.1} % of the wall time (plan {:.2} s + assemble {:.2} s + {:.2} s of per-task checks, hashing and publishing shared by {} worker(s))",
+                c.name,
+                v.fixed_seconds,
+                v.fixed_share * 100.0,
+                v.stages.plan_seconds,
+                v.stages.assemble_seconds,
+                v.task_extra_seconds,
+                c.workers
+            );
+        }
     }
     if let Some(a) = result.amdahl {
         let _ = writeln!(

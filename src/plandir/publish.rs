@@ -90,7 +90,7 @@ pub struct Rendered {
     pub stream: Option<StreamFacts>,
     /// When the render started, Unix seconds.
     pub started_at: f64,
-    /// How long it took, seconds.
+    /// Seconds ffmpeg ran.
     pub encode_seconds: f64,
 }
 

@@ -468,7 +468,8 @@ pub struct Sidecar {
     pub bytes: u64,
     /// blake3 of the output, hex.
     pub blake3: String,
-    /// Wall-clock seconds the render took.
+    /// Wall-clock seconds ffmpeg ran; the rest of `finished_at - started_at` is vre's checks,
+    /// hashing and publishing.
     pub encode_seconds: f64,
     /// When the render started, seconds since the Unix epoch.
     pub started_at: f64,

@@ -124,17 +124,16 @@ pub fn render_task(
         &[("task", task.to_string()), ("command", argv.display())],
     );
     let started_at = fsio::unix_now();
-    let clock = Instant::now();
     let verified = run_and_verify(dir, loaded, task, &argv, lock, &temp, on_progress);
     let _ = fs::remove_file(&pts_log);
-    let (media, stream) = verified.inspect_err(|_| {
+    let (media, stream, encode_seconds) = verified.inspect_err(|_| {
         let _ = fs::remove_file(&temp);
     })?;
     let rendered = Rendered {
         media,
         stream,
         started_at,
-        encode_seconds: clock.elapsed().as_secs_f64(),
+        encode_seconds,
     };
     Ok(publish_render(dir, loaded, task, &temp, rendered)?)
 }
@@ -174,7 +173,8 @@ fn blame(
     }
 }
 
-/// Runs a task's ffmpeg as a guarded child holding the task's lock, then verifies what it wrote.
+/// Runs a task's ffmpeg as a guarded child holding the task's lock, then verifies what it wrote;
+/// returns what the checks found and the seconds ffmpeg itself ran.
 fn run_and_verify(
     dir: &PlanDir,
     loaded: &LoadedPlan,
@@ -183,8 +183,9 @@ fn run_and_verify(
     lock: &TaskLock,
     temp: &Path,
     on_progress: &mut dyn FnMut(Progress),
-) -> Result<(Media, Option<StreamFacts>), RenderError> {
+) -> Result<(Media, Option<StreamFacts>, f64), RenderError> {
     let mut progress = Progress::default();
+    let clock = Instant::now();
     let outcome = runner::run_guarded(argv, Some(lock.raw_fd()), |line| {
         if parse_progress(line, &mut progress) {
             on_progress(progress);
@@ -210,6 +211,7 @@ fn run_and_verify(
             log,
         )
     };
+    let encode_seconds = clock.elapsed().as_secs_f64();
     if !outcome.status.success() {
         return Err(fail(format!(
             "ffmpeg {}: {}",
@@ -217,10 +219,11 @@ fn run_and_verify(
             ffmpeg::error::last_lines(&outcome.stderr_tail, 3)
         )));
     }
-    match task {
+    let (media, stream) = match task {
         TaskId::Chunk(_) => verify_chunk(loaded, task, temp, &fail),
         TaskId::Audio => verify_audio(loaded, temp, &fail),
-    }
+    }?;
+    Ok((media, stream, encode_seconds))
 }
 
 /// What a render that could not even start means: out of descriptors or memory is the
