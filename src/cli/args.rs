@@ -73,7 +73,8 @@ pub enum Command {
     )]
     Completions(CompletionsArgs),
     /// Measure vre against the plain ffmpeg command a user would type for the same job: wall and
-    /// CPU time, speedup, efficiency, CPU and size overhead, stage times, Amdahl's serial fraction.
+    /// CPU time, speedup, efficiency, CPU and size overhead, stage times, fixed overhead,
+    /// Amdahl's serial fraction.
     #[command(
         after_help = "Example:\n  vre bench in.mp4 --vf 'deshake,smartblur=lr=5:ls=-0.5' --preset ultrafast --workers 1,2 --runs 3 --plot speedup.svg\n\nRuns interleave (ffmpeg, vre -j 1, vre -j 2, ffmpeg, …), each vre run in a fresh temp planDir;\nmedians are reported. TMPDIR decides where the outputs are written."
     )]

@@ -163,15 +163,24 @@ fn encode_frames(
     match grid {
         Some((normalize, fps)) => push_grid_seek(&mut argv, normalize, fps, decode_from),
         None => {
-            // Seek to the keyframe the span's first frame decodes from (just after the frame
-            // before it), whatever the demuxer's own idea of keyframes; the exact first frame
-            // is then cut by its timestamp.
+            // Seek to the keyframe the span's first frame decodes from; the exact first frame
+            // is then cut by its timestamp (trim), whatever the demuxer's own idea of keyframes.
+            // Where it is safe the seek goes just after that keyframe, without ffmpeg's own
+            // cut, so that the demuxer lands on it and not on the keyframe before it (a whole
+            // GOP less to decode); otherwise just before it, with ffmpeg's accurate seek.
             argv.push("-copyts");
-            let seek = index
-                .seek_micros_before(index.keyframe_at_or_before(first_frame))
+            let keyframe = index.keyframe_at_or_before(first_frame);
+            let (seek, accurate) = match index.seek_micros_into(keyframe) {
+                Some(micros) => (Some(micros), false),
+                None => (index.seek_micros_before(keyframe), true),
+            };
+            let seek = seek
                 .map(|micros| micros - plan.source.start_micros)
                 .filter(|&micros| micros > 0);
             if let Some(micros) = seek {
+                if !accurate {
+                    argv.push("-noaccurate_seek");
+                }
                 argv.push("-ss").push(micros_to_seconds_text(micros as u64));
             }
         }

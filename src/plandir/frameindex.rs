@@ -15,6 +15,10 @@ use crate::plandir::schema::{IndexRecord, Rational};
 /// The magic bytes that start `index.bin`.
 const MAGIC: &[u8; 8] = b"VREIDX1\n";
 
+/// The most frames a decoder may hold back for reordering (H.264's and HEVC's largest picture
+/// buffer): a keyframe's decoding time is never earlier than this many frames before it.
+pub const REORDER_DEPTH: usize = 16;
+
 /// The frames of one video stream, in display order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameIndex {
@@ -118,6 +122,25 @@ impl FrameIndex {
             return None;
         }
         let quarter_ticks = i128::from(self.pts[frame - 1]) + 3 * i128::from(self.pts[frame]);
+        let micros = quarter_ticks * 1_000_000 * i128::from(self.time_base.num)
+            / (4 * i128::from(self.time_base.den));
+        Some(micros as i64)
+    }
+
+    /// A time, in whole microseconds, after keyframe `keyframe` and before the frame after it (a
+    /// quarter of the way), for a seek without ffmpeg's own cut that lands on `keyframe` itself
+    /// rather than on the keyframe before it. `None` when that is not safe: for frame 0, the last
+    /// frame, or when another keyframe follows within [`REORDER_DEPTH`] frames (the demuxer may
+    /// index it by a decoding time early enough to land there instead).
+    pub fn seek_micros_into(&self, keyframe: usize) -> Option<i64> {
+        if keyframe == 0 || keyframe + 1 >= self.len() {
+            return None;
+        }
+        let next_key = (keyframe + 1..self.len()).find(|&k| self.key[k]);
+        if next_key.is_some_and(|k| k - keyframe <= REORDER_DEPTH) {
+            return None;
+        }
+        let quarter_ticks = 3 * i128::from(self.pts[keyframe]) + i128::from(self.pts[keyframe + 1]);
         let micros = quarter_ticks * 1_000_000 * i128::from(self.time_base.num)
             / (4 * i128::from(self.time_base.den));
         Some(micros as i64)
@@ -245,6 +268,27 @@ mod tests {
             pts: pts.to_vec(),
             key: pts.iter().enumerate().map(|(i, _)| i % 3 == 0).collect(),
         }
+    }
+
+    #[test]
+    fn seeks_into_a_keyframe_only_where_no_other_keyframe_is_near() {
+        // 30 fps in milliseconds (33 or 34 ms apart), keyframes every 60 frames.
+        let pts: Vec<i64> = (0..180).map(|i| i * 1000 / 30).collect();
+        let mut index = ms(&pts);
+        index.key = (0..180).map(|i| i % 60 == 0).collect();
+        let micros = index.seek_micros_into(60).unwrap();
+        assert!(
+            micros > pts[60] * 1000 && micros < pts[61] * 1000,
+            "{micros}"
+        );
+        assert_eq!(index.seek_micros_into(0), None, "frame 0 needs no seek");
+        assert_eq!(index.seek_micros_into(179), None, "no frame after the last");
+        // Every third frame a keyframe (the helper's pattern): the next one is too near.
+        let dense = ms(&pts);
+        assert_eq!(dense.seek_micros_into(60), None);
+        // With no keyframe after it, a seek into the keyframe is safe.
+        index.key[120] = false;
+        assert!(index.seek_micros_into(60).is_some());
     }
 
     #[test]
