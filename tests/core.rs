@@ -158,20 +158,7 @@ fn a_sigkilled_worker_leaves_no_orphan_and_a_rerun_completes_frame_exact() {
     let plan_dir = tmp.path().join("job.vre");
     // nlmeans is slow enough that a chunk takes well over the one second an orphan may live.
     let filter = "nlmeans=s=2,hue=s=0";
-    vre_plan(
-        &input,
-        &plan_dir,
-        args![
-            "--chunks",
-            "3",
-            "--crf",
-            "0",
-            "--vf",
-            filter,
-            "--threads",
-            "1"
-        ],
-    );
+    vre_plan_lossless(&input, &plan_dir, "3", filter);
     let mut worker = vre()
         .args(args!["work", plan_dir, "--json"])
         .stdout(Stdio::piped())

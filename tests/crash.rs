@@ -67,20 +67,7 @@ fn chaos_three_workers_killed_at_random_still_produce_the_serial_frames() {
     let input = input_video(tmp.path(), 4.0, true);
     let plan_dir = tmp.path().join("job.vre");
     let filter = "nlmeans=s=2:r=9,hue=s=0.5";
-    vre_plan(
-        &input,
-        &plan_dir,
-        args![
-            "--chunks",
-            "24",
-            "--crf",
-            "0",
-            "--vf",
-            filter,
-            "--threads",
-            "1"
-        ],
-    );
+    vre_plan_lossless(&input, &plan_dir, "24", filter);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -84,6 +84,25 @@ where
     vre_ok(args)
 }
 
+/// `vre plan` of a lossless (`--crf 0`), one-thread-per-chunk render of `filter` in `chunks`
+/// chunks: slow enough to interrupt mid-chunk, exact enough to compare frame by frame.
+pub fn vre_plan_lossless(input: &Path, plan_dir: &Path, chunks: &str, filter: &str) -> Output {
+    vre_plan(
+        input,
+        plan_dir,
+        [
+            "--chunks",
+            chunks,
+            "--crf",
+            "0",
+            "--vf",
+            filter,
+            "--threads",
+            "1",
+        ],
+    )
+}
+
 /// stderr as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
