@@ -9,6 +9,10 @@
 //! Children run in their own process group, so a terminal's Ctrl-C reaches only vre, which then
 //! kills the groups it started, removes its temp files, releases its locks and exits with
 //! [`crate::exit::Code::Interrupted`].
+//!
+//! Short commands that only read (probes, counts) run through [`run_capture`] and
+//! [`count_stdout_bytes`]: they write nothing a claim depends on, so they need no guard. This
+//! module is the only place vre starts ffmpeg or ffprobe (`tests/architecture.rs`).
 
 use crate::ffmpeg::argv::Argv;
 use crate::ffmpeg::error::{last_lines, spawn_error, FfmpegError};
