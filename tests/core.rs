@@ -211,7 +211,7 @@ fn a_sigkilled_worker_leaves_no_orphan_and_a_rerun_completes_frame_exact() {
 
 fn rendered_plan(dir: &Path, name: &str, input: &Path, crf: &str) -> std::path::PathBuf {
     let plan_dir = dir.join(name);
-    vre_plan(&input, &plan_dir, args!["--chunks", "4", "--crf", crf]);
+    vre_plan(input, &plan_dir, args!["--chunks", "4", "--crf", crf]);
     vre_ok(args!["work", plan_dir, "-j", "2", "-q"]);
     plan_dir
 }

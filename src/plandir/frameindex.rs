@@ -121,10 +121,7 @@ impl FrameIndex {
         if frame == 0 {
             return None;
         }
-        let quarter_ticks = i128::from(self.pts[frame - 1]) + 3 * i128::from(self.pts[frame]);
-        let micros = quarter_ticks * 1_000_000 * i128::from(self.time_base.num)
-            / (4 * i128::from(self.time_base.den));
-        Some(micros as i64)
+        Some(self.quarter_micros(i128::from(self.pts[frame - 1]) + 3 * i128::from(self.pts[frame])))
     }
 
     /// A time, in whole microseconds, after keyframe `keyframe` and before the frame after it (a
@@ -140,10 +137,17 @@ impl FrameIndex {
         if next_key.is_some_and(|k| k - keyframe <= REORDER_DEPTH) {
             return None;
         }
-        let quarter_ticks = 3 * i128::from(self.pts[keyframe]) + i128::from(self.pts[keyframe + 1]);
+        Some(self.quarter_micros(
+            3 * i128::from(self.pts[keyframe]) + i128::from(self.pts[keyframe + 1]),
+        ))
+    }
+
+    /// Whole microseconds of a time given in quarter ticks of the time base (a weighted sum of
+    /// two neighbouring frames' timestamps, the weights adding up to 4).
+    fn quarter_micros(&self, quarter_ticks: i128) -> i64 {
         let micros = quarter_ticks * 1_000_000 * i128::from(self.time_base.num)
             / (4 * i128::from(self.time_base.den));
-        Some(micros as i64)
+        micros as i64
     }
 
     /// The last keyframe at or before frame `frame` (frame 0 if there is none): where decoding
