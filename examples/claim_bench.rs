@@ -198,6 +198,7 @@ fn worker_main(dir: &Path) {
         max_attempts: 3,
         retry_failed: false,
         space_check: false,
+        trial: None,
     };
     let clock = Instant::now();
     let summary = scheduler::work_with(&PlanDir::new(dir), &options, &Silent, tiny_publish)

@@ -47,7 +47,7 @@ INPUT=$WORK/in${SECONDS_LONG}.mp4
 classify() {
   case $1 in
     *-version*) echo "plan: ffmpeg -version" ;;
-    *packet=pts,dts,flags*) echo "plan: packet scan (frame index)" ;;
+    *packet=stream_index,pts,dts,flags*) echo "plan: probe + packet scan (frame index)" ;;
     *best_effort_timestamp,key_frame* | *key_frame,best_effort_timestamp*) echo "plan: decoded frame index" ;;
     *a:0*-read_intervals*) echo "plan: first audio frame" ;;
     *-show_format*) echo "plan: probe" ;;

@@ -4,7 +4,7 @@
 
 use crate::assemble::{self, AssembleError, AssembleOptions, Assembled};
 use crate::exit::{Code, HasCode};
-use crate::plan::{self, PlanError, PlanRequest};
+use crate::plan::{self, PlanError, PlanRequest, Trial};
 use crate::plandir::error::PlanDirError;
 use crate::plandir::estimate;
 use crate::plandir::layout::PlanDir;
@@ -14,8 +14,9 @@ use crate::plandir::write::{self, PlanOutcome};
 use crate::sys::disk::{self, SpaceError};
 use crate::sys::fsio;
 use crate::work::events::Observer;
-use crate::work::scheduler::{self, WorkError, WorkOptions, WorkSummary};
+use crate::work::scheduler::{self, TrialGate, WorkError, WorkOptions, WorkSummary};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One job from input to output.
@@ -137,7 +138,16 @@ pub fn run(
 ) -> Result<Finished, PipelineError> {
     let dir = &job.plan_dir;
     let started = Instant::now();
-    let loaded = plan::make_plan(&job.request)?;
+    // On a planDir this run creates, the one-frame trial of the settings runs only if a chunk
+    // fails (a published chunk proves them), and a rejected plan leaves nothing behind.
+    // Anywhere else (a resume, a replaced plan) it runs first, so that a rejected plan changes
+    // nothing.
+    let fresh = !dir.root().exists();
+    let loaded = if fresh {
+        plan::make_untried_plan(&job.request)?
+    } else {
+        plan::make_plan(&job.request)?
+    };
     assemble::check_output_path(&loaded, &job.out)?;
     let outcome = write::write_plan(dir, &loaded, job.force)?;
     if job.space_check {
@@ -158,8 +168,15 @@ pub fn run(
         max_attempts: job.max_attempts.max(1),
         retry_failed: false,
         space_check: false,
+        trial: fresh.then(|| Arc::new(TrialGate::new(Trial::of(&loaded)))),
     };
-    let summary = scheduler::work(dir, &options, observer)?;
+    let summary = scheduler::work(dir, &options, observer);
+    if let Some(rejected) = options.trial.as_ref().and_then(|t| t.take_rejection()) {
+        // This run created the planDir: nothing of a rejected plan stays.
+        let _ = std::fs::remove_dir_all(dir.root());
+        return Err(rejected.into());
+    }
+    let summary = summary?;
     seconds.work = clock.elapsed().as_secs_f64();
     let code = summary.code();
     if code != Code::Success {

@@ -246,6 +246,33 @@ fn every_code_in_the_table_is_produced_by_a_real_scenario() {
         "vre work on a chunk that fails every attempt",
         &run_vre(args!["work", failing, "--max-attempts", "2"]),
     );
+    // The same through `vre run` on a new planDir, where the trial runs only once a chunk has
+    // failed: it passes, so the failures are the chunk's and count as attempts.
+    let run_out = t.join("failing-run.mp4");
+    let failed_run = run_vre(args![
+        "run",
+        input,
+        "-o",
+        run_out,
+        "--chunks",
+        "1",
+        "--max-attempts",
+        "2",
+        "--vf",
+        "scale=w='if(gte(n,5),160,320)':h=240:eval=frame"
+    ]);
+    let attempts = t.join("failing-run.mp4.vre/attempts/chunk-000000.json");
+    assert_eq!(
+        read_json(&attempts)["failures"].as_array().map(Vec::len),
+        Some(2),
+        "both attempts recorded: {}",
+        stderr(&failed_run)
+    );
+    assert_eq!(
+        failed_run.status.code(),
+        Some(Code::ChunksFailed.number()),
+        "vre run on a new planDir whose chunk fails every attempt"
+    );
     // 130: SIGTERM to a worker while its ffmpeg renders (a slow filter keeps it busy).
     let slow = t.join("slow.vre");
     vre_plan(

@@ -330,6 +330,18 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
             "different plan",
         ),
     ];
+    // `vre run` on a new planDir tries the settings alongside the first chunks: a rejected
+    // plan still gets the plan's code and leaves neither a planDir nor an output.
+    let rejected = t.join("rejected.mp4");
+    cases.push(Case {
+        absent: Some(t.join("rejected.mp4.vre")),
+        ..case(
+            "bad filter in vre run",
+            args!["run", input, "-o", rejected, "--vf", "nosuchfilter", "-j", "2"],
+            64,
+            "nosuchfilter",
+        )
+    });
     cases.push(Case {
         no_ffmpeg: true,
         ..case(

@@ -39,7 +39,8 @@ pub struct Job {
 /// Seconds vre spent in each of its stages (one run's, or the medians of a configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct StageSeconds {
-    /// The plan stage (probe, packet scan, hash, trial frame, planDir written).
+    /// The plan stage (probe and packet scan, hash, the trial frame where it runs first,
+    /// planDir written).
     pub plan_seconds: f64,
     /// The work stage (the wall time between plan and assemble).
     pub work_seconds: f64,

@@ -45,6 +45,7 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<Code> {
         max_attempts: args.max_attempts.max(1),
         retry_failed: args.retry_failed,
         space_check: !args.no_space_check,
+        trial: None,
     };
     let observer = events::observer_for(args.json);
     let summary = scheduler::work(&PlanDir::new(&args.plan_dir), &options, observer.as_ref())?;

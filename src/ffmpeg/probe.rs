@@ -3,7 +3,7 @@
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg::error::FfmpegError;
 use crate::ffmpeg::{self, runner};
-use crate::plandir::frameindex::{self, ScannedPacket};
+use crate::plandir::frameindex::ScannedPacket;
 use crate::plandir::schema::{Rational, StreamFacts};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -156,7 +156,10 @@ fn run_probe(argv: &ffmpeg::argv::Argv, path: &Path) -> Result<Vec<u8>, ProbeErr
     })
 }
 
-fn run_json(argv: &ffmpeg::argv::Argv, path: &Path) -> Result<Value, ProbeError> {
+fn run_json<T: serde::de::DeserializeOwned>(
+    argv: &ffmpeg::argv::Argv,
+    path: &Path,
+) -> Result<T, ProbeError> {
     let stdout = run_probe(argv, path)?;
     serde_json::from_slice(&stdout).map_err(|e| ProbeError::NotMedia {
         path: path.to_path_buf(),
@@ -180,14 +183,58 @@ fn rational(v: &Value, key: &str) -> Option<Rational> {
     v.get(key).and_then(Value::as_str).and_then(Rational::parse)
 }
 
+/// What the probe of a file prints: ffprobe's version, the container, every stream and, when
+/// asked for, every packet.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ProbeOutput {
+    #[serde(default)]
+    program_version: Value,
+    #[serde(default)]
+    format: Value,
+    #[serde(default)]
+    streams: Vec<Value>,
+    #[serde(default)]
+    packets: Vec<PacketEntry>,
+}
+
+/// One packet as the probe lists it: timestamps in ticks of its stream's time base, absent
+/// where the container stores none.
+#[derive(Debug, serde::Deserialize)]
+struct PacketEntry {
+    stream_index: usize,
+    pts: Option<i64>,
+    dts: Option<i64>,
+    #[serde(default)]
+    flags: String,
+}
+
 /// Reads the container and first video and audio streams of a file.
 pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
-    let json = run_json(&ffmpeg::query::probe(path), path)?;
-    let streams = json
-        .get("streams")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let output: ProbeOutput = run_json(&ffmpeg::query::probe(path, false), path)?;
+    Ok(media_info(&output))
+}
+
+/// [`probe`], and the packets of the file's first video stream (as ffmpeg's `0:v:0` picks it)
+/// in file order, read by demuxing only (no decoding): the frame index is made from them. One
+/// ffprobe reads both.
+pub fn probe_with_video_packets(path: &Path) -> Result<(MediaInfo, Vec<ScannedPacket>), ProbeError> {
+    let output: ProbeOutput = run_json(&ffmpeg::query::probe(path, true), path)?;
+    let first_video = output
+        .streams
+        .iter()
+        .find(|s| text(s, "codec_type").as_deref() == Some("video"))
+        .and_then(|s| number::<usize>(s, "index"));
+    let packets = output
+        .packets
+        .iter()
+        .filter(|p| Some(p.stream_index) == first_video)
+        .map(|p| ScannedPacket::with_flags(p.pts, p.dts, &p.flags))
+        .collect();
+    Ok((media_info(&output), packets))
+}
+
+fn media_info(output: &ProbeOutput) -> MediaInfo {
+    let streams = &output.streams;
     let is_attached_picture = |s: &Value| {
         s.get("disposition")
             .and_then(|d| d.get("attached_pic"))
@@ -218,29 +265,17 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
             channels: number(s, "channels").unwrap_or(0),
             first_frame_time: None,
         });
-    let format = json.get("format").cloned().unwrap_or(Value::Null);
-    Ok(MediaInfo {
-        format_name: text(&format, "format_name").unwrap_or_default(),
-        duration: number(&format, "duration"),
-        start_time: number(&format, "start_time").unwrap_or(0.0),
+    let format = &output.format;
+    MediaInfo {
+        format_name: text(format, "format_name").unwrap_or_default(),
+        duration: number(format, "duration"),
+        start_time: number(format, "start_time").unwrap_or(0.0),
         video,
         audio,
         stream_count: streams.len(),
-        tool_version: json
-            .get("program_version")
-            .and_then(|v| text(v, "version"))
+        tool_version: text(&output.program_version, "version")
             .unwrap_or_else(|| "unknown".to_string()),
-    })
-}
-
-/// The packets of a file's first video stream in file order, read by demuxing only (no
-/// decoding): the frame index is made from them.
-pub fn video_packets(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
-    let stdout = run_probe(&ffmpeg::query::list_video_packets(path), path)?;
-    Ok(String::from_utf8_lossy(&stdout)
-        .lines()
-        .filter_map(frameindex::parse_packet_line)
-        .collect())
+    }
 }
 
 /// The frames of a file's first video stream as its decoder gives them, in output order, each
@@ -280,7 +315,7 @@ pub fn decoded_video_frames(path: &Path) -> Result<Vec<ScannedPacket>, ProbeErro
 
 /// The time of the first decoded frame of a file's first audio stream, seconds, if it has one.
 pub fn first_audio_frame_time(path: &Path) -> Result<Option<f64>, ProbeError> {
-    let json = run_json(&ffmpeg::query::probe_first_audio_frame(path), path)?;
+    let json: Value = run_json(&ffmpeg::query::probe_first_audio_frame(path), path)?;
     Ok(json
         .get("frames")
         .and_then(Value::as_array)
@@ -288,10 +323,20 @@ pub fn first_audio_frame_time(path: &Path) -> Result<Option<f64>, ProbeError> {
         .and_then(|frame| number(frame, "best_effort_timestamp_time")))
 }
 
-/// Counts a chunk's frames by demuxing it and reads the stream parameters that must agree
-/// between chunks.
-pub fn chunk_facts(path: &Path) -> Result<(u64, StreamFacts), ProbeError> {
-    let json = run_json(&ffmpeg::query::probe_chunk(path), path)?;
+/// A rendered chunk's frame count and the stream parameters that must agree between chunks:
+/// read from its mp4 index where [`ffmpeg::mp4`] can (no process started), otherwise from
+/// ffprobe. `pix_fmt` is the pixel format the chunk was encoded to.
+pub fn chunk_facts(path: &Path, pix_fmt: &str) -> Result<(u64, StreamFacts), ProbeError> {
+    match ffmpeg::mp4::chunk_facts(path, pix_fmt) {
+        Some(found) => Ok(found),
+        None => chunk_facts_by_ffprobe(path),
+    }
+}
+
+/// Counts a chunk's frames by demuxing it with ffprobe and reads the stream parameters that
+/// must agree between chunks.
+pub fn chunk_facts_by_ffprobe(path: &Path) -> Result<(u64, StreamFacts), ProbeError> {
+    let json: Value = run_json(&ffmpeg::query::probe_chunk(path), path)?;
     let stream = json
         .get("streams")
         .and_then(Value::as_array)
@@ -352,7 +397,7 @@ pub fn decoded_audio_samples(path: &Path) -> Result<u64, ProbeError> {
 /// With `count_packets`, frames are counted by demuxing the whole file; otherwise they are read
 /// from the container's index where it has one.
 pub fn stream_timings(path: &Path, count_packets: bool) -> Result<Vec<StreamTiming>, ProbeError> {
-    let json = run_json(&ffmpeg::query::probe_timing(path, count_packets), path)?;
+    let json: Value = run_json(&ffmpeg::query::probe_timing(path, count_packets), path)?;
     let streams = json
         .get("streams")
         .and_then(Value::as_array)

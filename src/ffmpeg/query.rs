@@ -12,22 +12,21 @@ pub fn version() -> Argv {
 }
 
 /// ffprobe of a file's container and streams, and of its own version (the installed ffmpeg's,
-/// saving a separate `ffmpeg -version`), as JSON.
-pub fn probe(path: &Path) -> Argv {
+/// saving a separate `ffmpeg -version`), as JSON. With `packets`, also every packet's stream,
+/// timestamps and flags (read by demuxing the whole file, no decoding).
+pub fn probe(path: &Path, packets: bool) -> Argv {
     let mut argv = Argv::ffprobe();
-    argv.push_all([
-        "-show_program_version",
-        "-show_format",
-        "-show_streams",
-        "-protocol_whitelist",
-        "file",
-    ]);
+    argv.push_all(["-show_program_version", "-show_format", "-show_streams"]);
+    if packets {
+        argv.push_all(["-show_entries", "packet=stream_index,pts,dts,flags"]);
+    }
+    argv.push_all(["-protocol_whitelist", "file"]);
     argv.push(file_url(path));
     argv
 }
 
-/// ffprobe printing `entries` (e.g. `packet=pts,dts,flags`) of a file's first video stream as
-/// CSV lines without section names.
+/// ffprobe printing `entries` (e.g. `frame=key_frame,best_effort_timestamp`) of a file's first
+/// video stream as CSV lines without section names.
 fn video_csv(path: &Path, entries: &str) -> Argv {
     let mut argv = Argv::new("ffprobe");
     argv.push_all(["-v", "error", "-select_streams", "v:0", "-show_entries"]);
@@ -35,12 +34,6 @@ fn video_csv(path: &Path, entries: &str) -> Argv {
     argv.push_all(["-of", "csv=p=0", "-protocol_whitelist", "file"]);
     argv.push(file_url(path));
     argv
-}
-
-/// ffprobe listing the first video stream's packets as CSV: `pts,dts,flags`, timestamps in
-/// ticks of the stream's time base (`N/A` where the container stores none).
-pub fn list_video_packets(path: &Path) -> Argv {
-    video_csv(path, "packet=pts,dts,flags")
 }
 
 /// ffprobe decoding the first video stream and listing its frames as CSV:

@@ -75,6 +75,12 @@ fn kill_groups(groups: &[i32]) {
     }
 }
 
+/// Kills every running guarded child (their runs then fail) without marking the process
+/// interrupted: for work being abandoned, e.g. a plan whose settings turned out to be rejected.
+pub fn kill_running() {
+    kill_groups(&RUNNING_GROUPS.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
 /// Whether SIGINT or SIGTERM has arrived.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)

@@ -52,27 +52,37 @@ fn even_starts(start: u64, end: u64, count: u64) -> Vec<u64> {
         .collect()
 }
 
-/// Cuts `[start, end)` into `count` chunks whose lengths differ by at most one frame. `count`
-/// is clamped to `1..=end-start`, so no chunk is ever empty.
-pub fn even_chunks(start: u64, end: u64, count: u64) -> Vec<Chunk> {
+/// Cuts `[start, end)` into `count` chunks of equal work. Every chunk but the first also
+/// decodes and filters `preroll` frames of history before its start, so the first is longer by
+/// about that much and the rest differ by at most one frame; without a preroll all lengths
+/// differ by at most one frame. `count` is clamped to `1..=end-start`, so no chunk is ever
+/// empty.
+pub fn even_chunks(start: u64, end: u64, count: u64, preroll: u64) -> Vec<Chunk> {
     if end <= start {
         return Vec::new();
     }
-    let starts = even_starts(start, end, count)
-        .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            (
-                s,
-                if i == 0 {
-                    "start of the range"
-                } else {
-                    "even split"
-                }
-                .to_string(),
-            )
-        })
-        .collect();
+    let total = end - start;
+    let count = count.clamp(1, total);
+    // Equal work: the first chunk's frames equal every later chunk's frames plus its preroll.
+    let first = (total + preroll * (count - 1))
+        .div_ceil(count)
+        .min(total - (count - 1));
+    let longer = first - total.div_ceil(count).min(first);
+    let first_reason = if count > 1 && longer > 0 {
+        format!(
+            "start of the range; longer, as the later chunks each also decode {preroll} preroll frames"
+        )
+    } else {
+        "start of the range".to_string()
+    };
+    let mut starts = vec![(start, first_reason)];
+    if count > 1 {
+        starts.extend(
+            even_starts(start + first, end, count - 1)
+                .into_iter()
+                .map(|s| (s, "even split".to_string())),
+        );
+    }
     from_starts(starts, end)
 }
 
@@ -166,7 +176,7 @@ mod tests {
         for total in 1..200u64 {
             for target in 1..40u64 {
                 let count = count_for_target(5, 5 + total, target);
-                let chunks = even_chunks(5, 5 + total, count);
+                let chunks = even_chunks(5, 5 + total, count, 0);
                 assert_eq!(chunks.len() as u64, count);
                 check_tiling(&chunks, 5, 5 + total);
                 let lens: Vec<u64> = chunks.iter().map(Chunk::frames).collect();
@@ -177,9 +187,34 @@ mod tests {
     }
 
     #[test]
+    fn a_preroll_lengthens_the_first_chunk_so_that_every_chunk_does_equal_work() {
+        for (total, count, preroll) in [(360, 2, 30), (1800, 6, 30), (1000, 7, 25), (50, 4, 30)] {
+            let chunks = even_chunks(10, 10 + total, count, preroll);
+            check_tiling(&chunks, 10, 10 + total);
+            assert_eq!(chunks.len() as u64, count);
+            let work: Vec<u64> = chunks
+                .iter()
+                .enumerate()
+                .map(|(i, c)| c.frames() + if i == 0 { 0 } else { preroll })
+                .collect();
+            let (min, max) = (work.iter().min().unwrap(), work.iter().max().unwrap());
+            if chunks[1..].iter().all(|c| c.frames() > 1) {
+                assert!(max - min <= 1, "{total}/{count}/{preroll}: work {work:?}");
+            }
+            assert!(chunks[0].reason.contains("preroll"));
+        }
+        let halves: Vec<u64> = even_chunks(0, 360, 2, 30)
+            .iter()
+            .map(Chunk::frames)
+            .collect();
+        assert_eq!(halves, vec![195, 165]);
+    }
+
+    #[test]
     fn more_chunks_than_frames_is_clamped() {
-        assert_eq!(even_chunks(0, 3, 10).len(), 3);
-        assert!(even_chunks(4, 4, 2).is_empty());
+        assert_eq!(even_chunks(0, 3, 10, 0).len(), 3);
+        assert_eq!(even_chunks(0, 3, 10, 50).len(), 3);
+        assert!(even_chunks(4, 4, 2, 0).is_empty());
     }
 
     #[test]

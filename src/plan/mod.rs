@@ -277,20 +277,37 @@ fn validate_counts(req: &PlanRequest) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Runs the render settings on one frame of the input, so that a filter chain, encoder or
-/// preset ffmpeg rejects is refused at plan time, before anything is written.
-fn trial_render(plan: &Plan, index: &FrameIndex) -> Result<(), PlanError> {
-    let argv = ffmpeg::video::trial_frame(plan, index);
-    ffmpeg::runner::run_capture(&argv, &plan.input.path).map_err(|e| match e {
-        ffmpeg::error::FfmpegError::Failed {
-            subject, stderr, ..
-        } => PlanError::Rejected {
-            input: subject,
-            stderr,
-        },
-        other => PlanError::Input(ProbeError::Tool(other)),
-    })?;
-    Ok(())
+/// The one-frame trial render of a plan's settings: a filter chain, encoder, preset or pixel
+/// format ffmpeg rejects is refused before anything is written (`vre plan`), or, in `vre run`
+/// on a new planDir, as soon as a chunk fails (it tells a bad setting from a bad chunk).
+#[derive(Debug)]
+pub struct Trial {
+    argv: ffmpeg::argv::Argv,
+    input: PathBuf,
+}
+
+impl Trial {
+    /// The trial of a plan: its first output frame, rendered and discarded.
+    pub fn of(loaded: &LoadedPlan) -> Trial {
+        Trial {
+            argv: ffmpeg::video::trial_frame(&loaded.plan, &loaded.index),
+            input: loaded.plan.input.path.clone(),
+        }
+    }
+
+    /// Runs it: [`PlanError::Rejected`] with ffmpeg's complaint if ffmpeg refuses.
+    pub fn run(&self) -> Result<(), PlanError> {
+        ffmpeg::runner::run_capture(&self.argv, &self.input).map_err(|e| match e {
+            ffmpeg::error::FfmpegError::Failed {
+                subject, stderr, ..
+            } => PlanError::Rejected {
+                input: subject,
+                stderr,
+            },
+            other => PlanError::Input(ProbeError::Tool(other)),
+        })?;
+        Ok(())
+    }
 }
 
 /// Output frames before the first video frame when the video starts `delay` seconds after the
@@ -371,13 +388,14 @@ fn fps_grid(
     Ok((normalize, tail_slot + tail, lead))
 }
 
-/// Chunk boundaries by the chosen strategy.
+/// Chunk boundaries by the chosen strategy (an even split gives every chunk the same work,
+/// counting the `preroll` frames each later chunk decodes first).
 fn cut_chunks(
     req: &PlanRequest,
     input: &Path,
     index: &FrameIndex,
     (start_time, lead): (f64, u64),
-    rate: Rational,
+    (rate, preroll): (Rational, u64),
     (start, end): (u64, u64),
     target: u64,
 ) -> Result<Vec<Chunk>, PlanError> {
@@ -403,7 +421,7 @@ fn cut_chunks(
             let count = req
                 .chunks
                 .unwrap_or_else(|| chunking::count_for_target(start, end, target));
-            chunking::even_chunks(start, end, count)
+            chunking::even_chunks(start, end, count, preroll)
         }
         SplitStrategy::Keyframes => {
             let keyframes: Vec<u64> = if req.fps.is_some() {
@@ -573,19 +591,17 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
         .into());
     }
     let input_path = absolute(&req.input)?;
-    // Independent reads at once: streams (and ffmpeg's version), packet timestamps, content
-    // hash, the audio's first frame.
-    let (info, packets, record, audio_start) = std::thread::scope(|scope| {
-        let packets = scope.spawn(|| probe::video_packets(&input_path));
+    // Independent reads at once: streams, packet timestamps (and ffmpeg's version) in one
+    // ffprobe, the content hash, the audio's first frame.
+    let (probed, record, audio_start) = std::thread::scope(|scope| {
         let record = scope.spawn(|| file_record(&input_path));
         let audio_start = scope.spawn(|| probe::first_audio_frame_time(&input_path));
-        let info = probe::probe(&input_path);
-        let packets = packets.join().expect("the packet scan does not panic");
+        let probed = probe::probe_with_video_packets(&input_path);
         let record = record.join().expect("hashing does not panic");
         let audio_start = audio_start.join().expect("the audio probe does not panic");
-        (info, packets, record, audio_start)
+        (probed, record, audio_start)
     });
-    let mut info = info?;
+    let (mut info, mut packets) = probed?;
     if let Some(audio) = info.audio.as_mut() {
         audio.first_frame_time = audio_start?;
     }
@@ -611,7 +627,6 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
         }
         .into());
     }
-    let mut packets = packets?;
     if packets.iter().any(|p| p.pts.is_none()) {
         // Without stored timestamps only the decoder knows when each frame is shown.
         packets = probe::decoded_video_frames(&input_path)?;
@@ -732,8 +747,17 @@ fn frame_range(req: &PlanRequest, rate: Rational, total: u64) -> Result<(u64, u6
     Ok((start, end))
 }
 
-/// Analyses the input and builds the plan and its chunks. Writes nothing.
+/// Analyses the input and builds the plan and its chunks, then refuses settings ffmpeg rejects
+/// on a one-frame trial render. Writes nothing.
 pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
+    let loaded = make_untried_plan(req)?;
+    Trial::of(&loaded).run()?;
+    Ok(loaded)
+}
+
+/// [`make_plan`] without the trial render: whoever uses the plan runs its [`Trial`] before it
+/// blames a failed render on the chunk.
+pub fn make_untried_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     validate_counts(req)?;
     let (container, codec) = container_and_codec(req)?;
     let analysis = analyse(req)?;
@@ -763,12 +787,13 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let target = req
         .chunk_frames
         .unwrap_or_else(|| chunking::default_chunk_frames(rate));
+    let preroll = preroll::choose(req.video_filter.as_deref(), rate, req.preroll);
     let chunks = cut_chunks(
         req,
         &input_path,
         &index,
         (info.start_time, lead),
-        rate,
+        (rate, preroll.frames),
         (start, end),
         target,
     )?;
@@ -789,7 +814,7 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         index: index.record(&encoded_index),
         output,
         normalize,
-        preroll: preroll::choose(req.video_filter.as_deref(), rate, req.preroll),
+        preroll,
         video_filter: req.video_filter.clone().filter(|f| !f.trim().is_empty()),
         encoder: encoder_settings(req, codec, (crf, preset, pix_fmt), keyint),
         chunking: Chunking {
@@ -800,7 +825,6 @@ pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         },
         audio,
     };
-    trial_render(&plan, &index)?;
     plan.plan_hash = plandir::hash::compute_plan_hash(&plan, &chunks);
     Ok(LoadedPlan {
         plan,

@@ -43,6 +43,20 @@ pub struct ScannedPacket {
     pub discard: bool,
 }
 
+impl ScannedPacket {
+    /// A packet with ffprobe's flags string: `K` first for a keyframe, `D` second for a packet
+    /// to decode but not show.
+    pub fn with_flags(pts: Option<i64>, dts: Option<i64>, flags: &str) -> ScannedPacket {
+        let flags = flags.as_bytes();
+        ScannedPacket {
+            pts,
+            dts,
+            key: flags.first() == Some(&b'K'),
+            discard: flags.get(1) == Some(&b'D'),
+        }
+    }
+}
+
 impl FrameIndex {
     /// The record of this index for `plan.json`, given its encoded bytes.
     pub fn record(&self, encoded: &[u8]) -> IndexRecord {
@@ -247,21 +261,6 @@ fn read_varint(bytes: &mut &[u8]) -> Option<u128> {
     None
 }
 
-/// Parses one line of the packet scan, `pts,dts,flags` (`N/A` where a timestamp is missing;
-/// flags `K` keyframe, `D` discard, one character each).
-pub fn parse_packet_line(line: &str) -> Option<ScannedPacket> {
-    let mut fields = line.split(',');
-    let pts = fields.next()?.trim().parse().ok();
-    let dts = fields.next()?.trim().parse().ok();
-    let flags = fields.next()?.as_bytes();
-    Some(ScannedPacket {
-        pts,
-        dts,
-        key: flags.first() == Some(&b'K'),
-        discard: flags.get(1) == Some(&b'D'),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,19 +366,19 @@ mod tests {
     }
 
     #[test]
-    fn packet_lines_parse_with_missing_fields() {
+    fn packet_flags_tell_keyframes_and_discarded_packets() {
         assert_eq!(
-            parse_packet_line("N/A,4,K__"),
-            Some(packet(None, Some(4), true, false))
+            ScannedPacket::with_flags(None, Some(4), "K__"),
+            packet(None, Some(4), true, false)
         );
         assert_eq!(
-            parse_packet_line("1001,N/A,__"),
-            Some(packet(Some(1001), None, false, false))
+            ScannedPacket::with_flags(Some(1001), None, "__"),
+            packet(Some(1001), None, false, false)
         );
         assert_eq!(
-            parse_packet_line("-1024,-1024,KD"),
-            Some(packet(Some(-1024), Some(-1024), true, true))
+            ScannedPacket::with_flags(Some(-1024), Some(-1024), "KD"),
+            packet(Some(-1024), Some(-1024), true, true)
         );
-        assert_eq!(parse_packet_line(""), None);
+        assert_eq!(ScannedPacket::with_flags(None, None, ""), packet(None, None, false, false));
     }
 }

@@ -17,9 +17,10 @@ use crate::plandir::schema::{Chunk, Sidecar, TaskId};
 use crate::sys::watch::DirWatcher;
 use crate::work::environment::EnvFailure;
 use crate::work::events::{Event, Observer, TaskRef};
+use crate::plan::{PlanError, Trial};
 use crate::work::render::{self, RenderError, Renderer};
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How a `vre work` process behaves.
@@ -37,6 +38,60 @@ pub struct WorkOptions {
     pub retry_failed: bool,
     /// Refuse to start when the remaining chunks cannot fit on the planDir's filesystem.
     pub space_check: bool,
+    /// The plan's untried settings (`vre run` on a new planDir); `None` when the plan was tried
+    /// before it was written.
+    pub trial: Option<Arc<TrialGate>>,
+}
+
+/// A plan whose settings have not been tried yet (`vre run` on a new planDir): the first render
+/// that fails runs the plan's [`Trial`] to tell a bad setting from a bad chunk, while other
+/// failing renders wait for its verdict. Once the trial has failed, the running renders are
+/// killed, no worker claims another task and no failure is held against a chunk. While every
+/// render succeeds, the trial never runs: a published chunk proves the settings.
+#[derive(Debug)]
+pub struct TrialGate {
+    trial: Trial,
+    verdict: Mutex<Option<Result<(), PlanError>>>,
+}
+
+impl TrialGate {
+    /// A gate for `trial`, not run yet.
+    pub fn new(trial: Trial) -> TrialGate {
+        TrialGate {
+            trial,
+            verdict: Mutex::new(None),
+        }
+    }
+
+    /// Whether the settings pass: runs the trial the first time it is asked.
+    fn passed(&self) -> bool {
+        let mut verdict = self.verdict.lock().unwrap_or_else(|e| e.into_inner());
+        let verdict = verdict.get_or_insert_with(|| self.trial.run());
+        if verdict.is_err() {
+            runner::kill_running();
+        }
+        verdict.is_ok()
+    }
+
+    /// Whether the trial has run and failed.
+    fn failed(&self) -> bool {
+        matches!(
+            *self.verdict.lock().unwrap_or_else(|e| e.into_inner()),
+            Some(Err(_))
+        )
+    }
+
+    /// Why the plan was rejected, if its trial ran and failed.
+    pub fn take_rejection(&self) -> Option<PlanError> {
+        let mut verdict = self.verdict.lock().unwrap_or_else(|e| e.into_inner());
+        match verdict.take() {
+            Some(Err(rejected)) => Some(rejected),
+            other => {
+                *verdict = other;
+                None
+            }
+        }
+    }
 }
 
 /// Why a worker could not work.
@@ -119,6 +174,8 @@ enum Outcome {
     Exhausted(String),
     Interrupted,
     Environment(Box<EnvFailure>),
+    /// The render failed and so did the plan's trial: the settings' fault, not the chunk's.
+    TrialFailed,
 }
 
 struct Scheduler<'a> {
@@ -268,7 +325,7 @@ impl Scheduler<'_> {
     fn next(&self) -> Next {
         let mut q = self.lock_queue();
         loop {
-            if q.stop || runner::interrupted() {
+            if q.stop || runner::interrupted() || self.trial_failed() {
                 return Next::Done;
             }
             if q.one_chunk_done {
@@ -351,6 +408,7 @@ impl Scheduler<'_> {
                 q.stop = true;
                 self.summary_mut().interrupted = true;
             }
+            Outcome::TrialFailed => q.stop = true,
             // Whatever stopped this render would stop the next one: stop claiming.
             Outcome::Environment(failure) => {
                 q.stop = true;
@@ -364,7 +422,7 @@ impl Scheduler<'_> {
     /// leaves it to its holder.
     fn run_audio_thread(&self) -> Result<(), PlanDirError> {
         loop {
-            if self.lock_queue().stop || runner::interrupted() {
+            if self.lock_queue().stop || runner::interrupted() || self.trial_failed() {
                 return Ok(());
             }
             let outcome = self.attempt(TaskId::Audio);
@@ -388,6 +446,10 @@ impl Scheduler<'_> {
                 }
             }
         }
+    }
+
+    fn trial_failed(&self) -> bool {
+        self.options.trial.as_ref().is_some_and(|t| t.failed())
     }
 
     fn summary_mut(&self) -> std::sync::MutexGuard<'_, WorkSummary> {
@@ -517,6 +579,11 @@ impl Scheduler<'_> {
             }
             Err(RenderError::PlanDir(e)) => Err(e),
             Err(RenderError::Environment(failure)) => Ok(Outcome::Environment(Box::new(failure))),
+            Err(RenderError::Failed { .. })
+                if self.options.trial.as_ref().is_some_and(|t| !t.passed()) =>
+            {
+                Ok(Outcome::TrialFailed)
+            }
             Err(RenderError::Failed { reason, log }) => {
                 let record = attempts::record_failure(
                     self.dir,
