@@ -57,6 +57,24 @@ fn chunked_lossless_run_is_frame_identical_to_serial_ffmpeg() {
     );
 }
 
+/// `vre run -j N` with the default chunk length gives a clip too short for N ten-second chunks
+/// N chunks, so that no worker idles, and stays frame-exact.
+#[test]
+fn vre_run_gives_every_worker_a_chunk_of_a_short_clip() {
+    let tmp = temp_dir();
+    let input = ntsc_video(tmp.path(), 3.0);
+    let expected = framemd5(&input, None);
+    for (jobs, chunks) in [("1", 1), ("2", 2)] {
+        let out = tmp.path().join(format!("out-{jobs}.mp4"));
+        vre_ok(args![
+            "run", input, "-o", out, "--crf", "0", "-j", jobs, "--keep-temp", "-q"
+        ]);
+        let planned = read_json(&tmp.path().join(format!("out-{jobs}.mp4.vre/chunks.json")));
+        assert_eq!(planned.as_array().map(Vec::len), Some(chunks), "-j {jobs}");
+        assert_eq!(framemd5(&out, None), expected, "-j {jobs}");
+    }
+}
+
 #[test]
 fn output_audio_starts_at_zero_and_lasts_the_video() {
     let tmp = temp_dir();

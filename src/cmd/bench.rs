@@ -135,11 +135,10 @@ fn job_of(plan: &Plan) -> Job {
 /// with the bench's plan options does, in this process.
 fn run_vre(args: &BenchArgs, jobs: u32, out: &Path, plan_dir: &Path) -> Result<(), Coded> {
     let workers = jobs as usize;
-    let threads_per_chunk = (host::cores() / workers).max(1) as u32;
     let job = pipeline::Job {
         request: args
             .options
-            .request(args.input.clone(), threads_per_chunk, None),
+            .request_for_workers(args.input.clone(), workers, None),
         plan_dir: PlanDir::new(plan_dir),
         out: out.to_path_buf(),
         force: args.options.force,

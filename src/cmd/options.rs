@@ -116,6 +116,22 @@ pub fn parse_codec(text: &str) -> Result<VideoCodec, String> {
 }
 
 impl PlanOptions {
+    /// The plan request for INPUT rendered here by `workers` local workers (`vre run -j`): they
+    /// share the cores (threads per chunk, unless --threads), and the default chunk count is a
+    /// multiple of them.
+    pub fn request_for_workers(
+        &self,
+        input: PathBuf,
+        workers: usize,
+        format: Option<Container>,
+    ) -> PlanRequest {
+        let threads_per_chunk = (crate::sys::host::cores() / workers.max(1)).max(1) as u32;
+        PlanRequest {
+            workers: workers.max(1) as u64,
+            ..self.request(input, threads_per_chunk, format)
+        }
+    }
+
     /// The plan request for INPUT, with `default_threads` when --threads is not given and
     /// `format` when --format is not given.
     pub fn request(
@@ -141,6 +157,7 @@ impl PlanOptions {
             },
             chunk_frames: self.chunk_frames,
             chunks: self.chunks,
+            workers: 1,
             min_chunk_frames: self.min_chunk_frames,
             max_chunk_frames: self.max_chunk_frames,
             preroll: self.preroll,

@@ -76,12 +76,11 @@ fn format_of_output(out: &Path) -> Result<Option<Container>, Coded> {
 impl RunArgs {
     /// The job these options describe, with `jobs` workers sharing the cores.
     pub fn job(&self, jobs: usize) -> Result<Job, Coded> {
-        let threads_per_chunk = (host::cores() / jobs).max(1) as u32;
         let format = format_of_output(&self.out)?;
         Ok(Job {
             request: self
                 .options
-                .request(self.input.clone(), threads_per_chunk, format),
+                .request_for_workers(self.input.clone(), jobs, format),
             plan_dir: PlanDir::new(
                 self.plan_dir
                     .clone()

@@ -14,6 +14,19 @@ pub fn count_for_target(start: u64, end: u64, target: u64) -> u64 {
     end.saturating_sub(start).div_ceil(target.max(1))
 }
 
+/// The default chunk count for `[start, end)` rendered by `workers` workers: chunks of about
+/// `target` frames, their number rounded up to a multiple of `workers` (3 chunks on 2 workers
+/// take as long as 4 would), unless that makes them shorter than `shortest` frames.
+pub fn count_for_workers(start: u64, end: u64, target: u64, workers: u64, shortest: u64) -> u64 {
+    let count = count_for_target(start, end, target);
+    let rounded = count.div_ceil(workers.max(1)) * workers.max(1);
+    if end.saturating_sub(start) / rounded.max(1) >= shortest {
+        rounded
+    } else {
+        count
+    }
+}
+
 /// Turns chunk starts (strictly increasing, the first being `start`, all below `end`) into
 /// chunks.
 fn from_starts(starts: Vec<(u64, String)>, end: u64) -> Vec<Chunk> {
@@ -208,6 +221,21 @@ mod tests {
             .map(Chunk::frames)
             .collect();
         assert_eq!(halves, vec![195, 165]);
+    }
+
+    #[test]
+    fn the_default_count_keeps_every_worker_busy_in_the_last_round() {
+        // 30 fps, 10 s chunks: 5 s, 12 s, 25 s, 60 s and 65 s at 2 workers; 1 worker as before.
+        let count = |frames, workers| count_for_workers(0, frames, 300, workers, 30);
+        assert_eq!(
+            [150, 360, 750, 1800, 1950].map(|f| count(f, 2)),
+            [2, 2, 4, 6, 8]
+        );
+        assert_eq!([150, 750, 1950].map(|f| count(f, 1)), [1, 3, 7]);
+        assert_eq!(count(750, 3), 3);
+        // Never chunks shorter than a second: 1.5 s stays one chunk at 2 workers.
+        assert_eq!(count(45, 2), 1);
+        assert_eq!(count(60, 2), 2);
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub struct PlanRequest {
     pub chunk_frames: Option<u64>,
     /// `--chunks`.
     pub chunks: Option<u64>,
+    /// The workers the plan is made for (`vre run -j N`; 1 where unknown): without `--chunks`
+    /// or `--chunk-frames`, an even split rounds its chunk count up to a multiple of it, so
+    /// that the last round of chunks keeps every worker busy.
+    pub workers: u64,
     /// `--min-chunk-frames` (scene split).
     pub min_chunk_frames: Option<u64>,
     /// `--max-chunk-frames` (scene split).
@@ -418,9 +422,14 @@ fn cut_chunks(
     };
     Ok(match req.split {
         SplitStrategy::Frames | SplitStrategy::Count => {
-            let count = req
-                .chunks
-                .unwrap_or_else(|| chunking::count_for_target(start, end, target));
+            let count = match (req.chunks, req.chunk_frames) {
+                (Some(count), _) => count,
+                (None, Some(_)) => chunking::count_for_target(start, end, target),
+                (None, None) => {
+                    let one_second = (rate.as_f64().round() as u64).max(1);
+                    chunking::count_for_workers(start, end, target, req.workers, one_second)
+                }
+            };
             chunking::even_chunks(start, end, count, preroll)
         }
         SplitStrategy::Keyframes => {
