@@ -27,21 +27,52 @@ fn the_index_gives_what_ffprobe_reports_for_every_mp4_codec() {
         vec!["-c:v", "libx264", "-preset", preset, "-pix_fmt", pix_fmt]
     };
     let x265 = |pix_fmt: &'static str| {
-        vec!["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", pix_fmt]
+        vec![
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            pix_fmt,
+        ]
     };
     let vp9 = |pix_fmt: &'static str| {
-        vec!["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", pix_fmt]
+        vec![
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-pix_fmt",
+            pix_fmt,
+        ]
     };
-    let av1 = |pix_fmt: &'static str| {
-        vec!["-c:v", "libsvtav1", "-preset", "12", "-pix_fmt", pix_fmt]
-    };
+    let av1 =
+        |pix_fmt: &'static str| vec!["-c:v", "libsvtav1", "-preset", "12", "-pix_fmt", pix_fmt];
     let cases: Vec<(&str, &str, Vec<&str>)> = vec![
-        ("x264 medium (B-frames, edit list)", "yuv420p", x264("medium", "yuv420p")),
-        ("x264 ultrafast (constrained baseline)", "yuv420p", x264("ultrafast", "yuv420p")),
+        (
+            "x264 medium (B-frames, edit list)",
+            "yuv420p",
+            x264("medium", "yuv420p"),
+        ),
+        (
+            "x264 ultrafast (constrained baseline)",
+            "yuv420p",
+            x264("ultrafast", "yuv420p"),
+        ),
         ("x264 full range", "yuvj420p", x264("veryfast", "yuvj420p")),
         ("x264 4:2:2", "yuv422p", x264("veryfast", "yuv422p")),
-        ("x264 4:4:4 10-bit", "yuv444p10le", x264("veryfast", "yuv444p10le")),
-        ("x264 10-bit", "yuv420p10le", x264("veryfast", "yuv420p10le")),
+        (
+            "x264 4:4:4 10-bit",
+            "yuv444p10le",
+            x264("veryfast", "yuv444p10le"),
+        ),
+        (
+            "x264 10-bit",
+            "yuv420p10le",
+            x264("veryfast", "yuv420p10le"),
+        ),
         ("x265", "yuv420p", x265("yuv420p")),
         ("x265 10-bit", "yuv420p10le", x265("yuv420p10le")),
         ("x265 4:4:4", "yuv444p", x265("yuv444p")),
@@ -53,7 +84,11 @@ fn the_index_gives_what_ffprobe_reports_for_every_mp4_codec() {
     ];
     for (i, (what, pix_fmt, args)) in cases.iter().enumerate() {
         // Odd sizes where the codec allows them (4:2:0 and 4:2:2 need even ones).
-        let size = if pix_fmt.contains("444") { "317x181" } else { "318x180" };
+        let size = if pix_fmt.contains("444") {
+            "317x181"
+        } else {
+            "318x180"
+        };
         let file = encode(dir.path(), &format!("{i}.mp4"), size, args);
         let by_ffprobe = probe::chunk_facts_by_ffprobe(&file).unwrap();
         let by_index = mp4::chunk_facts(&file, pix_fmt);
@@ -65,7 +100,9 @@ fn the_index_gives_what_ffprobe_reports_for_every_mp4_codec() {
 #[test]
 fn what_the_index_cannot_tell_is_left_to_ffprobe() {
     let dir = temp_dir();
-    let x264 = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"];
+    let x264 = [
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+    ];
     let plain = encode(dir.path(), "plain.mp4", "320x240", &x264);
 
     // A pixel format the stream does not have: not this reader's call.
@@ -83,9 +120,23 @@ fn what_the_index_cannot_tell_is_left_to_ffprobe() {
     // Frames of changing duration: ffmpeg guesses the frame rate, so ffprobe is asked.
     let uneven = dir.path().join("uneven.mp4");
     ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=24:duration=1", "-frames:v", "20",
-        "-vf", "setpts=N*N", "-fps_mode", "passthrough", "-c:v", "libx264", "-preset",
-        "veryfast", "-pix_fmt", "yuv420p", uneven.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=24:duration=1",
+        "-frames:v",
+        "20",
+        "-vf",
+        "setpts=N*N",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        uneven.to_str().unwrap(),
     ]);
     assert!(mp4::chunk_facts(&uneven, "yuv420p").is_none());
     assert_eq!(probe::chunk_facts(&uneven, "yuv420p").unwrap().0, 20);

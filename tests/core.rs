@@ -67,7 +67,16 @@ fn vre_run_gives_every_worker_a_chunk_of_a_short_clip() {
     for (jobs, chunks) in [("1", 1), ("2", 2)] {
         let out = tmp.path().join(format!("out-{jobs}.mp4"));
         vre_ok(args![
-            "run", input, "-o", out, "--crf", "0", "-j", jobs, "--keep-temp", "-q"
+            "run",
+            input,
+            "-o",
+            out,
+            "--crf",
+            "0",
+            "-j",
+            jobs,
+            "--keep-temp",
+            "-q"
         ]);
         let planned = read_json(&tmp.path().join(format!("out-{jobs}.mp4.vre/chunks.json")));
         assert_eq!(planned.as_array().map(Vec::len), Some(chunks), "-j {jobs}");

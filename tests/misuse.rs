@@ -337,7 +337,16 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
         absent: Some(t.join("rejected.mp4.vre")),
         ..case(
             "bad filter in vre run",
-            args!["run", input, "-o", rejected, "--vf", "nosuchfilter", "-j", "2"],
+            args![
+                "run",
+                input,
+                "-o",
+                rejected,
+                "--vf",
+                "nosuchfilter",
+                "-j",
+                "2"
+            ],
             64,
             "nosuchfilter",
         )

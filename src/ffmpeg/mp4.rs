@@ -226,7 +226,10 @@ fn codec_facts(track: &VideoTrack) -> Option<(&'static str, String, u32, u32)> {
                 4 => "Rext",
                 _ => return None,
             };
-            let (chroma, depth) = (u32::from(config.get(16)? & 3), u32::from(config.get(17)? & 7) + 8);
+            let (chroma, depth) = (
+                u32::from(config.get(16)? & 3),
+                u32::from(config.get(17)? & 7) + 8,
+            );
             Some(("hevc", profile.to_string(), chroma, depth))
         }
         (b"av01", b"av1C") => {
@@ -256,7 +259,12 @@ fn codec_facts(track: &VideoTrack) -> Option<(&'static str, String, u32, u32)> {
                 _ => return None,
             };
             (matrix != 0 && profile <= 3).then_some(())?;
-            Some(("vp9", format!("Profile {profile}"), chroma, u32::from(packed >> 4)))
+            Some((
+                "vp9",
+                format!("Profile {profile}"),
+                chroma,
+                u32::from(packed >> 4),
+            ))
         }
         _ => None,
     }

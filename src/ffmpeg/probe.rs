@@ -217,7 +217,9 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
 /// [`probe`], and the packets of the file's first video stream (as ffmpeg's `0:v:0` picks it)
 /// in file order, read by demuxing only (no decoding): the frame index is made from them. One
 /// ffprobe reads both.
-pub fn probe_with_video_packets(path: &Path) -> Result<(MediaInfo, Vec<ScannedPacket>), ProbeError> {
+pub fn probe_with_video_packets(
+    path: &Path,
+) -> Result<(MediaInfo, Vec<ScannedPacket>), ProbeError> {
     let output: ProbeOutput = run_json(&ffmpeg::query::probe(path, true), path)?;
     let first_video = output
         .streams

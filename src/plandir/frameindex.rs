@@ -379,6 +379,9 @@ mod tests {
             ScannedPacket::with_flags(Some(-1024), Some(-1024), "KD"),
             packet(Some(-1024), Some(-1024), true, true)
         );
-        assert_eq!(ScannedPacket::with_flags(None, None, ""), packet(None, None, false, false));
+        assert_eq!(
+            ScannedPacket::with_flags(None, None, ""),
+            packet(None, None, false, false)
+        );
     }
 }

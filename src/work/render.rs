@@ -266,8 +266,8 @@ fn verify_chunk(
     let chunk = loaded
         .chunk(task)
         .expect("chunk tasks come from chunks.json");
-    let (frames, facts) = probe::chunk_facts(temp, &loaded.plan.encoder.pix_fmt)
-        .map_err(|e| fail(e.to_string()))?;
+    let (frames, facts) =
+        probe::chunk_facts(temp, &loaded.plan.encoder.pix_fmt).map_err(|e| fail(e.to_string()))?;
     if frames != chunk.frames() {
         return Err(fail(format!(
             "rendered {frames} frames, the chunk has {} (frames {}..{}); the input may be shorter than planned or the filter may drop frames",

@@ -8,6 +8,7 @@
 
 use crate::exit::Code;
 use crate::ffmpeg::runner;
+use crate::plan::{PlanError, Trial};
 use crate::plandir::attempts;
 use crate::plandir::claim::{self, PlanLock, TaskLock};
 use crate::plandir::error::PlanDirError;
@@ -17,7 +18,6 @@ use crate::plandir::schema::{Chunk, Sidecar, TaskId};
 use crate::sys::watch::DirWatcher;
 use crate::work::environment::EnvFailure;
 use crate::work::events::{Event, Observer, TaskRef};
-use crate::plan::{PlanError, Trial};
 use crate::work::render::{self, RenderError, Renderer};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
