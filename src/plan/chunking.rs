@@ -80,8 +80,7 @@ pub fn even_chunks(start: u64, end: u64, count: u64, preroll: u64) -> Vec<Chunk>
     let first = (total + preroll * (count - 1))
         .div_ceil(count)
         .min(total - (count - 1));
-    let longer = first - total.div_ceil(count).min(first);
-    let first_reason = if count > 1 && longer > 0 {
+    let first_reason = if count > 1 && first > total.div_ceil(count) {
         format!(
             "start of the range; longer, as the later chunks each also decode {preroll} preroll frames"
         )

@@ -66,11 +66,15 @@ impl TrialGate {
     /// Whether the settings pass: runs the trial the first time it is asked.
     fn passed(&self) -> bool {
         let mut verdict = self.verdict.lock().unwrap_or_else(|e| e.into_inner());
-        let verdict = verdict.get_or_insert_with(|| self.trial.run());
-        if verdict.is_err() {
-            runner::kill_running();
+        if verdict.is_none() {
+            let tried = self.trial.run();
+            if tried.is_err() {
+                // The renders still running use the same rejected settings.
+                runner::kill_running();
+            }
+            *verdict = Some(tried);
         }
-        verdict.is_ok()
+        matches!(*verdict, Some(Ok(())))
     }
 
     /// Whether the trial has run and failed.
