@@ -85,6 +85,57 @@ fn vre_run_gives_every_worker_a_chunk_of_a_short_clip() {
 }
 
 #[test]
+fn vre_run_lengthens_chunks_so_that_the_preroll_stays_cheap() {
+    // 30 s at 10 fps: default chunks are 10 s (100 frames); hqdn3d's preroll is one second.
+    let tmp = temp_dir();
+    let input = tmp.path().join("in.mp4");
+    make_video(
+        &input,
+        &VideoSpec {
+            size: "64x64",
+            rate: "10",
+            seconds: 30.0,
+            audio: false,
+        },
+    );
+    let chunks_of = |plan_dir: &Path| {
+        read_json(&plan_dir.join("chunks.json"))
+            .as_array()
+            .map(Vec::len)
+    };
+    // Where the workers are unknown (`vre plan`, chunks for any number of machines): 10 s.
+    let planned = tmp.path().join("plan.vre");
+    vre_plan(&input, &planned, ["--vf", "hqdn3d"]);
+    assert_eq!(chunks_of(&planned), Some(3));
+    for (filter, chunks) in [("hqdn3d", 2), ("hue=s=0.5", 4)] {
+        let out = tmp.path().join(format!("{filter}.mp4"));
+        vre_ok(args![
+            "run",
+            input,
+            "-o",
+            out,
+            "--vf",
+            filter,
+            "-j",
+            "2",
+            "--keep-temp",
+            "-q"
+        ]);
+        let plan_dir = tmp.path().join(format!("{filter}.mp4.vre"));
+        // With a preroll, 50 prerolls (500 frames) a chunk, rounded up to one per worker;
+        // without one, 10 s chunks rounded up to a multiple of the workers.
+        assert_eq!(chunks_of(&plan_dir), Some(chunks), "{filter}");
+        let reason = read_json(&plan_dir.join("plan.json"))["preroll"]["reason"].to_string();
+        assert_eq!(
+            reason.contains("2 % of their work"),
+            filter == "hqdn3d",
+            "{reason}"
+        );
+        assert_eq!(framemd5(&out, None).len(), 300, "{filter}");
+    }
+}
+
+#[test]
 fn output_audio_starts_at_zero_and_lasts_the_video() {
     let tmp = temp_dir();
     let input = ntsc_video(tmp.path(), 5.0);

@@ -205,6 +205,100 @@ fn a_temporal_filter_is_exact_across_seams_with_the_derived_preroll() {
     );
 }
 
+/// The worst per-frame PSNR (dB) of `rendered` against `input` put through `filter` by one
+/// serial ffmpeg; infinite where every frame is identical.
+fn worst_psnr_against_serial(rendered: &Path, input: &Path, filter: &str) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(rendered)
+        .arg("-i")
+        .arg(input)
+        .args([
+            "-lavfi",
+            &format!("[1:v]{filter}[serial];[0:v][serial]psnr=stats_file=-"),
+        ])
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "psnr of {}", rendered.display());
+    let values: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|field| field.strip_prefix("psnr_avg:"))
+        .map(|value| value.parse().expect("a PSNR value"))
+        .collect();
+    assert!(
+        !values.is_empty(),
+        "no PSNR lines for {}",
+        rendered.display()
+    );
+    values.into_iter().fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+fn deshake_seams_converge_with_the_derived_preroll() {
+    // A strongly shaken camera: the frame jumps by up to 30 px and pans.
+    let tmp = temp_dir();
+    let input = tmp.path().join("shaken.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=400x240:rate=30:duration=8,crop=320:180:40+15*sin(n*0.9)+n*0.3:30+10*cos(n*1.3)",
+        "-c:v",
+        "libx264",
+        "-crf",
+        "10",
+        "-g",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+        input.to_str().unwrap(),
+    ]);
+    let plan_dir = tmp.path().join("job.vre");
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--vf", "deshake", "--crf", "0", "--chunks", "2"],
+    );
+    let plan = read_json(&plan_dir.join("plan.json"));
+    assert_eq!(
+        plan["preroll"]["frames"], 90,
+        "derived: {}",
+        plan["preroll"]
+    );
+    vre_ok(args!["work", plan_dir, "-j", "2", "-q"]);
+    let out = tmp.path().join("out.mp4");
+    vre_ok(args!["assemble", plan_dir, "-o", out]);
+    let worst = worst_psnr_against_serial(&out, &input, "deshake");
+    assert!(
+        worst >= 33.0,
+        "worst frame {worst:.1} dB from the serial render"
+    );
+
+    // One second of preroll (the earlier default) leaves a visible jump at the seam.
+    let short = tmp.path().join("short.mp4");
+    vre_ok(args![
+        "run",
+        input,
+        "-o",
+        short,
+        "--vf",
+        "deshake",
+        "--crf",
+        "0",
+        "--chunks",
+        "2",
+        "--preroll",
+        "30",
+        "-q"
+    ]);
+    let worst = worst_psnr_against_serial(&short, &input, "deshake");
+    assert!(
+        worst < 25.0,
+        "worst frame {worst:.1} dB with 30 frames of preroll"
+    );
+}
+
 /// Presentation-order frame indices of the source's keyframes.
 fn source_keyframes(path: &Path) -> BTreeSet<u64> {
     let out = Command::new("ffprobe")

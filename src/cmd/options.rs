@@ -42,7 +42,8 @@ pub struct PlanOptions {
     /// keyframes, cheap seeks), scenes (at detected scene cuts).
     #[arg(long, value_enum, default_value_t = Split::Frames)]
     pub split: Split,
-    /// Frames per chunk (the target for every split) [default: about 10 seconds].
+    /// Frames per chunk (the target for every split) [default: about 10 seconds; with `vre run`,
+    /// at least 50 prerolls].
     #[arg(long = "chunk-frames", value_name = "N", conflicts_with = "chunks")]
     pub chunk_frames: Option<u64>,
     /// Number of chunks (instead of --chunk-frames; even split).
@@ -127,7 +128,7 @@ impl PlanOptions {
     ) -> PlanRequest {
         let threads_per_chunk = (crate::sys::host::cores() / workers.max(1)).max(1) as u32;
         PlanRequest {
-            workers: workers.max(1) as u64,
+            workers: Some(workers.max(1) as u64),
             ..self.request(input, threads_per_chunk, format)
         }
     }
@@ -157,7 +158,7 @@ impl PlanOptions {
             },
             chunk_frames: self.chunk_frames,
             chunks: self.chunks,
-            workers: 1,
+            workers: None,
             min_chunk_frames: self.min_chunk_frames,
             max_chunk_frames: self.max_chunk_frames,
             preroll: self.preroll,

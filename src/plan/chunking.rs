@@ -3,10 +3,17 @@
 
 use crate::plandir::schema::{Chunk, Rational};
 
-/// The default chunk length: about ten seconds of frames. Long enough that the keyframe each
-/// chunk starts with costs little, short enough that workers stay balanced.
-pub fn default_chunk_frames(rate: Rational) -> u64 {
-    (rate.as_f64() * 10.0).round().max(1.0) as u64
+/// A default chunk is at least this many prerolls long when the workers are known, so that the
+/// preroll every chunk but the first decodes costs at most 1/50 (2 %) of the work.
+pub const CHUNK_PREROLLS: u64 = 50;
+
+/// The default chunk length: about ten seconds of frames, long enough that the keyframe each
+/// chunk starts with costs little, short enough that workers stay balanced; and at least
+/// [`CHUNK_PREROLLS`] times `preroll` (pass 0 where the worker count is unknown, as for
+/// `vre plan`, whose chunks may go to many machines: there more chunks are worth a preroll each).
+pub fn default_chunk_frames(rate: Rational, preroll: u64) -> u64 {
+    let ten_seconds = (rate.as_f64() * 10.0).round().max(1.0) as u64;
+    ten_seconds.max(preroll.saturating_mul(CHUNK_PREROLLS))
 }
 
 /// The number of chunks of about `target` frames that `[start, end)` needs: `ceil(total/target)`.
@@ -245,15 +252,15 @@ mod tests {
     }
 
     #[test]
-    fn default_is_about_ten_seconds() {
-        assert_eq!(
-            default_chunk_frames(Rational {
-                num: 30000,
-                den: 1001
-            }),
-            300
-        );
-        assert_eq!(default_chunk_frames(Rational { num: 25, den: 1 }), 250);
+    fn default_is_about_ten_seconds_and_fifty_prerolls() {
+        let ntsc = Rational {
+            num: 30000,
+            den: 1001,
+        };
+        assert_eq!(default_chunk_frames(ntsc, 0), 300);
+        assert_eq!(default_chunk_frames(Rational { num: 25, den: 1 }, 0), 250);
+        assert_eq!(default_chunk_frames(ntsc, 5), 300);
+        assert_eq!(default_chunk_frames(ntsc, 30), 1500);
     }
 
     #[test]

@@ -76,10 +76,11 @@ pub struct PlanRequest {
     pub chunk_frames: Option<u64>,
     /// `--chunks`.
     pub chunks: Option<u64>,
-    /// The workers the plan is made for (`vre run -j N`; 1 where unknown): without `--chunks`
-    /// or `--chunk-frames`, an even split rounds its chunk count up to a multiple of it, so
-    /// that the last round of chunks keeps every worker busy.
-    pub workers: u64,
+    /// The workers the plan is made for (`vre run -j N`; `None` where unknown, as for
+    /// `vre plan`): without `--chunks` or `--chunk-frames`, an even split rounds its chunk count
+    /// up to a multiple of it, so that the last round of chunks keeps every worker busy, and a
+    /// preroll lengthens the chunks (see [`chunking::default_chunk_frames`]).
+    pub workers: Option<u64>,
     /// `--min-chunk-frames` (scene split).
     pub min_chunk_frames: Option<u64>,
     /// `--max-chunk-frames` (scene split).
@@ -427,7 +428,13 @@ fn cut_chunks(
                 (None, Some(_)) => chunking::count_for_target(start, end, target),
                 (None, None) => {
                     let one_second = (rate.as_f64().round() as u64).max(1);
-                    chunking::count_for_workers(start, end, target, req.workers, one_second)
+                    chunking::count_for_workers(
+                        start,
+                        end,
+                        target,
+                        req.workers.unwrap_or(1),
+                        one_second,
+                    )
                 }
             };
             chunking::even_chunks(start, end, count, preroll)
@@ -793,10 +800,22 @@ pub fn make_untried_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         start_frame: start,
         end_frame: end,
     };
-    let target = req
-        .chunk_frames
-        .unwrap_or_else(|| chunking::default_chunk_frames(rate));
-    let preroll = preroll::choose(req.video_filter.as_deref(), rate, req.preroll);
+    let mut preroll = preroll::choose(req.video_filter.as_deref(), rate, req.preroll);
+    let target = match req.chunk_frames {
+        Some(frames) => frames,
+        None => {
+            let known_workers_preroll = req.workers.map_or(0, |_| preroll.frames);
+            let target = chunking::default_chunk_frames(rate, known_workers_preroll);
+            if req.chunks.is_none() && target > chunking::default_chunk_frames(rate, 0) {
+                preroll.reason.push_str(&format!(
+                    "; chunks aim at {target} frames ({} prerolls), so that it costs at most \
+                     2 % of their work (--chunk-frames or --chunks to choose)",
+                    chunking::CHUNK_PREROLLS
+                ));
+            }
+            target
+        }
+    };
     let chunks = cut_chunks(
         req,
         &input_path,
