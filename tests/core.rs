@@ -85,8 +85,9 @@ fn vre_run_gives_every_worker_a_chunk_of_a_short_clip() {
 }
 
 #[test]
-fn vre_run_lengthens_chunks_so_that_the_preroll_stays_cheap() {
-    // 30 s at 10 fps: default chunks are 10 s (100 frames); hqdn3d's preroll is one second.
+fn default_chunks_are_long_enough_that_the_preroll_stays_cheap() {
+    // 30 s at 10 fps: default chunks are 10 s (100 frames); hqdn3d's preroll is one second
+    // (10 frames), deshake's 90 frames.
     let tmp = temp_dir();
     let input = tmp.path().join("in.mp4");
     make_video(
@@ -103,10 +104,21 @@ fn vre_run_lengthens_chunks_so_that_the_preroll_stays_cheap() {
             .as_array()
             .map(Vec::len)
     };
-    // Where the workers are unknown (`vre plan`, chunks for any number of machines): 10 s.
-    let planned = tmp.path().join("plan.vre");
-    vre_plan(&input, &planned, ["--vf", "hqdn3d"]);
-    assert_eq!(chunks_of(&planned), Some(3));
+    let reason_of =
+        |plan_dir: &Path| read_json(&plan_dir.join("plan.json"))["preroll"]["reason"].to_string();
+    // Where the workers are unknown (`vre plan`, chunks for any number of machines): 10 s, or
+    // 10 prerolls (900 frames for deshake: one chunk).
+    for (filter, chunks) in [("hqdn3d", 3), ("deshake", 1)] {
+        let planned = tmp.path().join(format!("{filter}.vre"));
+        vre_plan(&input, &planned, ["--vf", filter]);
+        assert_eq!(chunks_of(&planned), Some(chunks), "vre plan --vf {filter}");
+        let reason = reason_of(&planned);
+        assert_eq!(
+            reason.contains("10 % of their work"),
+            filter == "deshake",
+            "{reason}"
+        );
+    }
     for (filter, chunks) in [("hqdn3d", 2), ("hue=s=0.5", 4)] {
         let out = tmp.path().join(format!("{filter}.mp4"));
         vre_ok(args![
@@ -125,7 +137,7 @@ fn vre_run_lengthens_chunks_so_that_the_preroll_stays_cheap() {
         // With a preroll, 50 prerolls (500 frames) a chunk, rounded up to one per worker;
         // without one, 10 s chunks rounded up to a multiple of the workers.
         assert_eq!(chunks_of(&plan_dir), Some(chunks), "{filter}");
-        let reason = read_json(&plan_dir.join("plan.json"))["preroll"]["reason"].to_string();
+        let reason = reason_of(&plan_dir);
         assert_eq!(
             reason.contains("2 % of their work"),
             filter == "hqdn3d",

@@ -42,8 +42,8 @@ pub struct PlanOptions {
     /// keyframes, cheap seeks), scenes (at detected scene cuts).
     #[arg(long, value_enum, default_value_t = Split::Frames)]
     pub split: Split,
-    /// Frames per chunk (the target for every split) [default: about 10 seconds; with `vre run`,
-    /// at least 50 prerolls].
+    /// Frames per chunk (the target for every split) [default: about 10 seconds, and at least 10
+    /// prerolls; 50 with `vre run`].
     #[arg(long = "chunk-frames", value_name = "N", conflicts_with = "chunks")]
     pub chunk_frames: Option<u64>,
     /// Number of chunks (instead of --chunk-frames; even split).

@@ -3,17 +3,22 @@
 
 use crate::plandir::schema::{Chunk, Rational};
 
-/// A default chunk is at least this many prerolls long when the workers are known, so that the
-/// preroll every chunk but the first decodes costs at most 1/50 (2 %) of the work.
-pub const CHUNK_PREROLLS: u64 = 50;
+/// Prerolls in a default chunk at least: the preroll every chunk but the first decodes then
+/// costs at most a tenth of the work. A plan for local workers (`vre run -j N`) uses
+/// [`LOCAL_CHUNK_PREROLLS`] instead; a plan whose chunks may go to any number of machines keeps
+/// more, shorter chunks.
+pub const CHUNK_PREROLLS: u64 = 10;
+
+/// Prerolls in a default chunk at least where the workers are known: the preroll costs at most
+/// 2 % of the work, and rounding the count up to the workers still keeps them all busy.
+pub const LOCAL_CHUNK_PREROLLS: u64 = 50;
 
 /// The default chunk length: about ten seconds of frames, long enough that the keyframe each
 /// chunk starts with costs little, short enough that workers stay balanced; and at least
-/// [`CHUNK_PREROLLS`] times `preroll` (pass 0 where the worker count is unknown, as for
-/// `vre plan`, whose chunks may go to many machines: there more chunks are worth a preroll each).
-pub fn default_chunk_frames(rate: Rational, preroll: u64) -> u64 {
+/// `prerolls` times `preroll` frames.
+pub fn default_chunk_frames(rate: Rational, preroll: u64, prerolls: u64) -> u64 {
     let ten_seconds = (rate.as_f64() * 10.0).round().max(1.0) as u64;
-    ten_seconds.max(preroll.saturating_mul(CHUNK_PREROLLS))
+    ten_seconds.max(preroll.saturating_mul(prerolls))
 }
 
 /// The number of chunks of about `target` frames that `[start, end)` needs: `ceil(total/target)`.
@@ -252,15 +257,19 @@ mod tests {
     }
 
     #[test]
-    fn default_is_about_ten_seconds_and_fifty_prerolls() {
+    fn default_is_about_ten_seconds_and_some_prerolls() {
         let ntsc = Rational {
             num: 30000,
             den: 1001,
         };
-        assert_eq!(default_chunk_frames(ntsc, 0), 300);
-        assert_eq!(default_chunk_frames(Rational { num: 25, den: 1 }, 0), 250);
-        assert_eq!(default_chunk_frames(ntsc, 5), 300);
-        assert_eq!(default_chunk_frames(ntsc, 30), 1500);
+        assert_eq!(default_chunk_frames(ntsc, 0, CHUNK_PREROLLS), 300);
+        assert_eq!(
+            default_chunk_frames(Rational { num: 25, den: 1 }, 0, CHUNK_PREROLLS),
+            250
+        );
+        assert_eq!(default_chunk_frames(ntsc, 30, CHUNK_PREROLLS), 300);
+        assert_eq!(default_chunk_frames(ntsc, 90, CHUNK_PREROLLS), 900);
+        assert_eq!(default_chunk_frames(ntsc, 30, LOCAL_CHUNK_PREROLLS), 1500);
     }
 
     #[test]

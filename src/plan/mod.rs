@@ -79,7 +79,7 @@ pub struct PlanRequest {
     /// The workers the plan is made for (`vre run -j N`; `None` where unknown, as for
     /// `vre plan`): without `--chunks` or `--chunk-frames`, an even split rounds its chunk count
     /// up to a multiple of it, so that the last round of chunks keeps every worker busy, and a
-    /// preroll lengthens the chunks (see [`chunking::default_chunk_frames`]).
+    /// preroll lengthens the chunks more (see [`chunking::LOCAL_CHUNK_PREROLLS`]).
     pub workers: Option<u64>,
     /// `--min-chunk-frames` (scene split).
     pub min_chunk_frames: Option<u64>,
@@ -804,13 +804,16 @@ pub fn make_untried_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let target = match req.chunk_frames {
         Some(frames) => frames,
         None => {
-            let known_workers_preroll = req.workers.map_or(0, |_| preroll.frames);
-            let target = chunking::default_chunk_frames(rate, known_workers_preroll);
-            if req.chunks.is_none() && target > chunking::default_chunk_frames(rate, 0) {
+            let prerolls = match req.workers {
+                Some(_) => chunking::LOCAL_CHUNK_PREROLLS,
+                None => chunking::CHUNK_PREROLLS,
+            };
+            let target = chunking::default_chunk_frames(rate, preroll.frames, prerolls);
+            if req.chunks.is_none() && target > chunking::default_chunk_frames(rate, 0, 0) {
                 preroll.reason.push_str(&format!(
-                    "; chunks aim at {target} frames ({} prerolls), so that it costs at most \
-                     2 % of their work (--chunk-frames or --chunks to choose)",
-                    chunking::CHUNK_PREROLLS
+                    "; chunks aim at {target} frames ({prerolls} prerolls), so that it costs at \
+                     most {} % of their work (--chunk-frames or --chunks to choose)",
+                    100 / prerolls
                 ));
             }
             target
