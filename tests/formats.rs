@@ -205,6 +205,26 @@ fn a_temporal_filter_is_exact_across_seams_with_the_derived_preroll() {
     );
 }
 
+#[test]
+fn lagfun_is_exact_across_seams_with_the_derived_preroll() {
+    let tmp = temp_dir();
+    let input = input(tmp.path(), 10.0);
+    let serial = framemd5(&input, Some("lagfun"));
+    let render = |name: &str, preroll: Option<&str>| {
+        let out = tmp.path().join(name);
+        let mut args =
+            args!["run", input, "-o", out, "--vf", "lagfun", "--crf", "0", "--chunks", "2", "-q"];
+        args.extend(preroll.map(|p| args!["--preroll", p]).unwrap_or_default());
+        vre_ok(args);
+        framemd5(&out, None)
+    };
+    // 110 frames by default (255 · 0.95^109 < 1): the second chunk starts at frame 205, so its
+    // preroll begins at frame 95, well after the range start.
+    assert_eq!(render("derived.mp4", None), serial);
+    // One second of history (the earlier default) is not enough: the test above can fail.
+    assert_ne!(render("short.mp4", Some("30")), serial);
+}
+
 /// The worst per-frame PSNR (dB) of `rendered` against `input` put through `filter` by one
 /// serial ffmpeg; infinite where every frame is identical.
 fn worst_psnr_against_serial(rendered: &Path, input: &Path, filter: &str) -> f64 {

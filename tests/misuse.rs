@@ -351,6 +351,30 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
             "nosuchfilter",
         )
     });
+    // Writing the output over the input (or through a hard link to it) would destroy it.
+    let linked_input = t.join("linked.mp4");
+    std::fs::hard_link(&input, &linked_input).unwrap();
+    cases.push(Case {
+        absent: Some(t.join("in.mp4.vre")),
+        ..case(
+            "OUT is the input in vre run",
+            args!["run", input, "-o", input, "-j", "2"],
+            64,
+            "is this plan's input",
+        )
+    });
+    cases.push(case(
+        "OUT is a hard link to the input in vre assemble",
+        args!["assemble", done, "-o", linked_input],
+        64,
+        "is this plan's input",
+    ));
+    cases.push(case(
+        "PNG OUT directory holds the input",
+        args!["run", input, "-o", t, "--format", "png"],
+        64,
+        "holds this plan's input",
+    ));
     cases.push(Case {
         no_ffmpeg: true,
         ..case(
@@ -410,6 +434,11 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
             ));
         }
     }
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        bytes,
+        "the input is untouched"
+    );
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",

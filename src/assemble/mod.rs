@@ -12,8 +12,8 @@ use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::schema::{micros_to_seconds_text, Rational, Sidecar, TaskId};
 use crate::plandir::verify::{self, Problem};
-use crate::sys::fsio;
 use crate::sys::watch::DirWatcher;
+use crate::sys::{disk, fsio};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -155,7 +155,8 @@ pub struct Assembled {
     pub chunks: Vec<Sidecar>,
 }
 
-/// Checks that OUT can be written: its directory exists; a file output is not a directory and
+/// Checks that OUT can be written: it is not the plan's input, nor (a PNG sequence, replaced as
+/// a whole) a directory holding it; its directory exists; a file output is not a directory and
 /// its extension (if any) matches the plan's container; a PNG sequence is a directory (an
 /// existing one is replaced as a whole).
 pub fn check_output_path(loaded: &LoadedPlan, out: &Path) -> Result<(), AssembleError> {
@@ -164,8 +165,29 @@ pub fn check_output_path(loaded: &LoadedPlan, out: &Path) -> Result<(), Assemble
         why,
         code,
     };
+    let input = &loaded.plan.input.path;
+    if disk::same_file(out, input) {
+        return Err(fail(
+            "is this plan's input; writing it would destroy the input: choose another output"
+                .to_string(),
+            Code::Usage,
+        ));
+    }
     let container = loaded.plan.output.container;
     if container == Container::Png {
+        let holds_input = match (out.canonicalize(), input.canonicalize()) {
+            (Ok(dir), Ok(file)) => file.starts_with(dir),
+            _ => false,
+        };
+        if holds_input {
+            return Err(fail(
+                format!(
+                    "holds this plan's input {}, and a PNG sequence replaces its directory as a whole: choose another output directory",
+                    input.display()
+                ),
+                Code::Usage,
+            ));
+        }
         if out.exists() && !out.is_dir() {
             return Err(fail(
                 "exists and is not a directory; a PNG sequence is written as a directory"

@@ -61,6 +61,16 @@ pub fn same_filesystem(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Whether two paths name the same existing file (the same inode on the same device: also
+/// through a hard link or a symlink).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
