@@ -3,6 +3,9 @@
 
 use crate::plandir::schema::{Chunk, Rational};
 
+/// The default chunk length without a preroll, in seconds.
+pub const DEFAULT_CHUNK_SECONDS: f64 = 10.0;
+
 /// Prerolls in a default chunk at least: the preroll every chunk but the first decodes then
 /// costs at most a tenth of the work. A plan for local workers (`vre run -j N`) uses
 /// [`LOCAL_CHUNK_PREROLLS`] instead; a plan whose chunks may go to any number of machines keeps
@@ -17,8 +20,8 @@ pub const LOCAL_CHUNK_PREROLLS: u64 = 50;
 /// chunk starts with costs little, short enough that workers stay balanced; and at least
 /// `prerolls` times `preroll` frames.
 pub fn default_chunk_frames(rate: Rational, preroll: u64, prerolls: u64) -> u64 {
-    let ten_seconds = (rate.as_f64() * 10.0).round().max(1.0) as u64;
-    ten_seconds.max(preroll.saturating_mul(prerolls))
+    rate.frames_in(DEFAULT_CHUNK_SECONDS)
+        .max(preroll.saturating_mul(prerolls))
 }
 
 /// The number of chunks of about `target` frames that `[start, end)` needs: `ceil(total/target)`.

@@ -426,16 +426,13 @@ fn cut_chunks(
             let count = match (req.chunks, req.chunk_frames) {
                 (Some(count), _) => count,
                 (None, Some(_)) => chunking::count_for_target(start, end, target),
-                (None, None) => {
-                    let one_second = (rate.as_f64().round() as u64).max(1);
-                    chunking::count_for_workers(
-                        start,
-                        end,
-                        target,
-                        req.workers.unwrap_or(1),
-                        one_second,
-                    )
-                }
+                (None, None) => chunking::count_for_workers(
+                    start,
+                    end,
+                    target,
+                    req.workers.unwrap_or(1),
+                    rate.frames_in(1.0),
+                ),
             };
             chunking::even_chunks(start, end, count, preroll)
         }
@@ -455,9 +452,7 @@ fn cut_chunks(
                 .into_iter()
                 .map(|(t, score)| (frame_of(t), score))
                 .collect();
-            let min = req
-                .min_chunk_frames
-                .unwrap_or((rate.as_f64().round() as u64).max(1));
+            let min = req.min_chunk_frames.unwrap_or(rate.frames_in(1.0));
             let max = req.max_chunk_frames.unwrap_or(target * 2).max(min);
             chunking::scene_chunks(start, end, &cuts, min, max)
         }
@@ -809,7 +804,7 @@ pub fn make_untried_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
                 None => chunking::CHUNK_PREROLLS,
             };
             let target = chunking::default_chunk_frames(rate, preroll.frames, prerolls);
-            if req.chunks.is_none() && target > chunking::default_chunk_frames(rate, 0, 0) {
+            if req.chunks.is_none() && target > rate.frames_in(chunking::DEFAULT_CHUNK_SECONDS) {
                 preroll.reason.push_str(&format!(
                     "; chunks aim at {target} frames ({prerolls} prerolls), so that it costs at \
                      most {} % of their work (--chunk-frames or --chunks to choose)",

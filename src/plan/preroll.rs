@@ -96,9 +96,7 @@ fn history(name: &str, options: &str, one_second: u64) -> Option<(u64, &'static 
             2,
             "neighbouring frames; exact only at an unchanged frame rate",
         ),
-        // Its motion average and its accumulated correction both decay by 0.9 a frame, whatever
-        // the frame rate: 30 frames leave a seam 17 dB (PSNR) from the serial render on a
-        // strongly shaken clip, 90 frames 36–38 dB.
+        // Counted in frames, not seconds: the decay is per frame. One second at 30 fps left 17 dB.
         "deshake" => (
             90,
             "two recursive smoothers decaying by 0.9 a frame: 90 frames let seams converge to about 36 dB PSNR of a serial render on a strongly shaken clip, not bit-exact",
@@ -117,7 +115,7 @@ pub fn choose(chain: Option<&str>, rate: Rational, explicit: Option<u64>) -> Pre
             reason: "set with --preroll".to_string(),
         };
     }
-    let one_second = rate.as_f64().round().max(1.0) as u64;
+    let one_second = rate.frames_in(1.0);
     let needs: Vec<(u64, String)> = filters(chain.unwrap_or(""))
         .into_iter()
         .filter_map(|(name, options)| {

@@ -36,6 +36,11 @@ impl Rational {
         frames as f64 * f64::from(self.den) / f64::from(self.num)
     }
 
+    /// Whole frames of this rate in `seconds`, rounded, at least one.
+    pub fn frames_in(self, seconds: f64) -> u64 {
+        (self.as_f64() * seconds).round().max(1.0) as u64
+    }
+
     /// Parses `N` or `N/D` (also ffprobe's `30000/1001`); refuses zero and garbage.
     pub fn parse(text: &str) -> Option<Rational> {
         let (num, den) = match text.split_once('/') {
