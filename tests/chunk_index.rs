@@ -1,6 +1,8 @@
 //! A chunk's check reads its frame count and stream facts from its mp4 index instead of starting
-//! ffprobe. What the index gives must be exactly what ffprobe reports, for every codec and pixel
-//! format vre puts in mp4 chunks; where the index cannot tell, ffprobe answers.
+//! ffprobe, and so do the checks of the rendered audio and the assembled output read their stream
+//! timings. What the index gives must be exactly what ffprobe reports, for every codec and pixel
+//! format vre puts in mp4 chunks and for every mp4/mov/m4a vre writes; where the index cannot
+//! tell, ffprobe answers.
 
 mod common;
 
@@ -147,4 +149,147 @@ fn what_the_index_cannot_tell_is_left_to_ffprobe() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     assert!(mp4::chunk_facts(&cut, "yuv420p").is_none());
     assert!(probe::chunk_facts(&cut, "yuv420p").is_err());
+}
+
+/// Asserts that the index reader either leaves `file` to ffprobe or says exactly what ffprobe
+/// says of it; returns whether it answered.
+fn timings_agree(file: &Path, what: &str) -> bool {
+    let by_ffprobe = probe::stream_timings_by_ffprobe(file, false).unwrap();
+    let Some(by_index) = mp4::stream_timings(file) else {
+        return false;
+    };
+    assert_eq!(by_index.len(), by_ffprobe.len(), "{what}");
+    for (index, ffprobe) in by_index.iter().zip(&by_ffprobe) {
+        // ffprobe prints seconds with six decimals.
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+        let same = index.codec_type == ffprobe.codec_type
+            && close(index.start_time, ffprobe.start_time)
+            && close(index.duration, ffprobe.duration)
+            && index.sample_rate == ffprobe.sample_rate
+            && index.frames == ffprobe.frames
+            && index.r_frame_rate == ffprobe.r_frame_rate
+            && index.avg_frame_rate == ffprobe.avg_frame_rate;
+        assert!(same, "{what}: index {index:?}, ffprobe {ffprobe:?}");
+    }
+    true
+}
+
+#[test]
+fn the_index_gives_the_stream_timings_ffprobe_reports_for_what_vre_writes() {
+    let dir = temp_dir();
+    let clip = |name: &str, rate: &'static str, audio: bool| {
+        let path = dir.path().join(name);
+        make_video(
+            &path,
+            &VideoSpec {
+                rate,
+                seconds: 3.0,
+                audio,
+                ..VideoSpec::default()
+            },
+        );
+        path
+    };
+    let ntsc = clip("ntsc.mp4", "30000/1001", true);
+    let pal = clip("pal.mp4", "25", true);
+    let silent = clip("silent.mp4", "24", false);
+    let cases: Vec<(&str, &Path, &str, Vec<&str>)> = vec![
+        ("mp4, x264 with B-frames, AAC", &ntsc, "out.mp4", vec![]),
+        ("mov, ProRes, AAC", &pal, "out.mov", vec![]),
+        (
+            "mp4, x265, AAC at 25 fps",
+            &pal,
+            "hevc.mp4",
+            vec!["--codec", "libx265", "--preset", "ultrafast"],
+        ),
+        ("mp4 without audio", &silent, "silent-out.mp4", vec![]),
+        (
+            "mp4, the --fps grid and a late --audio track",
+            &silent,
+            "grid.mp4",
+            vec!["--fps", "30", "--audio", "file=pal.mp4,offset=0.5"],
+        ),
+    ];
+    for (what, input, name, options) in cases {
+        let out = dir.path().join(name);
+        let mut args = vec![
+            "run".to_string(),
+            input.display().to_string(),
+            "-o".to_string(),
+            out.display().to_string(),
+            "-j".to_string(),
+            "2".to_string(),
+            "-q".to_string(),
+            "--keep-temp".to_string(),
+        ];
+        args.extend(options.iter().map(|o| o.to_string()));
+        let run = vre().current_dir(dir.path()).args(&args).output().unwrap();
+        assert!(run.status.success(), "{what}: {}", stderr(&run));
+        // Both the output and the audio file rendered for it are read from their index.
+        assert!(timings_agree(&out, what), "{what}: left to ffprobe");
+        let plan_dir = dir.path().join(format!("{name}.vre"));
+        let audio = plan_dir.join("audio").join("audio.m4a");
+        if audio.exists() {
+            assert!(timings_agree(&audio, what), "{what}: audio left to ffprobe");
+        }
+    }
+    assert!(dir.path().join("out.mp4.vre/audio/audio.m4a").exists());
+}
+
+#[test]
+fn timings_the_index_cannot_tell_are_left_to_ffprobe() {
+    let dir = temp_dir();
+    let source = dir.path().join("source.mp4");
+    make_video(&source, &VideoSpec::default());
+    let remux = |name: &str, options: &[&str]| {
+        let path = dir.path().join(name);
+        let mut args = vec!["-i", source.to_str().unwrap(), "-c", "copy"];
+        args.extend_from_slice(options);
+        args.push(path.to_str().unwrap());
+        ffmpeg(&args);
+        path
+    };
+    let late = dir.path().join("late.mp4");
+    let source_text = source.to_str().unwrap();
+    ffmpeg(&[
+        "-i",
+        source_text,
+        "-itsoffset",
+        "0.5",
+        "-i",
+        source_text,
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c",
+        "copy",
+        late.to_str().unwrap(),
+    ]);
+    // Whatever the reader answers for these must be ffprobe's answer; these it cannot answer.
+    let cases = [
+        (
+            "no edit lists",
+            remux("no-edits.mp4", &["-use_editlist", "0"]),
+        ),
+        (
+            "fragmented",
+            remux("fragments.mp4", &["-movflags", "frag_keyframe+empty_moov"]),
+        ),
+        (
+            "a timecode track",
+            remux("timecode.mov", &["-timecode", "01:00:00:00"]),
+        ),
+        ("audio that starts late (an empty edit)", late),
+    ];
+    for (what, file) in &cases {
+        assert!(!timings_agree(file, what), "{what}: the index answered");
+        assert_eq!(
+            probe::stream_timings(file, false).unwrap(),
+            probe::stream_timings_by_ffprobe(file, false).unwrap(),
+            "{what}"
+        );
+    }
+    // A plain remux with ffmpeg's defaults may be answered, and then exactly.
+    timings_agree(&remux("plain.mp4", &[]), "plain remux");
 }

@@ -112,23 +112,33 @@ fn gain_filter(track: &AudioTrack, start_out: f64, end_out: f64) -> Option<Strin
     ))
 }
 
-/// Builds the audio task's inputs and graph: silence as the base, each audible track resampled,
-/// tempo-scaled, gain-shaped and delayed into place, mixed with `normalize=0` (no automatic
-/// attenuation), and cut at exactly the plan's sample count.
+/// Builds the audio task's inputs and graph: each audible track resampled, tempo-scaled,
+/// gain-shaped and delayed into place, mixed with `normalize=0` (no automatic attenuation) over
+/// silence that fixes the format and length, and cut at exactly the plan's sample count. A
+/// single track needs no mix: it is padded with silence instead (the same samples, less work).
 pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
     let sr = audio.sample_rate;
     let layout = channel_layout(audio.channels);
     let range_start = plan.output.frame_rate.seconds_of(plan.output.start_frame);
     let length = audio.samples as f64 / f64::from(sr);
-    let mut inputs = vec![MixInput::Silence(format!("anullsrc=r={sr}:cl={layout}"))];
+    let audible: Vec<(&AudioTrack, Placement)> = audio
+        .tracks
+        .iter()
+        .map(|track| (track, place(track, range_start)))
+        .filter(|(track, placement)| {
+            let exhausted = !track.playback.looped && placement.media_seek >= track.media_duration;
+            !exhausted && placement.delay < length
+        })
+        .collect();
+    let single_track = audible.len() == 1;
+    let mut inputs = Vec::new();
+    let mut labels = Vec::new();
+    if !single_track {
+        inputs.push(MixInput::Silence(format!("anullsrc=r={sr}:cl={layout}")));
+        labels.push("[0:a]".to_string());
+    }
     let mut chains = Vec::new();
-    let mut labels = vec!["[0:a]".to_string()];
-    for track in &audio.tracks {
-        let placement = place(track, range_start);
-        let exhausted = !track.playback.looped && placement.media_seek >= track.media_duration;
-        if exhausted || placement.delay >= length {
-            continue;
-        }
+    for (track, placement) in audible {
         let index = inputs.len();
         let file_seek = if placement.media_seek > 0.0 {
             placement.media_seek + track.media_start
@@ -163,14 +173,14 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
         labels.push(label);
     }
     let end = format!("atrim=end_sample={}", audio.samples);
-    let mix = if labels.len() == 1 {
-        format!("[0:a]{end}[aout]")
-    } else {
-        format!(
+    let mix = match labels.as_slice() {
+        [track] if single_track => format!("{track}apad,{end}[aout]"),
+        [silence] => format!("{silence}{end}[aout]"),
+        _ => format!(
             "{}amix=inputs={}:normalize=0:duration=first:dropout_transition=0,{end}[aout]",
             labels.join(""),
             labels.len()
-        )
+        ),
     };
     chains.push(mix);
     MixGraph {

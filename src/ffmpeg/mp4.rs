@@ -1,10 +1,12 @@
 //! Reading a rendered chunk's facts from its mp4 index (the `moov` box) instead of starting
 //! ffprobe: the sample count of its video track and the stream parameters ffprobe would report
 //! (codec, profile, pixel format, size, frame rate, time base), derived the way ffmpeg's mov
-//! demuxer and decoders derive them. Whatever this reader is not sure of makes it answer `None`,
-//! and the caller asks ffprobe instead.
+//! demuxer and decoders derive them; and the stream timings of a finished mp4/mov output or m4a
+//! audio file. Whatever this reader is not sure of makes it answer `None`, and the caller asks
+//! ffprobe instead.
 
-use crate::plandir::schema::StreamFacts;
+use crate::ffmpeg::probe::StreamTiming;
+use crate::plandir::schema::{Rational, StreamFacts};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -63,6 +65,11 @@ fn u16_at(data: &[u8], at: usize) -> Option<u32> {
     )))
 }
 
+/// The timescale of an `mvhd` or `mdhd` box (their layouts agree up to it).
+fn timescale(header: &[u8]) -> Option<u32> {
+    u32_at(header, if header.first()? == &1 { 20 } else { 12 })
+}
+
 /// Reads the file's `moov` box, seeking over everything else (the media data).
 fn read_movie_header(path: &Path) -> Option<Vec<u8>> {
     let mut file = File::open(path).ok()?;
@@ -104,8 +111,7 @@ fn video_track(moov: &[u8]) -> Option<VideoTrack> {
         .find_map(|(_, trak)| {
             let mdia = child(trak, b"mdia")?;
             (child(mdia, b"hdlr")?.get(8..12)? == b"vide").then_some(())?;
-            let mdhd = child(mdia, b"mdhd")?;
-            let timescale = u32_at(mdhd, if mdhd.first()? == &1 { 20 } else { 12 })?;
+            let timescale = timescale(child(mdia, b"mdhd")?)?;
             let stbl = child(child(mdia, b"minf")?, b"stbl")?;
             let stsd = child(stbl, b"stsd")?;
             let (format, entry) = children(stsd.get(8..)?).next()?;
@@ -303,6 +309,216 @@ pub fn chunk_facts(path: &Path, pix_fmt: &str) -> Option<(u64, StreamFacts)> {
         time_base: format!("1/{}", track.timescale),
     };
     Some((track.samples, facts))
+}
+
+/// One edit of an `elst` box: its duration in movie ticks, the media time it starts at (`-1`
+/// for an empty edit) and whether it plays at normal speed.
+struct Edit {
+    duration: u64,
+    media_time: i64,
+    normal_rate: bool,
+}
+
+/// The edits of an `elst` box.
+fn edits(elst: &[u8]) -> Option<Vec<Edit>> {
+    let (version, count) = (*elst.first()?, u32_at(elst, 4)? as usize);
+    let size = if version == 1 { 20 } else { 12 };
+    (0..count)
+        .map(|i| {
+            let entry = elst.get(8 + size * i..8 + size * (i + 1))?;
+            let (duration, media_time, rate) = if version == 1 {
+                (
+                    u64::from_be_bytes(entry[..8].try_into().ok()?),
+                    i64::from_be_bytes(entry[8..16].try_into().ok()?),
+                    u32_at(entry, 16)?,
+                )
+            } else {
+                (
+                    u64::from(u32_at(entry, 0)?),
+                    i64::from(u32_at(entry, 4)? as i32),
+                    u32_at(entry, 8)?,
+                )
+            };
+            Some(Edit {
+                duration,
+                media_time,
+                normal_rate: rate == 0x0001_0000,
+            })
+        })
+        .collect()
+}
+
+/// `(count, value)` runs of an `stts` or `ctts` table.
+fn runs(table: &[u8]) -> Option<Vec<(u32, u32)>> {
+    let count = u32_at(table, 4)? as usize;
+    (0..count)
+        .map(|i| Some((u32_at(table, 8 + 8 * i)?, u32_at(table, 12 + 8 * i)?)))
+        .collect()
+}
+
+/// The sample rate of an AAC-LC `esds` box's decoder configuration; `None` for any other
+/// MPEG-4 audio object (HE-AAC's SBR doubles the rate a decoder reports).
+fn aac_lc_sample_rate(esds: &[u8]) -> Option<u32> {
+    // A descriptor: a tag, a length in up to four 7-bit groups, the payload.
+    fn descriptor(data: &[u8], tag: u8) -> Option<&[u8]> {
+        (*data.first()? == tag).then_some(())?;
+        let (mut length, mut at) = (0usize, 1);
+        loop {
+            let byte = *data.get(at)?;
+            length = (length << 7) | usize::from(byte & 0x7f);
+            at += 1;
+            if byte & 0x80 == 0 || at == 5 {
+                break;
+            }
+        }
+        data.get(at..at + length)
+    }
+    let es = descriptor(esds.get(4..)?, 0x03)?;
+    let flags = *es.get(2)?;
+    let mut at = 3;
+    if flags & 0x80 != 0 {
+        at += 2;
+    }
+    if flags & 0x40 != 0 {
+        at += 1 + usize::from(*es.get(at)?);
+    }
+    if flags & 0x20 != 0 {
+        at += 2;
+    }
+    let config = descriptor(es.get(at..)?, 0x04)?;
+    (*config.first()? == 0x40).then_some(())?;
+    let specific = descriptor(config.get(13..)?, 0x05)?;
+    let (first, second) = (*specific.first()?, *specific.get(1)?);
+    (first >> 3 == 2).then_some(())?;
+    const RATES: [u32; 13] = [
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+    ];
+    RATES
+        .get(usize::from(((first & 7) << 1) | (second >> 7)))
+        .copied()
+}
+
+/// The sample rate of an `mp4a` sample entry holding AAC-LC whose stated rate is `timescale`
+/// (QuickTime sound descriptions of version 0 and 1, the `esds` box directly in the entry or in
+/// its `wave` box).
+fn aac_lc_entry_rate(entry: &[u8], timescale: u32) -> Option<u32> {
+    let boxes = entry.get(
+        match u16_at(entry, 8)? {
+            0 => 28,
+            1 => 44,
+            _ => return None,
+        }..,
+    )?;
+    let esds = child(boxes, b"esds").or_else(|| child(child(boxes, b"wave")?, b"esds"))?;
+    let rate = aac_lc_sample_rate(esds)?;
+    (rate == timescale && u32_at(entry, 24)? >> 16 == rate).then_some(rate)
+}
+
+/// `num/den` reduced, as ffmpeg reduces a rate; `None` where it does not fit.
+fn reduced(num: u64, den: u64) -> Option<Rational> {
+    let common = super::mux::gcd(num, den).max(1);
+    let (num, den) = (num / common, den / common);
+    let fits = |v: u64| (1..=i32::MAX as u64).contains(&v);
+    (fits(num) && fits(den)).then_some(Rational {
+        num: num as u32,
+        den: den as u32,
+    })
+}
+
+/// The timing of one track, as ffprobe reports it, where the track is a video track or AAC-LC
+/// audio whose single edit shows every sample exactly once, from the first; `None` otherwise.
+fn track_timing(trak: &[u8], movie_timescale: u32) -> Option<StreamTiming> {
+    let mdia = child(trak, b"mdia")?;
+    let handler: [u8; 4] = child(mdia, b"hdlr")?.get(8..12)?.try_into().ok()?;
+    let timescale = timescale(child(mdia, b"mdhd")?)?;
+    let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+    let deltas = runs(child(stbl, b"stts")?)?;
+    let samples = u64::from(u32_at(child(stbl, b"stsz")?, 8)?);
+    let counted: u64 = deltas.iter().map(|&(n, _)| u64::from(n)).sum();
+    let media_ticks: u64 = deltas
+        .iter()
+        .map(|&(n, d)| u64::from(n) * u64::from(d))
+        .sum();
+    (counted == samples && samples > 0 && timescale > 0 && movie_timescale > 0).then_some(())?;
+    let [edit] = edits(child(child(trak, b"edts")?, b"elst")?)?
+        .try_into()
+        .ok()?;
+    let start = u64::try_from(edit.media_time).ok()?;
+    // The edit's length in media ticks, exactly.
+    let scaled = edit.duration * u64::from(timescale);
+    (edit.normal_rate && scaled % u64::from(movie_timescale) == 0).then_some(())?;
+    let shown = scaled / u64::from(movie_timescale);
+    let (_, entry) = children(child(stbl, b"stsd")?.get(8..)?).next()?;
+    let (kind, sample_rate, span) = match &handler {
+        b"vide" => {
+            // Presentation times: decode times shifted by the composition offsets.
+            let offsets = match child(stbl, b"ctts") {
+                Some(ctts) => runs(ctts)?,
+                None => vec![(u32::try_from(samples).ok()?, 0)],
+            };
+            let mut decode = deltas
+                .iter()
+                .flat_map(|&(n, d)| std::iter::repeat_n(u64::from(d), n as usize))
+                .scan(0i64, |dts, d| {
+                    let at = *dts;
+                    *dts += d as i64;
+                    Some((at, d as i64))
+                });
+            let (mut first, mut end) = (i64::MAX, i64::MIN);
+            for &(n, offset) in &offsets {
+                for _ in 0..n {
+                    let (dts, d) = decode.next()?;
+                    let pts = dts + i64::from(offset as i32);
+                    first = first.min(pts);
+                    end = end.max(pts + d);
+                }
+            }
+            (decode.next().is_none() && first == start as i64).then_some(())?;
+            ("video", None, u64::try_from(end).ok()?)
+        }
+        b"soun" => (
+            "audio",
+            Some(aac_lc_entry_rate(entry, timescale)?),
+            media_ticks,
+        ),
+        _ => return None,
+    };
+    (span.checked_sub(start)? == shown).then_some(())?;
+    // ffmpeg's rules for video: a rate from a single sample duration (or one more for a last
+    // sample), an average over every sample.
+    let (r_frame_rate, avg_frame_rate) = if kind == "video" {
+        (deltas.len() == 1 || (deltas.len() == 2 && deltas[1].0 == 1)).then_some(())?;
+        let timescale = u64::from(timescale);
+        (
+            Some(reduced(timescale, u64::from(deltas[0].1))?),
+            Some(reduced(timescale * samples, media_ticks)?),
+        )
+    } else {
+        (None, None)
+    };
+    Some(StreamTiming {
+        codec_type: kind.to_string(),
+        start_time: 0.0,
+        duration: shown as f64 / f64::from(timescale),
+        sample_rate,
+        frames: samples,
+        r_frame_rate,
+        avg_frame_rate,
+    })
+}
+
+/// Every stream's timing in an mp4/mov/m4a file, as ffprobe reports it from the index
+/// (`probe::stream_timings_by_ffprobe` without counting packets), for the files vre writes: video
+/// tracks and AAC-LC audio, each with one edit that shows every sample. `None` for anything
+/// else, a track of another kind among them.
+pub fn stream_timings(path: &Path) -> Option<Vec<StreamTiming>> {
+    let moov = read_movie_header(path)?;
+    let movie_timescale = timescale(child(&moov, b"mvhd")?)?;
+    let timings: Vec<StreamTiming> = children(&moov)
+        .filter(|(kind, _)| kind == b"trak")
+        .map(|(_, trak)| track_timing(trak, movie_timescale))
+        .collect::<Option<_>>()?;
+    (!timings.is_empty()).then_some(timings)
 }
 
 #[cfg(test)]

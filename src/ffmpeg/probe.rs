@@ -397,8 +397,23 @@ pub fn decoded_audio_samples(path: &Path) -> Result<u64, ProbeError> {
 
 /// Reads the timing of every stream of a finished file.
 /// With `count_packets`, frames are counted by demuxing the whole file; otherwise they are read
-/// from the container's index where it has one.
+/// from the container's index where it has one: by [`ffmpeg::mp4`] where it can (no process
+/// started), otherwise by ffprobe.
 pub fn stream_timings(path: &Path, count_packets: bool) -> Result<Vec<StreamTiming>, ProbeError> {
+    match (!count_packets)
+        .then(|| ffmpeg::mp4::stream_timings(path))
+        .flatten()
+    {
+        Some(timings) => Ok(timings),
+        None => stream_timings_by_ffprobe(path, count_packets),
+    }
+}
+
+/// Reads the timing of every stream of a finished file with ffprobe (see [`stream_timings`]).
+pub fn stream_timings_by_ffprobe(
+    path: &Path,
+    count_packets: bool,
+) -> Result<Vec<StreamTiming>, ProbeError> {
     let json: Value = run_json(&ffmpeg::query::probe_timing(path, count_packets), path)?;
     let streams = json
         .get("streams")
