@@ -52,7 +52,7 @@ classify() {
     *a:0*-read_intervals*) echo "plan: first audio frame" ;;
     *-show_format*) echo "plan: probe" ;;
     *"-f null -"*) echo "plan: trial frame" ;;
-    *anullsrc*) echo "work: audio mix + encode" ;;
+    *"[aout]"*) echo "work: audio mix + encode" ;;
     *"-select_streams v:0 -count_packets"*) echo "work: chunk check (ffprobe)" ;;
     *"-f concat"*) echo "assemble: concat + mux" ;;
     *nb_frames*) echo "check: stream timings (ffprobe)" ;;

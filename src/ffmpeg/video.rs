@@ -6,6 +6,7 @@ use crate::codecs::VideoCodec;
 use crate::ffmpeg::argv::{file_url, Argv};
 use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
+use crate::plandir::publish::FrameLogs;
 use crate::plandir::schema::{
     micros_to_seconds_text, AudioPlan, AudioTrack, Chunk, EncoderSettings, Normalize, Plan,
     Playback, Rational,
@@ -122,13 +123,13 @@ fn filter_value(text: &str) -> String {
     escape(&escape(text, "\\':"), "\\'[],;")
 }
 
-/// Filters that write the timestamp of every decoded input frame entering the graph to
-/// `pts_log`, as `frame:N pts:TICKS pts_time:SECONDS` lines: the proof of which frames a chunk
-/// was made of.
-fn pts_log_filters(pts_log: &Path) -> String {
-    let url = file_url(pts_log);
+/// Filters that write the timestamp of every frame passing them to `log`, as
+/// `frame:N pts:TICKS pts_time:SECONDS` lines (frames are marked with `key` first, so that
+/// every frame is printed, whatever metadata it carries).
+fn frame_log_filters(key: &str, log: &Path) -> String {
+    let url = file_url(log);
     format!(
-        "metadata=mode=add:key=vre_source:value=1,metadata=mode=print:key=vre_source:file={}",
+        "metadata=mode=add:key={key}:value=1,metadata=mode=print:key={key}:file={}",
         filter_value(&url.to_string_lossy())
     )
 }
@@ -142,13 +143,13 @@ fn pts_log_filters(pts_log: &Path) -> String {
 /// timestamps that are rounded or truncated cannot move a boundary, and the leading gap of a
 /// video that starts late is filled with copies of its first frame. With `--fps`, decoding
 /// starts a margin early and the fps filter is anchored on the absolute grid, so every chunk
-/// picks exactly the frames a serial `-vf fps=…` would. With `pts_log`, the timestamps of the
-/// input frames used are written there.
+/// picks exactly the frames a serial `-vf fps=…` would. With `logs`, the timestamps of the
+/// input frames used, and of the frames the user's filter chain hands on, are written there.
 fn encode_frames(
     plan: &Plan,
     index: &FrameIndex,
     (first, frames): (u64, u64),
-    pts_log: Option<&Path>,
+    logs: Option<&FrameLogs>,
 ) -> Argv {
     let mut argv = Argv::ffmpeg();
     let rate = plan.output.frame_rate;
@@ -197,7 +198,7 @@ fn encode_frames(
         "-map_chapters",
         "-1",
     ]);
-    let chain = video_chain(plan, index, (span, first_frame, decode_from), pts_log);
+    let chain = video_chain(plan, index, (span, first_frame, decode_from), logs);
     argv.push("-vf").push(chain.join(","));
     argv.push("-frames:v").push(frames.to_string());
     argv.push("-r").push(rate.to_string());
@@ -205,15 +206,17 @@ fn encode_frames(
     argv
 }
 
-/// The filter chain of a chunk's render, in order: the exact first input frame, the frame log,
-/// the output grid (`--fps`) or container-start times, `--size`, the user's filters, copies of
-/// the first frame into a lead, the preroll cut, and timestamps from 0.
+/// The filter chain of a chunk's render, in order: the exact first input frame, the source frame
+/// log, the output grid (`--fps`) or container-start times, `--size`, the user's filters and the
+/// log of what they hand on, copies of the first frame into a lead, the preroll cut, and
+/// timestamps from 0.
 fn video_chain(
     plan: &Plan,
     index: &FrameIndex,
     (span, first_frame, decode_from): (SourceSpan, usize, u64),
-    pts_log: Option<&Path>,
+    logs: Option<&FrameLogs>,
 ) -> Vec<String> {
+    let source_log = || logs.map(|l| frame_log_filters("vre_source", &l.source));
     let preroll = span.preroll;
     let grid = plan
         .normalize
@@ -223,14 +226,14 @@ fn video_chain(
     let mut chain = Vec::new();
     match grid {
         Some((normalize, fps)) => {
-            chain.extend(pts_log.map(pts_log_filters));
+            chain.extend(source_log());
             chain.extend(grid_filters(normalize, (fps, start), decode_from));
         }
         None => {
             if let Some(pts) = index.pts.get(first_frame).filter(|_| first_frame > 0) {
                 chain.push(format!("trim=start_pts={pts}"));
             }
-            chain.extend(pts_log.map(pts_log_filters));
+            chain.extend(source_log());
             // The user's filters see the times serial ffmpeg gives them: from the container's
             // start, not from the chunk's.
             if start != 0 {
@@ -241,7 +244,20 @@ fn video_chain(
     if let Some(size) = plan.normalize.as_ref().and_then(|n| n.size) {
         chain.push(format!("scale={}:{}", size.width, size.height));
     }
-    chain.extend(plan.video_filter.clone());
+    if let Some(filter) = &plan.video_filter {
+        chain.push(filter.clone());
+        // Back to the time base the chain was given (a no-op unless the chain changed it, as
+        // `fps` does), so that its log compares with what went in tick for tick.
+        let given = match grid {
+            Some((_, fps)) => Rational {
+                num: fps.den,
+                den: fps.num,
+            },
+            None => index.time_base,
+        };
+        chain.push(format!("settb={given}"));
+        chain.extend(logs.map(|l| frame_log_filters("vre_filtered", &l.filtered)));
+    }
     if span.repeats > 0 {
         // tpad delays what follows by the copies it puts first: start from 0 before it.
         chain.push("setpts=PTS-STARTPTS".to_string());
@@ -264,18 +280,18 @@ pub fn start_ticks(start_micros: i64, tb: Rational) -> i64 {
 }
 
 /// Renders one chunk into `temp_output`; `-progress pipe:1` reports progress on stdout, and the
-/// input frames used are logged to `pts_log`.
+/// frames used are logged to `logs`.
 pub fn render_chunk(
     loaded: &LoadedPlan,
     chunk: &Chunk,
     temp_output: &Path,
-    pts_log: &Path,
+    logs: &FrameLogs,
 ) -> Argv {
     let mut argv = encode_frames(
         &loaded.plan,
         &loaded.index,
         (chunk.start_frame, chunk.frames()),
-        Some(pts_log),
+        Some(logs),
     );
     let plan = &loaded.plan;
     argv.push_all(["-fflags", "+bitexact", "-progress", "pipe:1"]);
@@ -390,10 +406,21 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
     Ok(argv)
 }
 
-/// Renders the plan's first frame and discards it: a trial that makes ffmpeg reject a bad
-/// filter chain, encoder, preset or pixel format at plan time.
-pub fn trial_frame(plan: &Plan, index: &FrameIndex) -> Argv {
-    let mut argv = encode_frames(plan, index, (plan.output.start_frame, 1), None);
+/// Output frames a trial renders: enough for a chain that drops one frame in five (`decimate`)
+/// to show it.
+const TRIAL_FRAMES: u64 = 5;
+
+/// The output frames a trial renders, `(first, count)`: the plan's first [`TRIAL_FRAMES`].
+pub fn trial_range(plan: &Plan) -> (u64, u64) {
+    let frames = TRIAL_FRAMES.min(plan.output.total_frames()).max(1);
+    (plan.output.start_frame, frames)
+}
+
+/// Renders the plan's [`trial_range`] and discards it, logging its frames to `logs`: a trial
+/// that makes ffmpeg reject a bad filter chain, encoder, preset or pixel format at plan time, and
+/// shows whether the chain hands on its frames one for one.
+pub fn trial_frames(plan: &Plan, index: &FrameIndex, logs: &FrameLogs) -> Argv {
+    let mut argv = encode_frames(plan, index, trial_range(plan), Some(logs));
     argv.push_all(["-f", "null", "-"]);
     argv
 }

@@ -13,6 +13,7 @@ use crate::plan::audio::{AudioSpecError, TrackSpec};
 use crate::plandir;
 use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
+use crate::plandir::publish::FrameLogs;
 use crate::plandir::schema::{
     AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, GopSettings, InputRecord, Normalize,
     OutputSpec, Plan, Playback, Rational, Size, SourceFacts, SplitStrategy,
@@ -126,7 +127,7 @@ pub enum PlanError {
     /// An audio track cannot be used.
     #[error(transparent)]
     Audio(#[from] AudioSpecError),
-    /// The input could not be hashed.
+    /// The input could not be read to hash it, or the trial's scratch directory not made.
     #[error("cannot read {}: {source}", .path.display())]
     Read {
         /// The file.
@@ -282,27 +283,35 @@ fn validate_counts(req: &PlanRequest) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// The one-frame trial render of a plan's settings: a filter chain, encoder, preset or pixel
-/// format ffmpeg rejects is refused before anything is written (`vre plan`), or, in `vre run`
-/// on a new planDir, as soon as a chunk fails (it tells a bad setting from a bad chunk).
+/// The trial render of a plan's settings: a filter chain, encoder, preset or pixel format ffmpeg
+/// rejects, or a filter chain that does not hand its frames on one for one, is refused before
+/// anything is written (`vre plan`), or, in `vre run` on a new planDir, as soon as a chunk fails
+/// (it tells a bad setting from a bad chunk).
 #[derive(Debug)]
 pub struct Trial {
-    argv: ffmpeg::argv::Argv,
-    input: PathBuf,
+    loaded: LoadedPlan,
 }
 
 impl Trial {
-    /// The trial of a plan: its first output frame, rendered and discarded.
+    /// The trial of a plan: its first output frames ([`ffmpeg::video::trial_range`]),
+    /// rendered and discarded.
     pub fn of(loaded: &LoadedPlan) -> Trial {
         Trial {
-            argv: ffmpeg::video::trial_frame(&loaded.plan, &loaded.index),
-            input: loaded.plan.input.path.clone(),
+            loaded: loaded.clone(),
         }
     }
 
-    /// Runs it: [`PlanError::Rejected`] with ffmpeg's complaint if ffmpeg refuses.
+    /// Runs it: [`PlanError::Rejected`] with ffmpeg's complaint if ffmpeg refuses, a `--vf`
+    /// [`PlanError::BadOption`] if the chain drops, adds or re-times frames.
     pub fn run(&self) -> Result<(), PlanError> {
-        ffmpeg::runner::run_capture(&self.argv, &self.input).map_err(|e| match e {
+        let (plan, index) = (&self.loaded.plan, &self.loaded.index);
+        let scratch = tempfile::tempdir().map_err(|source| PlanError::Read {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let logs = FrameLogs::beside(&scratch.path().join("trial"));
+        let argv = ffmpeg::video::trial_frames(plan, index, &logs);
+        ffmpeg::runner::run_capture(&argv, &plan.input.path).map_err(|e| match e {
             ffmpeg::error::FfmpegError::Failed {
                 subject, stderr, ..
             } => PlanError::Rejected {
@@ -311,7 +320,9 @@ impl Trial {
             },
             other => PlanError::Input(ProbeError::Tool(other)),
         })?;
-        Ok(())
+        let range = ffmpeg::video::trial_range(plan);
+        ffmpeg::framelog::check_filter_keeps_frames(plan, index, range, &logs.filtered)
+            .map_err(|why| bad("--vf", why))
     }
 }
 

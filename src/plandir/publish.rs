@@ -16,12 +16,33 @@ use crate::sys::host;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Where a chunk's render logs the timestamps of the input frames it used: beside its temp
-/// output, removed with it.
-pub fn pts_log_path(temp: &Path) -> PathBuf {
-    let mut name = temp.file_name().unwrap_or_default().to_os_string();
-    name.push(".pts");
-    temp.with_file_name(name)
+/// The files a render logs frame timestamps to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameLogs {
+    /// The input frames entering the filter graph.
+    pub source: PathBuf,
+    /// The frames leaving the user's filter chain (written only when the plan has one).
+    pub filtered: PathBuf,
+}
+
+impl FrameLogs {
+    /// The logs of a render that writes `output`: beside it, named after it, removed with it.
+    pub fn beside(output: &Path) -> FrameLogs {
+        let named = |suffix: &str| {
+            let mut name = output.file_name().unwrap_or_default().to_os_string();
+            name.push(suffix);
+            output.with_file_name(name)
+        };
+        FrameLogs {
+            source: named(".pts"),
+            filtered: named(".filtered.pts"),
+        }
+    }
+
+    /// Both files, to remove them.
+    pub fn paths(&self) -> [&Path; 2] {
+        [&self.source, &self.filtered]
+    }
 }
 
 /// Removes what earlier, killed holders of this task left behind: the render temp whose name
@@ -45,9 +66,10 @@ fn remove_stale_temps(
     let render_temp = recorded
         .filter(|name| !name.contains('/') && name.starts_with(&format!(".{dest_name}.tmp-")))
         .map(|name| dir.output_dir(task).join(name));
-    let render_temps = render_temp
-        .into_iter()
-        .flat_map(|temp| [pts_log_path(&temp), temp]);
+    let render_temps = render_temp.into_iter().flat_map(|temp| {
+        let logs = FrameLogs::beside(&temp);
+        [logs.source, logs.filtered, temp]
+    });
     let next_attempt = attempts::read(dir, task).failures.len() as u32 + 1;
     let fixed = [
         dir.sidecar(task),

@@ -7,6 +7,7 @@
 
 use crate::ffmpeg;
 use crate::ffmpeg::argv::Argv;
+use crate::ffmpeg::framelog;
 use crate::ffmpeg::probe;
 use crate::ffmpeg::runner;
 use crate::ffmpeg::video::SourceSpan;
@@ -15,7 +16,7 @@ use crate::plandir::claim::TaskLock;
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
-use crate::plandir::publish::{begin_render, pts_log_path, publish_render, Rendered};
+use crate::plandir::publish::{begin_render, publish_render, FrameLogs, Rendered};
 use crate::plandir::schema::{Chunk, Media, Sidecar, StreamFacts, TaskId};
 use crate::sys::fsio;
 use crate::work::environment::{self, EnvFailure, RenderEvidence};
@@ -106,13 +107,13 @@ pub fn render_task(
     let plan = &loaded.plan;
     let task = lock.task();
     let temp = begin_render(dir, loaded, lock)?;
-    let pts_log = pts_log_path(&temp);
+    let logs = FrameLogs::beside(&temp);
     let argv = match task {
         TaskId::Chunk(_) => {
             let chunk = loaded
                 .chunk(task)
                 .expect("chunk tasks come from chunks.json");
-            ffmpeg::video::render_chunk(loaded, chunk, &temp, &pts_log)
+            ffmpeg::video::render_chunk(loaded, chunk, &temp, &logs)
         }
         TaskId::Audio => {
             ffmpeg::audio::render_audio(plan, &temp).expect("audio task implies an audio plan")
@@ -125,7 +126,9 @@ pub fn render_task(
     );
     let started_at = fsio::unix_now();
     let verified = run_and_verify(dir, loaded, task, &argv, lock, &temp, on_progress);
-    let _ = fs::remove_file(&pts_log);
+    for log in logs.paths() {
+        let _ = fs::remove_file(log);
+    }
     let (media, stream, encode_seconds) = verified.inspect_err(|_| {
         let _ = fs::remove_file(&temp);
     })?;
@@ -256,7 +259,8 @@ fn spawn_failure(
     }
 }
 
-/// Checks a rendered chunk: its frame count, and that it used exactly its input frames.
+/// Checks a rendered chunk: that it used exactly its input frames, that the user's filter chain
+/// handed them on one for one, and its frame count.
 fn verify_chunk(
     loaded: &LoadedPlan,
     task: TaskId,
@@ -266,6 +270,11 @@ fn verify_chunk(
     let chunk = loaded
         .chunk(task)
         .expect("chunk tasks come from chunks.json");
+    let logs = FrameLogs::beside(temp);
+    check_source_frames(loaded, chunk, &logs.source).map_err(fail)?;
+    let range = (chunk.start_frame, chunk.frames());
+    framelog::check_filter_keeps_frames(&loaded.plan, &loaded.index, range, &logs.filtered)
+        .map_err(|why| fail(format!("--vf: {why}")))?;
     let (frames, facts) =
         probe::chunk_facts(temp, &loaded.plan.encoder.pix_fmt).map_err(|e| fail(e.to_string()))?;
     if frames != chunk.frames() {
@@ -276,7 +285,6 @@ fn verify_chunk(
             chunk.end_frame
         )));
     }
-    check_source_frames(loaded, chunk, &pts_log_path(temp)).map_err(fail)?;
     let media = Media::Chunk {
         index: chunk.index,
         start_frame: chunk.start_frame,
@@ -321,27 +329,13 @@ fn verify_audio(
     Ok((media, None))
 }
 
-/// Reads the input timestamps a chunk's render logged (`frame:N pts:TICKS pts_time:S` lines).
-fn logged_pts(path: &Path) -> std::io::Result<Vec<i64>> {
-    let text = fs::read_to_string(path)?;
-    Ok(text
-        .lines()
-        .filter(|line| line.starts_with("frame:"))
-        .filter_map(|line| {
-            line.split_whitespace()
-                .find_map(|field| field.strip_prefix("pts:"))
-                .and_then(|pts| pts.parse().ok())
-        })
-        .collect())
-}
-
 /// Proves that a chunk was made of the input frames the frame index says it needs, in order
 /// and none missing: the first ones its render decoded (beyond them ffmpeg may read ahead) are
 /// exactly the index's frames of its span. Under `--fps`, where the grid picks frames by time,
 /// the decoded frames must be a run of consecutive index frames.
 fn check_source_frames(loaded: &LoadedPlan, chunk: &Chunk, pts_log: &Path) -> Result<(), String> {
     let index = &loaded.index;
-    let logged = logged_pts(pts_log).map_err(|e| {
+    let logged = framelog::logged_pts(pts_log).map_err(|e| {
         format!(
             "cannot read the render's frame log {}: {e}",
             pts_log.display()
