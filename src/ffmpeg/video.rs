@@ -406,13 +406,19 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
     Ok(argv)
 }
 
-/// Output frames a trial renders: enough for a chain that drops one frame in five (`decimate`)
-/// to show it.
+/// Output frames a trial of a filter chain renders: enough for a chain that drops one frame in
+/// five (`decimate`) to show it.
 const TRIAL_FRAMES: u64 = 5;
 
-/// The output frames a trial renders, `(first, count)`: the plan's first [`TRIAL_FRAMES`].
+/// The output frames a trial renders, `(first, count)`: the plan's first [`TRIAL_FRAMES`] with a
+/// filter chain to try, its first frame without.
 pub fn trial_range(plan: &Plan) -> (u64, u64) {
-    let frames = TRIAL_FRAMES.min(plan.output.total_frames()).max(1);
+    let wanted = if plan.video_filter.is_some() {
+        TRIAL_FRAMES
+    } else {
+        1
+    };
+    let frames = wanted.min(plan.output.total_frames()).max(1);
     (plan.output.start_frame, frames)
 }
 
