@@ -435,17 +435,16 @@ fn track_timing(trak: &[u8], movie_timescale: u32) -> Option<StreamTiming> {
     let deltas = runs(child(stbl, b"stts")?)?;
     let samples = u64::from(u32_at(child(stbl, b"stsz")?, 8)?);
     let counted: u64 = deltas.iter().map(|&(n, _)| u64::from(n)).sum();
-    let media_ticks: u64 = deltas
-        .iter()
-        .map(|&(n, d)| u64::from(n) * u64::from(d))
-        .sum();
+    let media_ticks = deltas.iter().try_fold(0u64, |total, &(n, d)| {
+        total.checked_add(u64::from(n) * u64::from(d))
+    })?;
     (counted == samples && samples > 0 && timescale > 0 && movie_timescale > 0).then_some(())?;
     let [edit] = edits(child(child(trak, b"edts")?, b"elst")?)?
         .try_into()
         .ok()?;
     let start = u64::try_from(edit.media_time).ok()?;
     // The edit's length in media ticks, exactly.
-    let scaled = edit.duration * u64::from(timescale);
+    let scaled = edit.duration.checked_mul(u64::from(timescale))?;
     (edit.normal_rate && scaled % u64::from(movie_timescale) == 0).then_some(())?;
     let shown = scaled / u64::from(movie_timescale);
     let (_, entry) = children(child(stbl, b"stsd")?.get(8..)?).next()?;
@@ -491,7 +490,7 @@ fn track_timing(trak: &[u8], movie_timescale: u32) -> Option<StreamTiming> {
         let timescale = u64::from(timescale);
         (
             Some(reduced(timescale, u64::from(deltas[0].1))?),
-            Some(reduced(timescale * samples, media_ticks)?),
+            Some(reduced(timescale.checked_mul(samples)?, media_ticks)?),
         )
     } else {
         (None, None)
