@@ -3,7 +3,9 @@
 //! would be made of the wrong frames (`--vf fps=50` on a 25 fps input used to render, exit 0,
 //! half of each chunk's frames doubled and the rest missing). Such chains are refused — at plan
 //! time by the trial render where its first frames show it, otherwise by the first chunk whose
-//! filter log shows it — and chains that hand every frame on still render frame-exactly.
+//! filter log shows it — and chains that hand every frame on still render frame-exactly. Filters
+//! that count frames (which start again in every chunk) or reorder them across the input are
+//! refused at plan time unless the plan is one chunk.
 
 mod common;
 
@@ -119,6 +121,44 @@ fn chains_that_hand_every_frame_on_render_frame_exactly_even_when_they_change_th
         let out = tmp.path().join("out.mp4");
         vre_ok(args![
             "run", input, "-o", out, "--vf", chain, "--crf", "0", "--chunks", "2", "-q"
+        ]);
+        assert_eq!(
+            framemd5(&out, None),
+            framemd5(&input, Some(chain)),
+            "{chain}"
+        );
+    }
+}
+
+#[test]
+fn filters_that_count_or_reorder_frames_are_refused_unless_rendered_as_one_chunk() {
+    let tmp = temp_dir();
+    let input = clip(tmp.path());
+    // Each of these rendered in two chunks, exit 0, with frames no serial run makes: a second
+    // fade-in at the seam, the second half not reversed, frame numbers starting again.
+    for (chain, names) in [
+        ("fade=in:0:25", "fade"),
+        ("reverse", "reverse"),
+        ("drawtext=text=%{n}:fontsize=30", "drawtext"),
+    ] {
+        let plan_dir = tmp.path().join("refused.vre");
+        let planned = run_vre(args![
+            "plan", input, "-o", plan_dir, "--vf", chain, "--chunks", "2"
+        ]);
+        let err = stderr(&planned);
+        assert_eq!(planned.status.code(), Some(64), "{chain}: {err}");
+        assert!(err.contains(&format!("--vf: {names}")), "{chain}: {err}");
+        assert!(!plan_dir.exists(), "{chain}");
+    }
+    // As one chunk they are what serial ffmpeg makes; a fade given in seconds crosses a seam.
+    for (chain, chunks) in [
+        ("reverse", "1"),
+        ("fade=in:0:25", "1"),
+        ("fade=t=in:st=1.5:d=1", "2"),
+    ] {
+        let out = tmp.path().join("out.mp4");
+        vre_ok(args![
+            "run", input, "-o", out, "--vf", chain, "--crf", "0", "--chunks", chunks, "-q"
         ]);
         assert_eq!(
             framemd5(&out, None),

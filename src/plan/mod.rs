@@ -2,6 +2,7 @@
 //! planDir idempotently.
 
 pub mod audio;
+pub mod chain;
 pub mod chunking;
 pub mod preroll;
 
@@ -834,6 +835,9 @@ pub fn make_untried_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         (start, end),
         target,
     )?;
+    if chunks.len() > 1 {
+        chain::check_chunkable(req.video_filter.as_deref()).map_err(|why| bad("--vf", why))?;
+    }
     let longest = chunks.iter().map(Chunk::frames).max().unwrap_or(1);
     let keyint = longest
         .min((rate.as_f64() * MAX_GOP_SECONDS).round() as u64)

@@ -1,62 +1,8 @@
 //! How much history each chunk must decode before its start so that filters with memory see
 //! what they would see in a serial run.
 
+use crate::plan::chain::{filters, option};
 use crate::plandir::schema::{Preroll, Rational};
-
-/// Splits a filter chain at top-level `,` and `;`, respecting `'…'` quotes, `\` escapes and
-/// `[…]` labels; returns each filter's name and its options text.
-fn filters(chain: &str) -> Vec<(String, String)> {
-    let mut pieces = Vec::new();
-    let mut current = String::new();
-    let (mut quoted, mut escaped, mut depth) = (false, false, 0u32);
-    for c in chain.chars() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '\'' => quoted = !quoted,
-            '[' if !quoted => depth += 1,
-            ']' if !quoted => depth = depth.saturating_sub(1),
-            ',' | ';' if !quoted && depth == 0 => {
-                pieces.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    pieces.push(current);
-    pieces
-        .into_iter()
-        .filter_map(|piece| {
-            // Drop link labels such as `[in]` around the filter.
-            let mut text = piece.trim();
-            while let Some(rest) = text.strip_prefix('[') {
-                text = rest.split_once(']').map_or("", |(_, r)| r).trim_start();
-            }
-            let text = text.split('[').next().unwrap_or("").trim();
-            let (name, options) = text.split_once('=').unwrap_or((text, ""));
-            (!name.is_empty()).then(|| (name.trim().to_string(), options.to_string()))
-        })
-        .collect()
-}
-
-/// The value of option `key` (by name, or at `position` among unnamed options).
-fn option<T: std::str::FromStr>(options: &str, key: &str, position: usize) -> Option<T> {
-    let mut unnamed = 0;
-    for part in options.split(':') {
-        match part.split_once('=') {
-            Some((k, v)) if k.trim() == key => return v.trim().parse().ok(),
-            Some(_) => {}
-            None => {
-                if unnamed == position {
-                    return part.trim().parse().ok();
-                }
-                unnamed += 1;
-            }
-        }
-    }
-    None
-}
 
 /// The history `lagfun` with `decay` needs: a pixel's value from n frames back weighs decay^n,
 /// and once that is below one 8-bit code value (255 · decay^n < 1) it can no longer win the
@@ -145,13 +91,6 @@ mod tests {
     use super::*;
 
     const FPS25: Rational = Rational { num: 25, den: 1 };
-
-    #[test]
-    fn chains_split_at_top_level_only() {
-        let parsed = filters("[in]scale=w='min(iw,640)':h=-2,tmix=frames=5[out];hue=s=0");
-        let names: Vec<&str> = parsed.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, vec!["scale", "tmix", "hue"]);
-    }
 
     #[test]
     fn temporal_filters_get_the_history_they_need() {

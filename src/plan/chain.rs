@@ -1,0 +1,141 @@
+//! Reading a `--vf` chain: its filters and their options, and the filters that cannot be cut
+//! into chunks because they count or reorder frames across the whole input.
+
+/// Splits a filter chain at top-level `,` and `;`, respecting `'…'` quotes, `\` escapes and
+/// `[…]` labels; returns each filter's name and its options text.
+pub(super) fn filters(chain: &str) -> Vec<(String, String)> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    let (mut quoted, mut escaped, mut depth) = (false, false, 0u32);
+    for c in chain.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '\'' => quoted = !quoted,
+            '[' if !quoted => depth += 1,
+            ']' if !quoted => depth = depth.saturating_sub(1),
+            ',' | ';' if !quoted && depth == 0 => {
+                pieces.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    pieces.push(current);
+    pieces
+        .into_iter()
+        .filter_map(|piece| {
+            // Drop link labels such as `[in]` around the filter.
+            let mut text = piece.trim();
+            while let Some(rest) = text.strip_prefix('[') {
+                text = rest.split_once(']').map_or("", |(_, r)| r).trim_start();
+            }
+            let text = text.split('[').next().unwrap_or("").trim();
+            let (name, options) = text.split_once('=').unwrap_or((text, ""));
+            (!name.is_empty()).then(|| (name.trim().to_string(), options.to_string()))
+        })
+        .collect()
+}
+
+/// The value of option `key` (by name, or at `position` among unnamed options).
+pub(super) fn option<T: std::str::FromStr>(options: &str, key: &str, position: usize) -> Option<T> {
+    let mut unnamed = 0;
+    for part in options.split(':') {
+        match part.split_once('=') {
+            Some((k, v)) if k.trim() == key => return v.trim().parse().ok(),
+            Some(_) => {}
+            None => {
+                if unnamed == position {
+                    return part.trim().parse().ok();
+                }
+                unnamed += 1;
+            }
+        }
+    }
+    None
+}
+
+/// Why `name` with `options` renders differently when the input is cut into chunks, whatever
+/// the preroll: it counts the frames it has seen (which restart in every chunk) or reorders
+/// frames across the input.
+fn chunk_hazard(name: &str, options: &str) -> Option<String> {
+    match name {
+        "reverse" | "shuffleframes" | "random" => Some(format!(
+            "{name} reorders frames across the input, which chunks cut apart; render it as one chunk (--chunks 1)"
+        )),
+        // Without a duration a fade's progress is counted in frames since the filter started,
+        // as is a start_frame: both restart in every chunk.
+        "fade" => {
+            // A duration is seconds or a time with a unit (`500ms`): anything but zero.
+            let by_time = option::<String>(options, "d", 99)
+                .or_else(|| option(options, "duration", 99))
+                .is_some_and(|d| !d.trim().trim_start_matches(['0', '.']).is_empty());
+            let counted_start = option::<u64>(options, "s", 1)
+                .or_else(|| option(options, "start_frame", 99))
+                .is_some_and(|s| s > 0);
+            (!by_time || counted_start).then(|| {
+                "fade counts frames from where each chunk starts decoding; give it times on the input's timeline instead (fade=t=in:st=0:d=1)".to_string()
+            })
+        }
+        "drawtext" => ["%{n}", "%{frame_num}"]
+            .iter()
+            .any(|expansion| options.contains(expansion))
+            .then(|| {
+                "drawtext's %{n} / %{frame_num} count frames from where each chunk starts decoding; use %{pts} (the input's time), or render as one chunk (--chunks 1)".to_string()
+            }),
+        _ => None,
+    }
+}
+
+/// Refuses a chain one of whose filters renders differently when the input is cut into chunks
+/// (see [`chunk_hazard`]); the reason names the filter and what to use instead.
+pub fn check_chunkable(chain: Option<&str>) -> Result<(), String> {
+    match filters(chain.unwrap_or(""))
+        .iter()
+        .find_map(|(name, options)| chunk_hazard(name, options))
+    {
+        Some(why) => Err(why),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_split_at_top_level_only() {
+        let parsed = filters("[in]scale=w='min(iw,640)':h=-2,tmix=frames=5[out];hue=s=0");
+        let names: Vec<&str> = parsed.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["scale", "tmix", "hue"]);
+    }
+
+    #[test]
+    fn filters_that_count_or_reorder_frames_are_refused() {
+        for chain in [
+            "reverse",
+            "hue=s=0,shuffleframes=1 0",
+            "fade=in:0:25",
+            "fade",
+            "fade=t=in:st=1",
+            "fade=t=in:s=10:d=1",
+            "fade=in:5:d=1",
+            "fade=t=in:st=0:d=0",
+            "drawtext=text='%{n}':x=10",
+            "drawtext=text=frame %{frame_num}",
+        ] {
+            assert!(check_chunkable(Some(chain)).is_err(), "{chain}");
+        }
+        for chain in [
+            "fade=t=in:st=0:d=1",
+            "fade=type=out:start_time=5:duration=0.5",
+            "fade=t=out:st=4:d=500ms",
+            "drawtext=text='%{pts}'",
+            "hue=s=0,smartblur=lr=5",
+        ] {
+            assert_eq!(check_chunkable(Some(chain)), Ok(()), "{chain}");
+        }
+        assert_eq!(check_chunkable(None), Ok(()));
+    }
+}
