@@ -140,6 +140,8 @@ fn filters_that_count_or_reorder_frames_are_refused_unless_rendered_as_one_chunk
         ("fade=in:0:25", "fade"),
         ("reverse", "reverse"),
         ("drawtext=text=%{n}:fontsize=30", "drawtext"),
+        ("crop=160:120:'n*2':0", "crop's"),
+        ("hue=s=0:enable='lt(n\\,60)'", "hue's enable"),
     ] {
         let plan_dir = tmp.path().join("refused.vre");
         let planned = run_vre(args![
@@ -150,11 +152,13 @@ fn filters_that_count_or_reorder_frames_are_refused_unless_rendered_as_one_chunk
         assert!(err.contains(&format!("--vf: {names}")), "{chain}: {err}");
         assert!(!plan_dir.exists(), "{chain}");
     }
-    // As one chunk they are what serial ffmpeg makes; a fade given in seconds crosses a seam.
+    // As one chunk they are what serial ffmpeg makes; a fade or a moving crop given in seconds
+    // crosses a seam.
     for (chain, chunks) in [
         ("reverse", "1"),
         ("fade=in:0:25", "1"),
         ("fade=t=in:st=1.5:d=1", "2"),
+        ("crop=160:120:'t*50':0", "2"),
     ] {
         let out = tmp.path().join("out.mp4");
         vre_ok(args![

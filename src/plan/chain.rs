@@ -56,10 +56,48 @@ pub(super) fn option<T: std::str::FromStr>(options: &str, key: &str, position: u
     None
 }
 
+/// Whether an expression uses the variable `name` (as a whole word).
+fn uses_variable(expression: &str, name: &str) -> bool {
+    expression
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| word == name)
+}
+
+/// The frame-number variable of the filters whose expressions are evaluated per frame: `n` (or
+/// `N`), which counts the frames the filter has seen.
+fn frame_number_variable(name: &str) -> Option<&'static str> {
+    match name {
+        "crop" | "overlay" | "hue" | "rotate" | "drawbox" | "drawgrid" | "vignette"
+        | "drawtext" => Some("n"),
+        "geq" | "blend" => Some("N"),
+        _ => None,
+    }
+}
+
 /// Why `name` with `options` renders differently when the input is cut into chunks, whatever
 /// the preroll: it counts the frames it has seen (which restart in every chunk) or reorders
 /// frames across the input.
 fn chunk_hazard(name: &str, options: &str) -> Option<String> {
+    let counted = |what: &str| {
+        format!("{what} uses the frame number, which starts again in every chunk; use the time t (the input's timeline, as a serial run sees it), or render as one chunk (--chunks 1)")
+    };
+    // Every option, but of drawtext only its position and alpha: its text, font and file
+    // names are not expressions.
+    let expressions = options
+        .split(':')
+        .map(|part| {
+            part.split_once('=')
+                .map_or(("", part), |(k, v)| (k.trim(), v))
+        })
+        .filter(|(key, _)| name != "drawtext" || ["x", "y", "alpha", "enable"].contains(key));
+    for (key, value) in expressions {
+        if key == "enable" && uses_variable(value, "n") {
+            return Some(counted(&format!("{name}'s enable expression")));
+        }
+        if frame_number_variable(name).is_some_and(|variable| uses_variable(value, variable)) {
+            return Some(counted(&format!("{name}'s {key} expression")));
+        }
+    }
     match name {
         "reverse" | "shuffleframes" | "random" => Some(format!(
             "{name} reorders frames across the input, which chunks cut apart; render it as one chunk (--chunks 1)"
@@ -124,6 +162,11 @@ mod tests {
             "fade=t=in:st=0:d=0",
             "drawtext=text='%{n}':x=10",
             "drawtext=text=frame %{frame_num}",
+            "crop=100:100:'n*2':0",
+            "hue=H='n/10'",
+            "geq=lum='p(X,Y)+N'",
+            "smartblur=lr=5:enable='between(n,10,20)'",
+            "drawtext=text=x:x='mod(n,100)'",
         ] {
             assert!(check_chunkable(Some(chain)).is_err(), "{chain}");
         }
@@ -133,6 +176,11 @@ mod tests {
             "fade=t=out:st=4:d=500ms",
             "drawtext=text='%{pts}'",
             "hue=s=0,smartblur=lr=5",
+            "crop=100:100:'t*20':0",
+            "smartblur=lr=5:enable='between(t,1,2)'",
+            "drawtext=text='n is for now':fontfile=/fonts/n/a.ttf:x=10",
+            "setpts=N/FRAME_RATE/TB",
+            "format=pix_fmts=nv12",
         ] {
             assert_eq!(check_chunkable(Some(chain)), Ok(()), "{chain}");
         }
