@@ -95,7 +95,10 @@ fn chunk_hazard(name: &str, options: &str) -> Option<String> {
             return Some(counted(&format!("{name}'s enable expression")));
         }
         if frame_number_variable(name).is_some_and(|variable| uses_variable(value, variable)) {
-            return Some(counted(&format!("{name}'s {key} expression")));
+            return Some(counted(&match key {
+                "" => format!("{name}'s expression {value}"),
+                _ => format!("{name}'s {key} expression"),
+            }));
         }
     }
     match name {
