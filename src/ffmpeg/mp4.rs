@@ -104,32 +104,59 @@ fn read_movie_header(path: &Path) -> Option<Vec<u8>> {
     None
 }
 
+/// What every track's index states: its handler (`vide`, `soun`, …), its media timescale, its
+/// sample table, the `(count, duration)` runs of its `stts` table and its sample count.
+struct TrackTables<'a> {
+    handler: [u8; 4],
+    timescale: u32,
+    stbl: &'a [u8],
+    deltas: Vec<(u32, u32)>,
+    samples: u64,
+}
+
+/// A track's tables, where its timescale is set and its `stts` runs count exactly its `stsz`
+/// samples.
+fn track_tables(trak: &[u8]) -> Option<TrackTables<'_>> {
+    let mdia = child(trak, b"mdia")?;
+    let handler = child(mdia, b"hdlr")?.get(8..12)?.try_into().ok()?;
+    let timescale = timescale(child(mdia, b"mdhd")?)?;
+    let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+    let deltas = runs(child(stbl, b"stts")?)?;
+    let samples = u64::from(u32_at(child(stbl, b"stsz")?, 8)?);
+    let counted: u64 = deltas.iter().map(|&(n, _)| u64::from(n)).sum();
+    (counted == samples && timescale > 0).then_some(TrackTables {
+        handler,
+        timescale,
+        stbl,
+        deltas,
+        samples,
+    })
+}
+
+/// The sample duration ffmpeg takes a track's `r_frame_rate` from: the only one, or the first of
+/// two when the second is a single last sample.
+fn single_sample_duration(deltas: &[(u32, u32)]) -> Option<u32> {
+    match deltas {
+        [(_, d)] | [(_, d), (1, _)] => Some(*d),
+        _ => None,
+    }
+}
+
 /// The first video track of the movie header.
 fn video_track(moov: &[u8]) -> Option<VideoTrack> {
     children(moov)
         .filter(|(kind, _)| kind == b"trak")
         .find_map(|(_, trak)| {
-            let mdia = child(trak, b"mdia")?;
-            (child(mdia, b"hdlr")?.get(8..12)? == b"vide").then_some(())?;
-            let timescale = timescale(child(mdia, b"mdhd")?)?;
-            let stbl = child(child(mdia, b"minf")?, b"stbl")?;
-            let stsd = child(stbl, b"stsd")?;
-            let (format, entry) = children(stsd.get(8..)?).next()?;
-            let stts = child(stbl, b"stts")?;
-            let deltas = u32_at(stts, 4)?;
-            let one_rate = deltas == 1 || (deltas == 2 && u32_at(stts, 16)? == 1);
-            let counted: u64 = (0..deltas as usize)
-                .map(|i| u32_at(stts, 8 + 8 * i).map(u64::from))
-                .sum::<Option<u64>>()?;
-            let samples = u64::from(u32_at(child(stbl, b"stsz")?, 8)?);
-            (counted == samples && timescale > 0).then_some(())?;
+            let tables = track_tables(trak)?;
+            (&tables.handler == b"vide").then_some(())?;
+            let (format, entry) = children(child(tables.stbl, b"stsd")?.get(8..)?).next()?;
             Some(VideoTrack {
                 format,
                 width: u16_at(entry, 24)?,
                 height: u16_at(entry, 26)?,
-                timescale,
-                samples,
-                frame_ticks: one_rate.then(|| u32_at(stts, 12)).flatten(),
+                timescale: tables.timescale,
+                samples: tables.samples,
+                frame_ticks: single_sample_duration(&tables.deltas),
                 config: children(entry.get(78..)?)
                     .find(|(kind, _)| [b"avcC", b"hvcC", b"av1C", b"vpcC"].contains(&kind))
                     .map(|(kind, payload)| (kind, payload.to_vec())),
@@ -428,17 +455,17 @@ fn reduced(num: u64, den: u64) -> Option<Rational> {
 /// The timing of one track, as ffprobe reports it, where the track is a video track or AAC-LC
 /// audio whose single edit shows every sample exactly once, from the first; `None` otherwise.
 fn track_timing(trak: &[u8], movie_timescale: u32) -> Option<StreamTiming> {
-    let mdia = child(trak, b"mdia")?;
-    let handler: [u8; 4] = child(mdia, b"hdlr")?.get(8..12)?.try_into().ok()?;
-    let timescale = timescale(child(mdia, b"mdhd")?)?;
-    let stbl = child(child(mdia, b"minf")?, b"stbl")?;
-    let deltas = runs(child(stbl, b"stts")?)?;
-    let samples = u64::from(u32_at(child(stbl, b"stsz")?, 8)?);
-    let counted: u64 = deltas.iter().map(|&(n, _)| u64::from(n)).sum();
+    let TrackTables {
+        handler,
+        timescale,
+        stbl,
+        deltas,
+        samples,
+    } = track_tables(trak)?;
     let media_ticks = deltas.iter().try_fold(0u64, |total, &(n, d)| {
         total.checked_add(u64::from(n) * u64::from(d))
     })?;
-    (counted == samples && samples > 0 && timescale > 0 && movie_timescale > 0).then_some(())?;
+    (samples > 0 && movie_timescale > 0).then_some(())?;
     let [edit] = edits(child(child(trak, b"edts")?, b"elst")?)?
         .try_into()
         .ok()?;
@@ -486,10 +513,10 @@ fn track_timing(trak: &[u8], movie_timescale: u32) -> Option<StreamTiming> {
     // ffmpeg's rules for video: a rate from a single sample duration (or one more for a last
     // sample), an average over every sample.
     let (r_frame_rate, avg_frame_rate) = if kind == "video" {
-        (deltas.len() == 1 || (deltas.len() == 2 && deltas[1].0 == 1)).then_some(())?;
+        let frame_ticks = single_sample_duration(&deltas)?;
         let timescale = u64::from(timescale);
         (
-            Some(reduced(timescale, u64::from(deltas[0].1))?),
+            Some(reduced(timescale, u64::from(frame_ticks))?),
             Some(reduced(timescale.checked_mul(samples)?, media_ticks)?),
         )
     } else {

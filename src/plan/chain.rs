@@ -38,19 +38,26 @@ pub(super) fn filters(chain: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A filter's options as `(name, value)` pairs, `name` empty for an unnamed one.
+fn option_pairs(options: &str) -> impl Iterator<Item = (&str, &str)> {
+    options.split(':').map(|part| {
+        part.split_once('=')
+            .map_or(("", part), |(name, value)| (name.trim(), value))
+    })
+}
+
 /// The value of option `key` (by name, or at `position` among unnamed options).
 pub(super) fn option<T: std::str::FromStr>(options: &str, key: &str, position: usize) -> Option<T> {
     let mut unnamed = 0;
-    for part in options.split(':') {
-        match part.split_once('=') {
-            Some((k, v)) if k.trim() == key => return v.trim().parse().ok(),
-            Some(_) => {}
-            None => {
-                if unnamed == position {
-                    return part.trim().parse().ok();
-                }
-                unnamed += 1;
+    for (name, value) in option_pairs(options) {
+        if name == key {
+            return value.trim().parse().ok();
+        }
+        if name.is_empty() {
+            if unnamed == position {
+                return value.trim().parse().ok();
             }
+            unnamed += 1;
         }
     }
     None
@@ -83,12 +90,7 @@ fn chunk_hazard(name: &str, options: &str) -> Option<String> {
     };
     // Every option, but of drawtext only its position and alpha: its text, font and file
     // names are not expressions.
-    let expressions = options
-        .split(':')
-        .map(|part| {
-            part.split_once('=')
-                .map_or(("", part), |(k, v)| (k.trim(), v))
-        })
+    let expressions = option_pairs(options)
         .filter(|(key, _)| name != "drawtext" || ["x", "y", "alpha", "enable"].contains(key));
     for (key, value) in expressions {
         if key == "enable" && uses_variable(value, "n") {

@@ -582,12 +582,9 @@ impl Scheduler<'_> {
                 Ok(Outcome::Interrupted)
             }
             Err(RenderError::PlanDir(e)) => Err(e),
-            // Killed because the trial rejected the plan: not the environment's doing.
-            Err(RenderError::Failed { .. } | RenderError::Environment(_))
-                if self.trial_failed() =>
-            {
-                Ok(Outcome::TrialFailed)
-            }
+            // Killed because the trial rejected the plan: not the environment's doing (a failed
+            // render is the trial's business in the arm below).
+            Err(RenderError::Environment(_)) if self.trial_failed() => Ok(Outcome::TrialFailed),
             Err(RenderError::Environment(failure)) => Ok(Outcome::Environment(Box::new(failure))),
             Err(RenderError::Failed { .. })
                 if self.options.trial.as_ref().is_some_and(|t| !t.passed()) =>
