@@ -29,7 +29,7 @@ use std::fs;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::Instant;
 use vre::codecs::{Container, VideoCodec};
 use vre::plandir::claim::TaskLock;
 use vre::plandir::error::*;
@@ -98,13 +98,6 @@ impl Observer for Silent {
     fn on(&self, _event: &Event) {}
 }
 
-fn mtime_ns(meta: &fs::Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 /// A planDir of `chunks` one-frame chunks at 30 fps over a small stand-in input.
 fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
     let input = root.join("input.bin");
@@ -123,13 +116,13 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
     let encoded_index = index.encode();
     let mut plan = Plan {
         plan_hash: String::new(),
+        plan_id: vre::sys::host::nonce(),
         format_version: FORMAT_VERSION,
         vre_version: env!("CARGO_PKG_VERSION").to_string(),
         ffmpeg_version: "none (claim benchmark)".to_string(),
         input: InputRecord {
             path: input.canonicalize().unwrap(),
-            size: meta.len(),
-            mtime_ns: mtime_ns(&meta),
+            stamp: FileStamp::of(&meta),
             blake3: fsio::hash_file(&input).unwrap().1,
         },
         source: SourceFacts {

@@ -16,8 +16,8 @@ use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::FrameLogs;
 use crate::plandir::schema::{
-    AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, GopSettings, InputRecord, Normalize,
-    OutputSpec, Plan, Playback, Rational, Size, SourceFacts, SplitStrategy,
+    AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, FileStamp, GopSettings, InputRecord,
+    Normalize, OutputSpec, Plan, Playback, Rational, Size, SourceFacts, SplitStrategy,
 };
 use crate::sys::fsio;
 use std::fs;
@@ -168,12 +168,20 @@ fn file_record(path: &Path) -> Result<InputRecord, PlanError> {
         path: path.to_path_buf(),
         source,
     };
-    let meta = fs::metadata(path).map_err(read_err)?;
-    let (size, blake3) = fsio::hash_file(path).map_err(read_err)?;
+    let before = FileStamp::of(&fs::metadata(path).map_err(read_err)?);
+    let (_, blake3) = fsio::hash_file(path).map_err(read_err)?;
+    let after = FileStamp::of(&fs::metadata(path).map_err(read_err)?);
+    if let Some(what) = before.changes(&after) {
+        return Err(PlanError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "it changed while it was being hashed ({what}); plan again once nothing writes to it"
+            )),
+        });
+    }
     Ok(InputRecord {
         path: path.to_path_buf(),
-        size,
-        mtime_ns: fsio::mtime_ns(&meta),
+        stamp: after,
         blake3,
     })
 }
@@ -847,6 +855,7 @@ pub fn make_untried_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let scenes = strategy == SplitStrategy::Scenes;
     let mut plan = Plan {
         plan_hash: String::new(),
+        plan_id: crate::sys::host::nonce(),
         format_version: plandir::schema::FORMAT_VERSION,
         vre_version: env!("CARGO_PKG_VERSION").to_string(),
         ffmpeg_version: info.tool_version.clone(),

@@ -61,11 +61,12 @@ fn hash_parts(domain: &str, parts: &[&Value]) -> String {
 }
 
 /// The plan hash: blake3 over a versioned prefix, the canonical plan without its `plan_hash`
-/// field, and the canonical chunk list.
+/// and `plan_id` fields, and the canonical chunk list.
 pub fn compute_plan_hash(plan: &Plan, chunks: &[Chunk]) -> String {
     let mut plan_value = to_value(plan);
     if let Value::Object(map) = &mut plan_value {
         map.remove("plan_hash");
+        map.remove("plan_id");
     }
     hash_parts(PLAN_HASH_DOMAIN, &[&plan_value, &to_value(&chunks)])
 }
@@ -75,7 +76,7 @@ fn video_basis(plan: &Plan) -> Value {
     serde_json::json!({
         "format_version": plan.format_version,
         "ffmpeg_version": plan.ffmpeg_version,
-        "input": { "blake3": plan.input.blake3, "size": plan.input.size },
+        "input": { "blake3": plan.input.blake3, "size": plan.input.stamp.size },
         "source": to_value(&plan.source),
         "grid": { "width": plan.output.width, "height": plan.output.height,
                   "frame_rate": to_value(&plan.output.frame_rate) },

@@ -294,13 +294,18 @@ mod tests {
         let track = track_with_floats(next);
         let plan = Plan {
             plan_hash: String::new(),
+            plan_id: String::new(),
             format_version: FORMAT_VERSION,
             vre_version: "test".to_string(),
             ffmpeg_version: "5.1".to_string(),
             input: InputRecord {
                 path: PathBuf::from("/in.mp4"),
-                size: 1,
-                mtime_ns: 1,
+                stamp: FileStamp {
+                    size: 1,
+                    mtime_ns: 1,
+                    ctime_ns: 0,
+                    inode: 0,
+                },
                 blake3: "0".repeat(64),
             },
             source: SourceFacts {

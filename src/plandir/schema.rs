@@ -62,15 +62,68 @@ pub fn micros_to_seconds_text(micros: u64) -> String {
     format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
 }
 
+/// What tells a file's content apart without reading it: its size, modification and
+/// status-change times and inode. Any write changes the ctime, which `touch` cannot set back, and
+/// a file put in its place (`mv`, `cp` to a temp then rename) has another inode; so a file whose
+/// stamp is unchanged has not been written since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: u64,
+    /// Status-change time, nanoseconds since the Unix epoch (0: not recorded, by a vre before
+    /// this field).
+    #[serde(default)]
+    pub ctime_ns: u64,
+    /// Inode number (the same on every host that mounts the file; 0: not recorded).
+    #[serde(default)]
+    pub inode: u64,
+}
+
+impl FileStamp {
+    /// The stamp of a file as its metadata shows it now.
+    pub fn of(meta: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |secs: i64, nanos: i64| {
+            u64::try_from(i128::from(secs) * 1_000_000_000 + i128::from(nanos)).unwrap_or(0)
+        };
+        FileStamp {
+            size: meta.size(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+            inode: meta.ino(),
+        }
+    }
+
+    /// How a file whose stamp was `self` differs now, in words; `None` when it has not changed.
+    /// Fields recorded as 0 (by an older vre) are not compared.
+    pub fn changes(&self, now: &FileStamp) -> Option<String> {
+        if now.size != self.size {
+            Some(format!("size {} bytes, planned {}", now.size, self.size))
+        } else if self.inode != 0 && now.inode != self.inode {
+            Some("another file was put in its place (its inode differs)".to_string())
+        } else if now.mtime_ns != self.mtime_ns {
+            Some("its modification time differs".to_string())
+        } else if self.ctime_ns != 0 && now.ctime_ns != self.ctime_ns {
+            Some(
+                "it was written to or its attributes changed (its status-change time differs, which touch cannot restore)"
+                    .to_string(),
+            )
+        } else {
+            None
+        }
+    }
+}
+
 /// The input file as it was when planned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputRecord {
     /// Absolute path of the input.
     pub path: PathBuf,
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time, nanoseconds since the Unix epoch.
-    pub mtime_ns: u64,
+    /// Size, times and inode when planned.
+    #[serde(flatten)]
+    pub stamp: FileStamp,
     /// blake3 of the content, hex.
     pub blake3: String,
 }
@@ -326,8 +379,15 @@ pub struct AudioPlan {
 /// `plan.json`: everything the render depends on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    /// blake3 over the canonical form of this plan (without this field) and `chunks.json`.
+    /// blake3 over the canonical form of this plan (without this field and `plan_id`) and
+    /// `chunks.json`.
     pub plan_hash: String,
+    /// A random identity drawn when this plan was first written into its planDir (not hashed:
+    /// planning the same job again gives the same hash). A worker checks it before publishing,
+    /// so a worker of a planDir that was removed and planned again never publishes into the new
+    /// one. Empty in plans written before it existed.
+    #[serde(default)]
+    pub plan_id: String,
     /// planDir format version.
     pub format_version: u32,
     /// vre version that wrote the plan.
@@ -519,6 +579,37 @@ mod tests {
         assert_eq!(micros_to_seconds_text(233_566), "0.233566");
         assert_eq!(micros_to_seconds_text(12_000_000_000), "12000.000000");
     }
+    #[test]
+    fn a_stamp_names_what_changed_and_skips_fields_an_older_plan_did_not_record() {
+        let planned = FileStamp {
+            size: 10,
+            mtime_ns: 5,
+            ctime_ns: 7,
+            inode: 3,
+        };
+        assert_eq!(planned.changes(&planned), None);
+        let changed = |f: fn(&mut FileStamp)| {
+            let mut now = planned;
+            f(&mut now);
+            planned.changes(&now).unwrap_or_default()
+        };
+        assert!(changed(|s| s.size = 11).contains("size 11 bytes, planned 10"));
+        assert!(changed(|s| s.inode = 4).contains("inode"));
+        assert!(changed(|s| s.mtime_ns = 6).contains("modification time"));
+        assert!(changed(|s| s.ctime_ns = 8).contains("touch cannot restore"));
+        let older = FileStamp {
+            ctime_ns: 0,
+            inode: 0,
+            ..planned
+        };
+        let now = FileStamp {
+            ctime_ns: 99,
+            inode: 99,
+            ..planned
+        };
+        assert_eq!(older.changes(&now), None);
+    }
+
     #[test]
     fn rationals_parse_strictly() {
         assert_eq!(

@@ -5,37 +5,40 @@ use crate::plandir::claim;
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
-use crate::plandir::schema::{Plan, TaskId};
+use crate::plandir::schema::{FileStamp, Plan, TaskId};
 use crate::sys::fsio;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Checks that the input still has the size and modification time it had when planned.
-pub fn check_input_unchanged(plan: &Plan) -> Result<(), PlanDirError> {
-    let path = &plan.input.path;
+/// Checks that a file the plan reads is still the one planned: same size, modification and
+/// status-change times, same inode (see [`FileStamp`]).
+pub fn check_file_unchanged(path: &Path, planned: &FileStamp) -> Result<(), PlanDirError> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(PlanDirError::InputMissing { path: path.clone() })
+            return Err(PlanDirError::InputMissing {
+                path: path.to_path_buf(),
+            })
         }
         Err(source) => {
             return Err(PlanDirError::Read {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             })
         }
     };
-    let what = if meta.len() != plan.input.size {
-        format!("size {} bytes, planned {}", meta.len(), plan.input.size)
-    } else if fsio::mtime_ns(&meta) != plan.input.mtime_ns {
-        "modification time differs".to_string()
-    } else {
-        return Ok(());
-    };
-    Err(PlanDirError::InputChanged {
-        path: path.clone(),
-        what,
-    })
+    match planned.changes(&FileStamp::of(&meta)) {
+        None => Ok(()),
+        Some(what) => Err(PlanDirError::InputChanged {
+            path: path.to_path_buf(),
+            what,
+        }),
+    }
+}
+
+/// Checks that the input is still the file planned (see [`check_file_unchanged`]).
+pub fn check_input_unchanged(plan: &Plan) -> Result<(), PlanDirError> {
+    check_file_unchanged(&plan.input.path, &plan.input.stamp)
 }
 
 /// What writing a plan did.

@@ -181,14 +181,6 @@ pub fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A file's modification time in nanoseconds since the Unix epoch (0 when unknown).
-pub fn mtime_ns(meta: &fs::Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

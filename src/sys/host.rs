@@ -17,3 +17,109 @@ pub fn host_name() -> String {
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// A random 128-bit identity in hex, from the kernel's generator (plan identities, claim
+/// records).
+pub fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    // SAFETY: getrandom writes at most bytes.len() bytes into the buffer we own.
+    let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if filled != bytes.len() as isize {
+        // Practically unreachable (getrandom blocks only before the pool is seeded); the clock,
+        // pid and a counter still make the value unique.
+        let fallback = blake3::hash(crate::sys::fsio::unique_suffix().as_bytes());
+        bytes.copy_from_slice(&fallback.as_bytes()[..16]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A process as other processes can name it: host, pid and the kernel's start time of the
+/// process (clock ticks since boot), so that a pid reused by a later process is not taken for
+/// the one named. Written as `host:pid:start`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22).
+    pub start: u64,
+}
+
+/// The start time of a process on this host, from `/proc/PID/stat`; `None` when it is not
+/// running (or its record cannot be read).
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 2 (the command) is in parentheses and may contain spaces: count after its end.
+    let after_command = &stat[stat.rfind(')')? + 1..];
+    after_command.split_whitespace().nth(19)?.parse().ok()
+}
+
+impl ProcessIdentity {
+    /// This process.
+    pub fn current() -> ProcessIdentity {
+        let pid = std::process::id();
+        ProcessIdentity {
+            host: host_name(),
+            pid,
+            start: process_start(pid).unwrap_or(0),
+        }
+    }
+
+    /// Parses `host:pid:start` (the host may itself contain colons).
+    pub fn parse(text: &str) -> Option<ProcessIdentity> {
+        let mut parts = text.trim().rsplitn(3, ':');
+        let start = parts.next()?.parse().ok()?;
+        let pid = parts.next()?.parse().ok()?;
+        let host = parts.next()?.to_string();
+        Some(ProcessIdentity { host, pid, start })
+    }
+
+    /// Whether this process is still running: `Some` on the host that runs it (the same pid with
+    /// the same start time), `None` on any other host, which cannot tell.
+    pub fn is_alive(&self) -> Option<bool> {
+        (self.host == host_name()).then(|| process_start(self.pid) == Some(self.start))
+    }
+}
+
+impl std::fmt::Display for ProcessIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.host, self.pid, self.start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_identity_names_this_process_alive_and_a_dead_one_dead() {
+        let me = ProcessIdentity::current();
+        assert!(me.start > 0);
+        assert_eq!(ProcessIdentity::parse(&me.to_string()), Some(me.clone()));
+        assert_eq!(me.is_alive(), Some(true));
+        let reused = ProcessIdentity {
+            start: me.start + 1,
+            ..me.clone()
+        };
+        assert_eq!(reused.is_alive(), Some(false));
+        let elsewhere = ProcessIdentity {
+            host: format!("{}-elsewhere", me.host),
+            ..me
+        };
+        assert_eq!(elsewhere.is_alive(), None);
+        assert_eq!(
+            ProcessIdentity::parse("a:b:1:2").map(|p| p.host),
+            Some("a:b".to_string())
+        );
+        assert_eq!(ProcessIdentity::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn nonces_are_32_hex_digits_and_differ() {
+        let (a, b) = (nonce(), nonce());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}

@@ -160,7 +160,7 @@ fn blame(
         stderr_tail: &said,
         signal,
         input: &loaded.plan.input.path,
-        input_size: loaded.plan.input.size,
+        input_size: loaded.plan.input.stamp.size,
         plan_dir: dir.root(),
         output_dir: &output_dir,
     });

@@ -438,13 +438,18 @@ pub fn synthetic_plan_dir(
     let encoded_index = index.encode();
     let mut plan = Plan {
         plan_hash: String::new(),
+        plan_id: "0".repeat(32),
         format_version: FORMAT_VERSION,
         vre_version: "0.1.0".to_string(),
         ffmpeg_version: "5.1".to_string(),
         input: InputRecord {
             path: PathBuf::from("/nonexistent/input <clip>.mp4"),
-            size: 123_456_789,
-            mtime_ns: 0,
+            stamp: FileStamp {
+                size: 123_456_789,
+                mtime_ns: 0,
+                ctime_ns: 0,
+                inode: 0,
+            },
             blake3: "0".repeat(64),
         },
         source: SourceFacts {

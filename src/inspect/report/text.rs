@@ -56,7 +56,7 @@ pub fn facts(r: &RunReport) -> Vec<(&'static str, String)> {
             format!(
                 "{} ({:.1} MB)",
                 plan.input.path.display(),
-                plan.input.size as f64 / 1e6
+                plan.input.stamp.size as f64 / 1e6
             ),
         ),
         (
