@@ -298,3 +298,40 @@ fn a_full_disk_during_assembly_exits_75_leaves_nothing_behind_and_assembly_succe
     vre_ok(args!["assemble", plan_dir, "-o", out, "-q"]);
     assert_eq!(framemd5(&out, None), framemd5(&input, None));
 }
+
+#[test]
+fn a_plan_that_cannot_be_written_for_a_full_disk_exits_75_and_planning_again_with_room_succeeds() {
+    let tmp = temp_dir();
+    let mount = tmp.path().join("small");
+    // One page: the frame index fits, the plan does not.
+    let Some(tmpfs) = Tmpfs::mount(&mount, "4k") else {
+        println!("skipped: mounting a tmpfs is not permitted here");
+        return;
+    };
+    let input = tmp.path().join("in.mp4");
+    make_video(
+        &input,
+        &VideoSpec {
+            seconds: 1.0,
+            audio: false,
+            ..VideoSpec::default()
+        },
+    );
+    let plan_dir = mount.join("job.vre");
+    let full = run_vre(args!["plan", input, "-o", plan_dir, "--chunks", "2"]);
+    let message = stderr(&full);
+    println!("{message}");
+    assert_eq!(full.status.code(), Some(75), "{message}");
+    assert!(
+        message.contains("No space left on device")
+            && message.contains(&*plan_dir.to_string_lossy())
+            && message.contains("free space")
+            && message.contains("run the same command again"),
+        "names the file and what to do: {message}"
+    );
+    assert_eq!(temp_files(&mount), Vec::<PathBuf>::new(), "no temp file");
+
+    tmpfs.resize("64m");
+    vre_plan(&input, &plan_dir, args!["--chunks", "2", "-q"]);
+    vre_ok(args!["work", plan_dir, "-q"]);
+}
