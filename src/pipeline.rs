@@ -34,7 +34,8 @@ pub struct Job {
     pub workers: usize,
     /// Failed attempts after which a chunk is marked failed.
     pub max_attempts: u32,
-    /// Refuse to start when the chunks and the output look too big for their filesystems.
+    /// Refuse to start when the chunks and the output look too big for their filesystems, and
+    /// to assemble when the output's filesystem has less room than the chunks take.
     pub space_check: bool,
     /// Re-encode while merging when the chunks cannot be joined by stream copy.
     pub allow_reencode: bool,
@@ -186,6 +187,7 @@ pub fn run(
     let clock = Instant::now();
     let options = AssembleOptions {
         allow_reencode: job.allow_reencode,
+        skip_space_check: !job.space_check,
     };
     let assembled = assemble::assemble(dir, &job.out, options)?;
     seconds.assemble = clock.elapsed().as_secs_f64();

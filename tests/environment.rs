@@ -1,6 +1,8 @@
 //! Errors of the environment are not failures of the chunk: a planDir whose disk fills up and an
 //! input that vanishes mid-run stop `vre work` with exit 75, charge no attempt, leave nothing
-//! behind, and a later `vre work` without flags resumes once the environment is fixed.
+//! behind, and a later `vre work` without flags resumes once the environment is fixed. A disk
+//! that fills up while `vre assemble` writes OUT is the same: exit 75, OUT untouched, nothing
+//! left, and assembly succeeds once there is room.
 
 mod common;
 
@@ -225,4 +227,111 @@ fn an_input_that_vanishes_mid_run_stops_the_worker_with_75_and_work_resumes_once
     let out = tmp.path().join("out.mp4");
     vre_ok(args!["assemble", plan_dir, "-o", out, "-q"]);
     assert_eq!(framemd5(&out, None), framemd5(&input, None));
+}
+
+#[test]
+fn a_full_disk_during_assembly_exits_75_leaves_nothing_behind_and_assembly_succeeds_once_there_is_room(
+) {
+    let tmp = temp_dir();
+    let mount = tmp.path().join("small");
+    let Some(tmpfs) = Tmpfs::mount(&mount, "1m") else {
+        println!("skipped: mounting a tmpfs is not permitted here");
+        return;
+    };
+    let input = tmp.path().join("in.mp4");
+    make_video(
+        &input,
+        &VideoSpec {
+            size: "640x360",
+            rate: "30",
+            seconds: 4.0,
+            audio: true,
+        },
+    );
+    let plan_dir = tmp.path().join("job.vre");
+    vre_plan(
+        &input,
+        &plan_dir,
+        args!["--chunks", "2", "--crf", "0", "-q"],
+    );
+    vre_ok(args!["work", plan_dir, "-q"]);
+    let chunk_bytes: u64 = chunk_files(&plan_dir)
+        .iter()
+        .map(|f| f.metadata().unwrap().len())
+        .sum();
+    assert!(chunk_bytes > 1 << 20, "OUT cannot fit: {chunk_bytes} bytes");
+    let out = mount.join("out.mp4");
+
+    // The preflight refuses, naming the flag `vre assemble` has to skip it.
+    let refused = run_vre(args!["assemble", plan_dir, "-o", out]);
+    assert_eq!(refused.status.code(), Some(73), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("--no-space-check"));
+
+    // Skipped: the disk fills up while ffmpeg writes OUT.
+    let full = run_vre(args!["assemble", plan_dir, "-o", out, "--no-space-check"]);
+    let message = stderr(&full);
+    println!("{message}");
+    assert_eq!(full.status.code(), Some(75), "{message}");
+    assert!(
+        message.contains(&format!("the disk holding {} is full", mount.display())),
+        "names OUT's filesystem: {message}"
+    );
+    assert!(
+        message.contains("free space")
+            && message.contains(&format!("vre assemble {}", plan_dir.display())),
+        "says what to do: {message}"
+    );
+    assert!(!out.exists(), "OUT is not written");
+    assert_eq!(
+        std::fs::read_dir(&mount).unwrap().count(),
+        0,
+        "no hidden partial OUT is left"
+    );
+    assert_eq!(
+        temp_files(&plan_dir),
+        Vec::<PathBuf>::new(),
+        "no concat list"
+    );
+    vre_ok(args!["verify", plan_dir, "--dry-run", "-q"]);
+
+    tmpfs.resize("64m");
+    vre_ok(args!["assemble", plan_dir, "-o", out, "-q"]);
+    assert_eq!(framemd5(&out, None), framemd5(&input, None));
+}
+
+#[test]
+fn a_plan_that_cannot_be_written_for_a_full_disk_exits_75_and_planning_again_with_room_succeeds() {
+    let tmp = temp_dir();
+    let mount = tmp.path().join("small");
+    // One page: the frame index fits, the plan does not.
+    let Some(tmpfs) = Tmpfs::mount(&mount, "4k") else {
+        println!("skipped: mounting a tmpfs is not permitted here");
+        return;
+    };
+    let input = tmp.path().join("in.mp4");
+    make_video(
+        &input,
+        &VideoSpec {
+            seconds: 1.0,
+            audio: false,
+            ..VideoSpec::default()
+        },
+    );
+    let plan_dir = mount.join("job.vre");
+    let full = run_vre(args!["plan", input, "-o", plan_dir, "--chunks", "2"]);
+    let message = stderr(&full);
+    println!("{message}");
+    assert_eq!(full.status.code(), Some(75), "{message}");
+    assert!(
+        message.contains("No space left on device")
+            && message.contains(&*plan_dir.to_string_lossy())
+            && message.contains("free space")
+            && message.contains("run the same command again"),
+        "names the file and what to do: {message}"
+    );
+    assert_eq!(temp_files(&mount), Vec::<PathBuf>::new(), "no temp file");
+
+    tmpfs.resize("64m");
+    vre_plan(&input, &plan_dir, args!["--chunks", "2", "-q"]);
+    vre_ok(args!["work", plan_dir, "-q"]);
 }

@@ -166,7 +166,7 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
             "directory as input",
             args!["plan", t, "-o", new_dir],
             65,
-            "not a media file",
+            "is a directory; pass a video file",
         ),
         case(
             "bad filter",

@@ -138,3 +138,31 @@ fn once_also_takes_the_audio_while_nobody_has() {
         "the audio is done: just the chunk"
     );
 }
+
+#[test]
+fn assemble_wait_timeout_counts_only_the_tasks_still_unfinished() {
+    let tmp = temp_dir();
+    let plan_dir = planned(tmp.path(), "4", true);
+    // Chunk 2 and the audio are done; chunks 0, 1 and 3 are not: tasks after the first
+    // unfinished one are done too.
+    vre_ok(args!["work", plan_dir, "--once", "--index", "2", "-q"]);
+    let status: serde_json::Value =
+        serde_json::from_slice(&vre_ok(args!["status", plan_dir, "--json"]).stdout).unwrap();
+    let unfinished = status["total"].as_u64().unwrap() - status["done"].as_u64().unwrap();
+    assert_eq!(unfinished, 3);
+    let gave_up = run_vre(args![
+        "assemble",
+        plan_dir,
+        "-o",
+        tmp.path().join("out.mp4"),
+        "--wait",
+        "--timeout",
+        "0.2"
+    ]);
+    let message = stderr(&gave_up);
+    assert_eq!(gave_up.status.code(), Some(75), "{message}");
+    assert!(
+        message.contains(&format!("still has {unfinished} unfinished task(s)")),
+        "{message}"
+    );
+}

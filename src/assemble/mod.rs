@@ -6,7 +6,7 @@ use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
 use crate::ffmpeg::probe;
 use crate::ffmpeg::runner;
-use crate::plandir::attempts;
+use crate::plandir::attempts::{self, EnvCause};
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
@@ -14,7 +14,9 @@ use crate::plandir::schema::{micros_to_seconds_text, Rational, Sidecar, TaskId};
 use crate::plandir::verify::{self, Problem};
 use crate::sys::watch::DirWatcher;
 use crate::sys::{disk, fsio};
+use crate::work::environment;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -111,6 +113,21 @@ pub enum AssembleError {
         /// The odd chunk's value.
         found: String,
     },
+    /// The environment stopped assembly (a full disk or quota, a read-only filesystem, an I/O
+    /// error, …): not the chunks' fault. OUT is untouched and nothing of the attempt is left.
+    #[error("{what} ({detail}) while assembling {out}; {out} was not written and the chunks are intact: {advice}, then assemble again with `vre assemble {dir} -o {out}` (exit 75 asks a scheduler to retry)", what = .cause.phrase(.path), out = .out.display(), advice = .cause.advice(), dir = .dir.display())]
+    Environment {
+        /// What failed.
+        cause: EnvCause,
+        /// The directory whose filesystem failed: OUT's, or the planDir.
+        path: PathBuf,
+        /// OUT.
+        out: PathBuf,
+        /// The planDir.
+        dir: PathBuf,
+        /// The evidence, in one line (an OS error, ffmpeg's error line).
+        detail: String,
+    },
     /// OUT's filesystem cannot hold it.
     #[error(transparent)]
     Space(#[from] crate::sys::disk::SpaceError),
@@ -122,7 +139,9 @@ pub enum AssembleError {
 impl HasCode for AssembleError {
     fn code(&self) -> Code {
         match self {
-            AssembleError::NotDone { .. } | AssembleError::Timeout { .. } => Code::TempFail,
+            AssembleError::NotDone { .. }
+            | AssembleError::Timeout { .. }
+            | AssembleError::Environment { .. } => Code::TempFail,
             AssembleError::Exhausted { .. } => Code::ChunksFailed,
             AssembleError::Untrusted { .. }
             | AssembleError::FrameCount { .. }
@@ -337,9 +356,14 @@ pub fn wait_until_complete(
         }
         let waited = started.elapsed();
         if timeout.is_some_and(|t| waited >= t) {
+            // Tasks after the first unfinished one may be done already: count only the others.
+            let pending = tasks[next..]
+                .iter()
+                .filter(|&&task| !dir.is_done(&loaded, task))
+                .count();
             return Err(AssembleError::Timeout {
                 dir: dir.root().to_path_buf(),
-                pending: tasks.len() - next,
+                pending,
                 seconds: waited.as_secs_f64(),
             });
         }
@@ -380,10 +404,10 @@ fn write_concat_list(dir: &PlanDir, loaded: &LoadedPlan) -> Result<PathBuf, Plan
         ));
     }
     let path = fsio::temp_path_for(&dir.concat_list());
-    fs::write(&path, list).map_err(|source| PlanDirError::Write {
-        path: path.clone(),
-        source,
-    })?;
+    if let Err(source) = fs::write(&path, list) {
+        let _ = fs::remove_file(&path);
+        return Err(PlanDirError::Write { path, source });
+    }
     Ok(path)
 }
 
@@ -447,8 +471,45 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
     Ok(())
 }
 
-/// Runs an assembly ffmpeg as a guarded child (a signal kills it).
-fn run_ffmpeg(argv: &ffmpeg::argv::Argv, out: &Path) -> Result<(), AssembleError> {
+/// What a failed write of assembly into `at` (OUT's directory, or the planDir for the concat
+/// list) means, decided while what was written is still there: the environment's failure
+/// ([`AssembleError::Environment`], exit 75), a directory this user cannot write
+/// ([`AssembleError::Output`], exit 73), or `None` when nothing points at the environment.
+fn blame_environment(
+    dir: &PlanDir,
+    out: &Path,
+    at: &Path,
+    os_error: Option<&io::Error>,
+    stderr: &str,
+) -> Option<AssembleError> {
+    let (cause, detail) = environment::classify_write(at, os_error, stderr)?;
+    match cause {
+        EnvCause::DiskFull
+        | EnvCause::ReadOnly
+        | EnvCause::IoError
+        | EnvCause::TooManyOpenFiles
+        | EnvCause::OutOfMemory => Some(AssembleError::Environment {
+            cause,
+            path: at.to_path_buf(),
+            out: out.to_path_buf(),
+            dir: dir.root().to_path_buf(),
+            detail,
+        }),
+        EnvCause::NotWritable => Some(AssembleError::Output {
+            path: out.to_path_buf(),
+            why: format!(
+                "cannot be written into {} ({detail}); give this user write access to it",
+                at.display()
+            ),
+            code: Code::CantCreate,
+        }),
+        EnvCause::InputMissing | EnvCause::PlanDirMissing => None,
+    }
+}
+
+/// Runs an assembly ffmpeg as a guarded child (a signal kills it); a failure is blamed on the
+/// environment of OUT's directory where the evidence says so.
+fn run_ffmpeg(dir: &PlanDir, argv: &ffmpeg::argv::Argv, out: &Path) -> Result<(), AssembleError> {
     let outcome = runner::run_guarded(argv, None, |_| {}).map_err(|e| AssembleError::Ffmpeg {
         out: out.to_path_buf(),
         stderr: e.to_string(),
@@ -459,6 +520,10 @@ fn run_ffmpeg(argv: &ffmpeg::argv::Argv, out: &Path) -> Result<(), AssembleError
         });
     }
     if !outcome.status.success() {
+        let at = fsio::parent_dir(out);
+        if let Some(blamed) = blame_environment(dir, out, at, None, &outcome.stderr_tail) {
+            return Err(blamed);
+        }
         return Err(AssembleError::Ffmpeg {
             out: out.to_path_buf(),
             stderr: ffmpeg::error::last_lines(&outcome.stderr_tail, 4),
@@ -472,6 +537,9 @@ fn run_ffmpeg(argv: &ffmpeg::argv::Argv, out: &Path) -> Result<(), AssembleError
 pub struct AssembleOptions {
     /// Re-encode while merging when the chunks cannot be joined by stream copy.
     pub allow_reencode: bool,
+    /// Start even if OUT's filesystem has less free space than the chunks and audio take
+    /// (`--no-space-check`).
+    pub skip_space_check: bool,
 }
 
 /// Assembles a planDir into OUT. Refuses, leaving OUT untouched, unless every sidecar carries
@@ -492,7 +560,9 @@ pub fn assemble(
         None => 0,
     };
     let needed = chunks.iter().map(|s| s.bytes).sum::<u64>() + audio_bytes;
-    crate::sys::disk::ensure_free(fsio::parent_dir(out), "the assembled output", needed)?;
+    if !options.skip_space_check {
+        crate::sys::disk::ensure_free(fsio::parent_dir(out), "the assembled output", needed)?;
+    }
     let reencode = match stream_mismatch(&chunks) {
         Some(_) if options.allow_reencode => true,
         Some(mismatch) => return Err(mismatch),
@@ -528,17 +598,25 @@ fn assemble_file(
     reencode: bool,
     out: &Path,
 ) -> Result<u64, AssembleError> {
-    let list = write_concat_list(dir, loaded)?;
+    let list = write_concat_list(dir, loaded).map_err(|e| match &e {
+        PlanDirError::Write { source, .. } => {
+            blame_environment(dir, out, dir.root(), Some(source), "").unwrap_or(e.into())
+        }
+        _ => e.into(),
+    })?;
     let temp = fsio::temp_path_for(out);
     let result = (|| {
         let argv = ffmpeg::mux::assemble(&loaded.plan, &list, audio, reencode, &temp);
-        run_ffmpeg(&argv, out)?;
+        run_ffmpeg(dir, &argv, out)?;
         check_assembled(loaded, &temp, out)?;
         let bytes = fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
-        fsio::publish(&temp, out).map_err(|e| AssembleError::Output {
-            path: out.to_path_buf(),
-            why: format!("cannot move the finished file into place: {e}"),
-            code: Code::CantCreate,
+        fsio::publish(&temp, out).map_err(|e| {
+            let at = fsio::parent_dir(out);
+            blame_environment(dir, out, at, Some(&e), "").unwrap_or(AssembleError::Output {
+                path: out.to_path_buf(),
+                why: format!("cannot move the finished file into place: {e}"),
+                code: Code::CantCreate,
+            })
         })?;
         Ok(bytes)
     })();
@@ -546,7 +624,17 @@ fn assemble_file(
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
-    result
+    result.map_err(|e| interrupted_or(e, out))
+}
+
+/// `err`, or [`AssembleError::Interrupted`] when a signal caused it (a check's ffprobe killed).
+fn interrupted_or(err: AssembleError, out: &Path) -> AssembleError {
+    match runner::interrupted() {
+        true => AssembleError::Interrupted {
+            out: out.to_path_buf(),
+        },
+        false => err,
+    }
 }
 
 /// A PNG sequence: every chunk's frames stream-copied (each packet is a PNG file) into a
@@ -559,10 +647,13 @@ fn assemble_png(
     out: &Path,
 ) -> Result<u64, AssembleError> {
     let staging = fsio::temp_path_for(out);
-    let cannot = |what: &str, e: std::io::Error| AssembleError::Output {
-        path: out.to_path_buf(),
-        why: format!("{what}: {e}"),
-        code: Code::CantCreate,
+    let cannot = |what: &str, e: std::io::Error| {
+        let at = fsio::parent_dir(out);
+        blame_environment(dir, out, at, Some(&e), "").unwrap_or(AssembleError::Output {
+            path: out.to_path_buf(),
+            why: format!("{what}: {e}"),
+            code: Code::CantCreate,
+        })
     };
     fs::create_dir(&staging).map_err(|e| cannot("cannot create the staging directory", e))?;
     let result = (|| {
@@ -574,7 +665,7 @@ fn assemble_png(
                 chunk.start_frame - first_frame + 1,
                 &staging,
             );
-            run_ffmpeg(&argv, out)?;
+            run_ffmpeg(dir, &argv, out)?;
         }
         if let Some(audio) = audio {
             let name = audio.file_name().unwrap_or_default();
@@ -608,7 +699,7 @@ fn assemble_png(
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
-    result
+    result.map_err(|e| interrupted_or(e, out))
 }
 
 #[cfg(test)]

@@ -24,6 +24,9 @@ pub struct AssembleArgs {
     /// With --wait: give up after this many seconds (exit 75).
     #[arg(long, value_name = "SECONDS", requires = "wait")]
     pub timeout: Option<f64>,
+    /// Start even if OUT's filesystem has less free space than the chunks and audio take.
+    #[arg(long = "no-space-check")]
+    pub no_space_check: bool,
 }
 
 /// Runs `vre assemble`.
@@ -36,6 +39,7 @@ pub fn run(args: &AssembleArgs, quiet: bool) -> anyhow::Result<Code> {
     let started = std::time::Instant::now();
     let options = assemble::AssembleOptions {
         allow_reencode: args.allow_reencode,
+        skip_space_check: args.no_space_check,
     };
     let done = assemble::assemble(&dir, &args.out, options)?;
     crate::plandir::stages::note(&dir, crate::plandir::stages::Stage::Assemble, started);

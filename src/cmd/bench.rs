@@ -35,6 +35,14 @@ pub struct BenchArgs {
     /// Also write an SVG plot of speedup against workers, with the ideal line and Amdahl's curve.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Re-encode while merging if the chunks cannot be joined by stream copy (slow), as
+    /// `vre run --allow-reencode`.
+    #[arg(long = "allow-reencode")]
+    pub allow_reencode: bool,
+    /// Start even if the chunks and output look too big for their filesystems, as
+    /// `vre run --no-space-check`.
+    #[arg(long = "no-space-check")]
+    pub no_space_check: bool,
     /// Plan options (the serial ffmpeg command gets the same input, range, filters and encoder
     /// settings, with ffmpeg's own threading).
     #[command(flatten)]
@@ -144,8 +152,8 @@ fn run_vre(args: &BenchArgs, jobs: u32, out: &Path, plan_dir: &Path) -> Result<(
         force: args.options.force,
         workers,
         max_attempts: 3,
-        space_check: true,
-        allow_reencode: false,
+        space_check: !args.no_space_check,
+        allow_reencode: args.allow_reencode,
     };
     let observer = events::observer_for(false);
     match pipeline::run(&job, observer.as_ref(), &mut |_, _| {}) {

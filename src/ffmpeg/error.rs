@@ -31,6 +31,12 @@ pub enum FfmpegError {
         /// The last lines of its stderr.
         stderr: String,
     },
+    /// vre was interrupted (SIGINT/SIGTERM): the program was killed, or not started.
+    #[error("{program} was stopped because vre was interrupted (SIGINT/SIGTERM)")]
+    Interrupted {
+        /// ffmpeg or ffprobe.
+        program: &'static str,
+    },
 }
 
 impl HasCode for FfmpegError {
@@ -39,6 +45,7 @@ impl HasCode for FfmpegError {
             FfmpegError::Missing { .. } => Code::Unavailable,
             FfmpegError::Spawn { .. } => Code::IoErr,
             FfmpegError::Failed { .. } => Code::Failure,
+            FfmpegError::Interrupted { .. } => Code::Interrupted,
         }
     }
 }

@@ -25,7 +25,7 @@ pub fn logged_pts(path: &Path) -> std::io::Result<Vec<i64>> {
 }
 
 /// What to do about a chain that does not hand frames on one for one.
-const FIX: &str = "vre renders one output frame per input frame and cannot cut such a chain into chunks; for a frame-rate change use --fps";
+const FIX: &str = "vre renders one output frame per input frame and cannot cut such a chain into chunks; for a frame-rate change, plan with `vre plan … --fps N` (or `vre run … --fps N`) instead";
 
 /// Checks that the user's filter chain handed on, for output frames `[first, first + frames)`,
 /// every frame it was given (the span's preroll and input frames, or its `--fps` grid slots),

@@ -10,9 +10,11 @@
 //! kills the groups it started, removes its temp files, releases its locks and exits with
 //! [`crate::exit::Code::Interrupted`].
 //!
-//! Short commands that only read (probes, counts) run through [`run_capture`] and
-//! [`count_stdout_bytes`]: they write nothing a claim depends on, so they need no guard. This
-//! module is the only place vre starts ffmpeg or ffprobe (`tests/architecture.rs`).
+//! Short commands that only read (probes, counts, the plan's analysis and trial) run through
+//! [`run_capture`] and [`count_stdout_bytes`]. They hold no lock, but they are guarded all the
+//! same (own process group, `PR_SET_PDEATHSIG`, killed on SIGINT/SIGTERM): an ffprobe stuck on
+//! an input, or a trial render of a heavy filter, must not outlive the vre that started it.
+//! This module is the only place vre starts ffmpeg or ffprobe (`tests/architecture.rs`).
 
 use crate::ffmpeg::argv::Argv;
 use crate::ffmpeg::error::{last_lines, spawn_error, FfmpegError};
@@ -21,7 +23,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 use std::thread;
@@ -183,15 +185,69 @@ fn tail_lines(stream: impl Read) -> String {
     Vec::from(tail).join("\n")
 }
 
-/// Runs a short command to completion and returns its stdout; `subject` names the file it is
-/// about, for the error message.
+/// Makes a command a guarded child: its own process group (a terminal's Ctrl-C reaches only vre,
+/// which then kills the group), and `SIGKILL` from the kernel when the thread that started it
+/// dies.
+fn guard(cmd: &mut Command) {
+    cmd.process_group(0);
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+    // functions (prctl, getppid, _exit) on a value copied into it.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Starts a [`guard`]ed command and registers its group, so that SIGINT/SIGTERM kills it;
+/// refuses to start anything once vre is interrupted.
+fn spawn_registered(cmd: &mut Command, program: &'static str) -> Result<Child, FfmpegError> {
+    let mut groups = RUNNING_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    if interrupted() {
+        return Err(FfmpegError::Interrupted { program });
+    }
+    let child = cmd.spawn().map_err(|e| spawn_error(program, e))?;
+    groups.push(child.id() as i32);
+    Ok(child)
+}
+
+/// Forgets a finished child's group.
+fn unregister(pgid: i32) {
+    RUNNING_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|&g| g != pgid);
+}
+
+/// Runs a short command to completion as a guarded child and returns its stdout; `subject`
+/// names the file it is about, for the error message. A command killed because vre was
+/// interrupted is [`FfmpegError::Interrupted`].
 pub fn run_capture(argv: &Argv, subject: &Path) -> Result<Vec<u8>, FfmpegError> {
-    let output = argv
-        .command()
-        .output()
-        .map_err(|e| spawn_error(argv.program(), e))?;
+    let mut cmd = argv.command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    guard(&mut cmd);
+    let child = spawn_registered(&mut cmd, argv.program())?;
+    let pgid = child.id() as i32;
+    let output = child.wait_with_output();
+    unregister(pgid);
+    let output = output.map_err(|source| FfmpegError::Spawn {
+        program: argv.program(),
+        source,
+    })?;
     if output.status.success() {
         Ok(output.stdout)
+    } else if interrupted() {
+        Err(FfmpegError::Interrupted {
+            program: argv.program(),
+        })
     } else {
         Err(FfmpegError::Failed {
             program: argv.program(),
@@ -201,17 +257,23 @@ pub fn run_capture(argv: &Argv, subject: &Path) -> Result<Vec<u8>, FfmpegError> 
     }
 }
 
-/// Runs a command that streams a long result to stdout and returns how many bytes it wrote,
-/// without keeping them; `Ok(None)` when the command failed.
+/// Runs a command that streams a long result to stdout, as a guarded child, and returns how
+/// many bytes it wrote, without keeping them; `Ok(None)` when the command failed.
 pub fn count_stdout_bytes(argv: &Argv) -> Result<Option<u64>, FfmpegError> {
-    let mut child = argv
-        .command()
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| spawn_error(argv.program(), e))?;
+    let mut cmd = argv.command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+    guard(&mut cmd);
+    let mut child = spawn_registered(&mut cmd, argv.program())?;
+    let pgid = child.id() as i32;
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let bytes = std::io::copy(&mut stdout, &mut std::io::sink()).unwrap_or(0);
-    let ok = child.wait().is_ok_and(|s| s.success());
+    let status = child.wait();
+    unregister(pgid);
+    let ok = status.is_ok_and(|s| s.success());
+    if !ok && interrupted() {
+        return Err(FfmpegError::Interrupted {
+            program: argv.program(),
+        });
+    }
     Ok(ok.then_some(bytes))
 }

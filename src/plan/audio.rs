@@ -59,6 +59,14 @@ pub enum AudioSpecError {
         /// The missing file.
         path: PathBuf,
     },
+    /// The file is not a regular file (a FIFO, a device, a directory, a symlink loop, …).
+    #[error("--audio '{spec}': {source}")]
+    NotAFile {
+        /// The whole spec.
+        spec: String,
+        /// What the path is instead.
+        source: crate::sys::input_file::InputFileError,
+    },
     /// The file has no audio.
     #[error("--audio '{spec}': '{}' has no audio stream", .path.display())]
     NoAudio {
@@ -73,6 +81,7 @@ impl HasCode for AudioSpecError {
     fn code(&self) -> Code {
         match self {
             AudioSpecError::FileMissing { .. } => Code::NoInput,
+            AudioSpecError::NotAFile { source, .. } => source.code(),
             AudioSpecError::NoAudio { .. } => Code::DataErr,
             _ => Code::Usage,
         }

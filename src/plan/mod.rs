@@ -20,6 +20,7 @@ use crate::plandir::schema::{
     Normalize, OutputSpec, Plan, Playback, Rational, Size, SourceFacts, SplitStrategy,
 };
 use crate::sys::fsio;
+use crate::sys::input_file::{self, InputFileError, Unusable};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -128,6 +129,17 @@ pub enum PlanError {
     /// An audio track cannot be used.
     #[error(transparent)]
     Audio(#[from] AudioSpecError),
+    /// The input is not a regular file (a FIFO or pipe, a device, a directory, a symlink
+    /// loop, …), or is missing.
+    #[error(transparent)]
+    InputFile(#[from] InputFileError),
+    /// SIGINT/SIGTERM arrived while planning: the analysis and trial children were killed and
+    /// nothing was written.
+    #[error("interrupted while planning {}; nothing was written: run the same command again", .input.display())]
+    Interrupted {
+        /// The input.
+        input: PathBuf,
+    },
     /// The input could not be read to hash it, or the trial's scratch directory not made.
     #[error("cannot read {}: {source}", .path.display())]
     Read {
@@ -144,6 +156,8 @@ impl HasCode for PlanError {
             PlanError::BadOption { .. } | PlanError::Rejected { .. } => Code::Usage,
             PlanError::Input(e) => e.code(),
             PlanError::Audio(e) => e.code(),
+            PlanError::InputFile(e) => e.code(),
+            PlanError::Interrupted { .. } => Code::Interrupted,
             PlanError::Read { .. } => Code::IoErr,
         }
     }
@@ -504,16 +518,9 @@ impl PlannedTrack<'_> {
     }
 }
 
-/// An `--audio` track, checked: the file exists and has audio.
+/// An `--audio` track (a regular file: [`check_input_files`]), checked: it has audio.
 fn user_track(spec: &TrackSpec) -> Result<AudioTrack, PlanError> {
     let spec_text = || format!("file={}", spec.path.display());
-    if !spec.path.is_file() {
-        return Err(AudioSpecError::FileMissing {
-            spec: spec_text(),
-            path: spec.path.clone(),
-        }
-        .into());
-    }
     let path = absolute(&spec.path)?;
     let media = probe::probe(&path)?;
     if media.audio.is_none() {
@@ -612,15 +619,30 @@ struct Analysis {
     record: Result<InputRecord, PlanError>,
 }
 
+/// Refuses, before anything opens them, inputs that are not regular files: INPUT and every
+/// `--audio` track (see [`input_file`]).
+fn check_input_files(req: &PlanRequest) -> Result<(), PlanError> {
+    input_file::check_input_file(&req.input)?;
+    for spec in &req.audio_tracks {
+        let spec_text = format!("file={}", spec.path.display());
+        input_file::check_input_file(&spec.path).map_err(|source| match source.problem {
+            Unusable::Missing => AudioSpecError::FileMissing {
+                spec: spec_text,
+                path: spec.path.clone(),
+            },
+            _ => AudioSpecError::NotAFile {
+                spec: spec_text,
+                source,
+            },
+        })?;
+    }
+    Ok(())
+}
+
 /// Reads the input: streams (and ffmpeg's version), packet timestamps, content hash and the
 /// audio's first frame, all at once; refuses what vre cannot render frame-exactly.
 fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
-    if !req.input.exists() {
-        return Err(ProbeError::Missing {
-            path: req.input.clone(),
-        }
-        .into());
-    }
+    check_input_files(req)?;
     let input_path = absolute(&req.input)?;
     // Independent reads at once: streams, packet timestamps (and ffmpeg's version) in one
     // ffprobe, the content hash, the audio's first frame.
@@ -782,13 +804,34 @@ fn frame_range(req: &PlanRequest, rate: Rational, total: u64) -> Result<(u64, u6
 /// on a one-frame trial render. Writes nothing.
 pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let loaded = make_untried_plan(req)?;
-    Trial::of(&loaded).run()?;
+    let tried = Trial::of(&loaded).run();
+    unless_interrupted(req, tried)?;
     Ok(loaded)
 }
 
 /// [`make_plan`] without the trial render: whoever uses the plan runs its [`Trial`] before it
 /// blames a failed render on the chunk.
+///
+/// SIGINT/SIGTERM kill the analysis children (ffprobe, ffmpeg) and make this
+/// [`PlanError::Interrupted`]; nothing is written, so no planDir is left half made.
 pub fn make_untried_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
+    ffmpeg::runner::install_signal_handlers();
+    let planned = plan_untried(req);
+    unless_interrupted(req, planned)
+}
+
+/// `result`, or [`PlanError::Interrupted`] once a signal has arrived (whatever the children it
+/// killed made of the result).
+fn unless_interrupted<T>(req: &PlanRequest, result: Result<T, PlanError>) -> Result<T, PlanError> {
+    if ffmpeg::runner::interrupted() {
+        return Err(PlanError::Interrupted {
+            input: req.input.clone(),
+        });
+    }
+    result
+}
+
+fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     validate_counts(req)?;
     let (container, codec) = container_and_codec(req)?;
     let analysis = analyse(req)?;

@@ -23,7 +23,7 @@ pub enum PlanDirError {
         source: io::Error,
     },
     /// A file could not be written.
-    #[error("cannot write {}: {source}", .path.display())]
+    #[error("cannot write {}: {source}{}", .path.display(), environment_advice(.source).unwrap_or_default())]
     Write {
         /// The file.
         path: PathBuf,
@@ -39,7 +39,7 @@ pub enum PlanDirError {
         reason: String,
     },
     /// The plan was written by another planDir format.
-    #[error("{} uses planDir format {found}, but this vre reads format {FORMAT_VERSION}; use the vre that planned it, or plan again with --force", .path.display())]
+    #[error("{} uses planDir format {found}, but this vre reads format {FORMAT_VERSION}; use the vre that planned it, or plan again with `vre plan ... --force`", .path.display())]
     Version {
         /// The file.
         path: PathBuf,
@@ -57,7 +57,7 @@ pub enum PlanDirError {
         actual: String,
     },
     /// The planned input is gone.
-    #[error("input {} is missing; restore it or plan again with the new path and --force", .path.display())]
+    #[error("input {} is missing; restore it, or plan again with the new path (`vre plan NEW_PATH -o PLANDIR --force`)", .path.display())]
     InputMissing {
         /// The input path.
         path: PathBuf,
@@ -95,6 +95,9 @@ impl HasCode for PlanDirError {
         match self {
             PlanDirError::NotAPlanDir { .. } | PlanDirError::InputMissing { .. } => Code::NoInput,
             PlanDirError::Read { .. } => Code::IoErr,
+            PlanDirError::Write { source, .. } if environment_advice(source).is_some() => {
+                Code::TempFail
+            }
             PlanDirError::Write { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied
                 | io::ErrorKind::NotFound
@@ -109,5 +112,44 @@ impl HasCode for PlanDirError {
             PlanDirError::DifferentPlan { .. } => Code::CantCreate,
             PlanDirError::Busy { .. } => Code::TempFail,
         }
+    }
+}
+
+/// What to do when a write fails because of the environment rather than of anything asked for
+/// (a full disk or quota, an I/O error): such a failure is a temporary one (exit 75), as in
+/// `vre work`. `None` for any other failure.
+fn environment_advice(source: &io::Error) -> Option<&'static str> {
+    match source.raw_os_error()? {
+        libc::ENOSPC | libc::EDQUOT => Some(
+            "; free space on that filesystem (or enlarge it), then run the same command again (exit 75 asks a scheduler to retry)",
+        ),
+        libc::EIO => Some(
+            "; check the device or network share (`dmesg`), then run the same command again (exit 75 asks a scheduler to retry)",
+        ),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_the_environment_stopped_is_a_temporary_failure_with_advice() {
+        let write = |errno| PlanDirError::Write {
+            path: "job.vre/plan.json".into(),
+            source: io::Error::from_raw_os_error(errno),
+        };
+        for errno in [libc::ENOSPC, libc::EDQUOT, libc::EIO] {
+            let err = write(errno);
+            assert_eq!(err.code(), Code::TempFail, "{err}");
+            assert!(
+                err.to_string().contains("run the same command again"),
+                "{err}"
+            );
+        }
+        assert_eq!(write(libc::EROFS).code(), Code::CantCreate);
+        assert_eq!(write(libc::EINVAL).code(), Code::IoErr);
+        assert!(!write(libc::EINVAL).to_string().contains("again"));
     }
 }

@@ -1,8 +1,9 @@
 //! What vre needs from the operating system: atomic file writes, disk space, directory
-//! watching and the log on stderr.
+//! watching, the log on stderr, and the check that an input is a regular file.
 
 pub mod disk;
 pub mod fsio;
 pub mod host;
+pub mod input_file;
 pub mod log;
 pub mod watch;

@@ -40,7 +40,7 @@ impl EnvCause {
     }
 
     /// What to do about it, as an imperative clause.
-    fn advice(self) -> &'static str {
+    pub fn advice(self) -> &'static str {
         match self {
             EnvCause::DiskFull => "free space on that filesystem (or enlarge it)",
             EnvCause::ReadOnly => "remount that filesystem read-write",
@@ -52,6 +52,21 @@ impl EnvCause {
             EnvCause::InputMissing => "make the input available again at its planned path",
             EnvCause::PlanDirMissing => "make the planDir available again at its path",
             EnvCause::OutOfMemory => "free memory or run fewer workers on this host",
+        }
+    }
+
+    /// The cause as a phrase naming the path it concerns (`the disk holding PATH is full`).
+    pub fn phrase(self, path: &Path) -> String {
+        let path = path.display();
+        match self {
+            EnvCause::DiskFull => format!("the disk holding {path} is full"),
+            EnvCause::ReadOnly => format!("the filesystem of {path} is read-only"),
+            EnvCause::NotWritable => format!("{path} is not writable"),
+            EnvCause::TooManyOpenFiles => "too many open files".to_string(),
+            EnvCause::IoError => format!("an I/O error on {path}"),
+            EnvCause::InputMissing => format!("the input {path} is missing or incomplete"),
+            EnvCause::PlanDirMissing => format!("{path} is missing"),
+            EnvCause::OutOfMemory => "out of memory".to_string(),
         }
     }
 
@@ -111,17 +126,7 @@ impl EnvFailure {
 
     /// The failure as a phrase naming the path.
     fn what(&self) -> String {
-        let path = self.path.display();
-        match self.cause {
-            EnvCause::DiskFull => format!("the disk holding {path} is full"),
-            EnvCause::ReadOnly => format!("the filesystem of {path} is read-only"),
-            EnvCause::NotWritable => format!("{path} is not writable"),
-            EnvCause::TooManyOpenFiles => "too many open files".to_string(),
-            EnvCause::IoError => format!("an I/O error on {path}"),
-            EnvCause::InputMissing => format!("the input {path} is missing or incomplete"),
-            EnvCause::PlanDirMissing => format!("{path} is missing"),
-            EnvCause::OutOfMemory => "out of memory".to_string(),
-        }
+        self.cause.phrase(&self.path)
     }
 }
 
@@ -185,6 +190,34 @@ pub fn classify_render(evidence: &RenderEvidence<'_>) -> Option<(EnvCause, PathB
         _ => e.plan_dir,
     };
     Some((cause, path.to_path_buf(), line.trim().to_string()))
+}
+
+/// The environment's share of a failed write outside a render (assembly writing OUT, its
+/// staging directory or its concat list), decided while what was written is still there: the
+/// OS error of vre's own I/O, if it is one of the environment's; else the state of the
+/// filesystem at `dir` (read-only, less than 1 MiB free); else an environment error text in
+/// the stderr of the ffmpeg that wrote. `None` when nothing points at the environment.
+pub fn classify_write(
+    dir: &Path,
+    os_error: Option<&io::Error>,
+    stderr: &str,
+) -> Option<(EnvCause, String)> {
+    if let Some(err) = os_error {
+        return EnvCause::of_io(err).map(|cause| (cause, err.to_string()));
+    }
+    if let Some(cause) = filesystem_state(dir) {
+        let detail = first_error_line(stderr).unwrap_or_else(|| match cause {
+            EnvCause::DiskFull => "less than 1 MiB free".to_string(),
+            _ => "mounted read-only".to_string(),
+        });
+        return Some((cause, detail));
+    }
+    stderr.lines().find_map(|line| {
+        ERROR_TEXTS
+            .iter()
+            .find(|(text, _)| line.contains(text))
+            .map(|(_, cause)| (*cause, line.trim().to_string()))
+    })
 }
 
 /// A full or read-only filesystem at `dir`, read with statvfs.
@@ -386,6 +419,28 @@ mod tests {
             classify_render(&killed).map(|f| f.0),
             Some(EnvCause::OutOfMemory)
         );
+    }
+
+    #[test]
+    fn a_failed_write_outside_a_render_blames_the_environment_on_its_evidence() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let full = io::Error::from_raw_os_error(libc::ENOSPC);
+        assert_eq!(
+            classify_write(dir, Some(&full), "").map(|f| f.0),
+            Some(EnvCause::DiskFull)
+        );
+        let odd = io::Error::from_raw_os_error(libc::EINVAL);
+        assert_eq!(classify_write(dir, Some(&odd), ""), None);
+        let said = "file:/x/.out.mp4.tmp-1: Input/output error\nConversion failed!";
+        assert_eq!(
+            classify_write(dir, None, said),
+            Some((
+                EnvCause::IoError,
+                "file:/x/.out.mp4.tmp-1: Input/output error".to_string()
+            ))
+        );
+        assert_eq!(classify_write(dir, None, "Invalid data found"), None);
     }
 
     #[test]

@@ -63,11 +63,16 @@ impl TrialGate {
         }
     }
 
-    /// Whether the settings pass: runs the trial the first time it is asked.
+    /// Whether the settings pass: runs the trial the first time it is asked (false, with no
+    /// verdict, when a signal cut the trial short).
     fn passed(&self) -> bool {
         let mut verdict = self.verdict.lock().unwrap_or_else(|e| e.into_inner());
         if verdict.is_none() {
             let tried = self.trial.run();
+            if runner::interrupted() {
+                // A signal killed the trial: that is no verdict on the settings.
+                return false;
+            }
             if tried.is_err() {
                 // The renders still running use the same rejected settings.
                 runner::kill_running();
@@ -589,7 +594,10 @@ impl Scheduler<'_> {
             Err(RenderError::Failed { .. })
                 if self.options.trial.as_ref().is_some_and(|t| !t.passed()) =>
             {
-                Ok(Outcome::TrialFailed)
+                Ok(match runner::interrupted() {
+                    true => Outcome::Interrupted,
+                    false => Outcome::TrialFailed,
+                })
             }
             Err(RenderError::Failed { reason, log }) => {
                 let record = attempts::record_failure(
