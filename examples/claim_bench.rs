@@ -147,6 +147,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
         },
         normalize: None,
         video_filter: Some("hue=s=0".to_string()),
+        filter_files: Vec::new(),
         preroll: Preroll {
             frames: 0,
             reason: "none".to_string(),

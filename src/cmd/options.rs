@@ -15,7 +15,8 @@ pub struct PlanOptions {
     /// --codec, or for `run` from OUT's extension; else mp4].
     #[arg(long, value_name = "FORMAT", value_parser = parse_container)]
     pub format: Option<Container>,
-    /// Video filter chain applied to every frame (ffmpeg -vf syntax).
+    /// Video filter chain applied to every frame (ffmpeg -vf syntax); relative paths of the
+    /// files its filters read are taken from the current directory and recorded in the plan.
     #[arg(long = "vf", value_name = "FILTERGRAPH")]
     pub vf: Option<String>,
     /// Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, prores_ks, ffv1, png
@@ -74,7 +75,8 @@ pub struct PlanOptions {
     /// Add an audio track: file=PATH[,offset=S][,seek=S][,rate=R][,volume=V][,fade-in=S][,fade-out=S][,loop].
     #[arg(long = "audio", value_name = "SPEC", value_parser = audio::parse_spec)]
     pub audio: Vec<TrackSpec>,
-    /// Audio filters for the input's own audio track.
+    /// Audio filters for the input's own audio track; filters that change its timing (atempo,
+    /// atrim, …) are refused (for a speed change: --no-source-audio --audio file=INPUT,rate=R).
     #[arg(long = "af", value_name = "FILTERS")]
     pub af: Option<String>,
     /// Leave the input's own audio out.

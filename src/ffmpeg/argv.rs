@@ -116,6 +116,36 @@ pub fn file_url(path: &Path) -> OsString {
     url
 }
 
+/// Puts `\\` before every character of `text` that is in `special` or is whitespace.
+fn backslash_escape(text: &str, special: &str) -> String {
+    text.chars().fold(String::new(), |mut out, c| {
+        if special.contains(c) || c.is_ascii_whitespace() {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}
+
+/// A value of one filter option, escaped for the filter's option list (`key=value:key=value`):
+/// quotes, escapes, separators and whitespace are read as just characters, and a value that
+/// looks like `key=…` stays one unnamed value.
+pub fn escape_option_value(text: &str) -> String {
+    backslash_escape(text, "\\':=")
+}
+
+/// A filter's whole option list escaped for the filtergraph around it (`a=…,b=…;[x]c`), so
+/// that its quotes, escapes, labels and separators reach the filter as written.
+pub fn escape_filter_options(text: &str) -> String {
+    backslash_escape(text, "\\'[],;")
+}
+
+/// A value for a filter option, escaped for both levels of ffmpeg's filtergraph syntax (the
+/// option list, then the graph), so that any path is read as just characters.
+pub fn filter_value(text: &str) -> String {
+    escape_filter_options(&escape_option_value(text))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! construction.
 
 use crate::codecs::VideoCodec;
-use crate::ffmpeg::argv::{file_url, Argv};
+use crate::ffmpeg::argv::{file_url, filter_value, Argv};
 use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::FrameLogs;
@@ -106,21 +106,6 @@ fn injected_seek_shift(first: u64) -> usize {
     }
     let shifted = std::env::var("VRE_FAULT_SHIFT_FRAME").ok();
     usize::from(shifted.and_then(|v| v.parse::<u64>().ok()) == Some(first))
-}
-
-/// A value for a filter option, escaped for both levels of ffmpeg's filtergraph syntax (the
-/// option list, then the graph), so that any path is read as just characters.
-fn filter_value(text: &str) -> String {
-    let escape = |text: &str, special: &str| {
-        text.chars().fold(String::new(), |mut out, c| {
-            if special.contains(c) {
-                out.push('\\');
-            }
-            out.push(c);
-            out
-        })
-    };
-    escape(&escape(text, "\\':"), "\\'[],;")
 }
 
 /// Filters that write the timestamp of every frame passing them to `log`, as

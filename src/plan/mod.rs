@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod chain;
 pub mod chunking;
+pub mod filter_files;
 pub mod preroll;
 
 use crate::codecs::{self, Container, Knobs, VideoCodec};
@@ -140,6 +141,20 @@ pub enum PlanError {
         /// The input.
         input: PathBuf,
     },
+    /// A file a filter of `--vf` or `--af` reads is missing or not a regular file.
+    #[error("{flag}: {filter}'s {option} {} {why}; correct the path, or create the file", .path.display())]
+    FilterFile {
+        /// The chain's flag.
+        flag: &'static str,
+        /// The filter.
+        filter: String,
+        /// The option that names the file.
+        option: String,
+        /// The file, as an absolute path.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The input could not be read to hash it, or the trial's scratch directory not made.
     #[error("cannot read {}: {source}", .path.display())]
     Read {
@@ -158,6 +173,7 @@ impl HasCode for PlanError {
             PlanError::Audio(e) => e.code(),
             PlanError::InputFile(e) => e.code(),
             PlanError::Interrupted { .. } => Code::Interrupted,
+            PlanError::FilterFile { .. } => Code::NoInput,
             PlanError::Read { .. } => Code::IoErr,
         }
     }
@@ -833,6 +849,8 @@ fn unless_interrupted<T>(req: &PlanRequest, result: Result<T, PlanError>) -> Res
 
 fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     validate_counts(req)?;
+    chain::check_audio_timing(req.audio_filter.as_deref()).map_err(|why| bad("--af", why))?;
+    let (req, read_by_filters) = &filter_files::resolve_request(req)?;
     let (container, codec) = container_and_codec(req)?;
     let analysis = analyse(req)?;
     let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &analysis.video.pix_fmt)?;
@@ -888,6 +906,8 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     )?;
     if chunks.len() > 1 {
         chain::check_chunkable(req.video_filter.as_deref()).map_err(|why| bad("--vf", why))?;
+        filter_files::check_no_writes(req.video_filter.as_deref())
+            .map_err(|why| bad("--vf", why))?;
     }
     let longest = chunks.iter().map(Chunk::frames).max().unwrap_or(1);
     let keyint = longest
@@ -909,6 +929,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         normalize,
         preroll,
         video_filter: req.video_filter.clone().filter(|f| !f.trim().is_empty()),
+        filter_files: read_by_filters.clone(),
         encoder: encoder_settings(req, codec, (crf, preset, pix_fmt), keyint),
         chunking: Chunking {
             strategy,

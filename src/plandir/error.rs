@@ -70,6 +70,32 @@ pub enum PlanDirError {
         /// What differs.
         what: String,
     },
+    /// A file a filter chain reads is gone.
+    #[error("{}, which {flag}'s {filter} filter reads ({option}), is missing; restore it, or plan again with `vre plan ... --force`", .path.display())]
+    FilterFileMissing {
+        /// The file.
+        path: PathBuf,
+        /// The chain's flag (`--vf`, `--af`).
+        flag: &'static str,
+        /// The filter that reads it.
+        filter: String,
+        /// The option that names it.
+        option: String,
+    },
+    /// A file a filter chain reads changed since it was planned.
+    #[error("{}, which {flag}'s {filter} filter reads ({option}), changed since it was planned ({what}); plan again with `vre plan ... --force` (only the tasks whose files changed in content are rendered again)", .path.display())]
+    FilterFileChanged {
+        /// The file.
+        path: PathBuf,
+        /// The chain's flag (`--vf`, `--af`).
+        flag: &'static str,
+        /// The filter that reads it.
+        filter: String,
+        /// The option that names it.
+        option: String,
+        /// What differs.
+        what: String,
+    },
     /// The planDir holds a different plan.
     #[error("{} already holds a different plan ({existing}, new plan {new}); pass --force to replace it (finished pieces the new plan can use are kept), or choose another planDir", .dir.display())]
     DifferentPlan {
@@ -93,7 +119,9 @@ pub enum PlanDirError {
 impl HasCode for PlanDirError {
     fn code(&self) -> Code {
         match self {
-            PlanDirError::NotAPlanDir { .. } | PlanDirError::InputMissing { .. } => Code::NoInput,
+            PlanDirError::NotAPlanDir { .. }
+            | PlanDirError::InputMissing { .. }
+            | PlanDirError::FilterFileMissing { .. } => Code::NoInput,
             PlanDirError::Read { .. } => Code::IoErr,
             PlanDirError::Write { source, .. } if environment_advice(source).is_some() => {
                 Code::TempFail
@@ -108,7 +136,8 @@ impl HasCode for PlanDirError {
             PlanDirError::Malformed { .. }
             | PlanDirError::Version { .. }
             | PlanDirError::Tampered { .. }
-            | PlanDirError::InputChanged { .. } => Code::DataErr,
+            | PlanDirError::InputChanged { .. }
+            | PlanDirError::FilterFileChanged { .. } => Code::DataErr,
             PlanDirError::DifferentPlan { .. } => Code::CantCreate,
             PlanDirError::Busy { .. } => Code::TempFail,
         }

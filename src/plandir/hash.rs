@@ -1,7 +1,7 @@
 //! The plan hash and the task keys: blake3 over canonical JSON, so that the same plan hashes
 //! the same on every machine and a task's output can be reused by any plan it fits.
 
-use crate::plandir::schema::{Chunk, Plan};
+use crate::plandir::schema::{Chunk, FilterChain, Plan};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -71,9 +71,26 @@ pub fn compute_plan_hash(plan: &Plan, chunks: &[Chunk]) -> String {
     hash_parts(PLAN_HASH_DOMAIN, &[&plan_value, &to_value(&chunks)])
 }
 
+/// Adds to a task key's basis the content of the files `chain` reads (its paths are in the
+/// chain itself): none, in the key of a plan whose chain reads no file.
+fn add_filter_files(basis: &mut Value, plan: &Plan, chain: FilterChain) {
+    let files: Vec<Value> = plan
+        .filter_files
+        .iter()
+        .filter(|f| f.chain == chain)
+        .map(|f| serde_json::json!([f.file.path, f.file.blake3]))
+        .collect();
+    if files.is_empty() {
+        return;
+    }
+    if let Value::Object(map) = basis {
+        map.insert("filter_files".to_string(), Value::Array(files));
+    }
+}
+
 /// What every video chunk of a plan depends on, apart from its own frame range.
 fn video_basis(plan: &Plan) -> Value {
-    serde_json::json!({
+    let mut basis = serde_json::json!({
         "format_version": plan.format_version,
         "ffmpeg_version": plan.ffmpeg_version,
         "input": { "blake3": plan.input.blake3, "size": plan.input.stamp.size },
@@ -84,25 +101,29 @@ fn video_basis(plan: &Plan) -> Value {
         "video_filter": plan.video_filter,
         "preroll": plan.preroll.frames,
         "encoder": to_value(&plan.encoder),
-    })
+    });
+    add_filter_files(&mut basis, plan, FilterChain::Video);
+    basis
 }
 
-/// The key of a chunk: everything its bytes depend on. Two plans that agree on it can share the
-/// chunk's output.
+/// The key of a chunk: everything its bytes depend on (the content of the files `--vf` reads
+/// too). Two plans that agree on it can share the chunk's output.
 pub fn chunk_task_key(plan: &Plan, chunk: &Chunk) -> String {
     let range = serde_json::json!([chunk.start_frame, chunk.end_frame]);
     hash_parts("vre-chunk-v1", &[&video_basis(plan), &range])
 }
 
-/// The key of the audio task: the tracks, their content, and the range and grid they are cut to.
+/// The key of the audio task: the tracks, their content, the content of the files `--af` reads,
+/// and the range and grid they are cut to.
 pub fn audio_task_key(plan: &Plan) -> String {
-    let basis = serde_json::json!({
+    let mut basis = serde_json::json!({
         "format_version": plan.format_version,
         "ffmpeg_version": plan.ffmpeg_version,
         "audio": to_value(&plan.audio),
         "range": [plan.output.start_frame, plan.output.end_frame],
         "frame_rate": to_value(&plan.output.frame_rate),
     });
+    add_filter_files(&mut basis, plan, FilterChain::Audio);
     hash_parts("vre-audio-v1", &[&basis])
 }
 

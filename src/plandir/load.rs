@@ -145,6 +145,16 @@ impl PlanDir {
                 reason: "input.path is not absolute".to_string(),
             });
         }
+        if let Some(file) = plan
+            .filter_files
+            .iter()
+            .find(|f| !f.file.path.is_absolute())
+        {
+            return Err(PlanDirError::Malformed {
+                path: plan_path,
+                reason: format!("filter file {} is not absolute", file.file.path.display()),
+            });
+        }
         let index = self.load_index(&plan.index)?;
         Ok(LoadedPlan {
             plan,
@@ -336,6 +346,7 @@ mod tests {
                 grid_offset_slots: 0,
             }),
             video_filter: None,
+            filter_files: Vec::new(),
             preroll: Preroll {
                 frames: 0,
                 reason: String::new(),

@@ -116,7 +116,7 @@ impl FileStamp {
     }
 }
 
-/// The input file as it was when planned.
+/// A file the plan reads (the input, a file a filter reads) as it was when planned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputRecord {
     /// Absolute path of the input.
@@ -126,6 +126,41 @@ pub struct InputRecord {
     pub stamp: FileStamp,
     /// blake3 of the content, hex.
     pub blake3: String,
+}
+
+/// The filter chain a file is named in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterChain {
+    /// `--vf`: every video chunk runs it.
+    Video,
+    /// `--af`: the audio task runs it.
+    Audio,
+}
+
+impl FilterChain {
+    /// The flag that gives the chain.
+    pub fn flag(self) -> &'static str {
+        match self {
+            FilterChain::Video => "--vf",
+            FilterChain::Audio => "--af",
+        }
+    }
+}
+
+/// A file a filter of `--vf` or `--af` reads, as it was when planned: workers refuse to render
+/// once it changed, and the keys of the tasks that run the chain depend on its content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilterFile {
+    /// The chain that names it.
+    pub chain: FilterChain,
+    /// The filter that reads it, e.g. `lut3d`.
+    pub filter: String,
+    /// The option that names it (or, for `fontsdir`, the folder it is in), e.g. `file`.
+    pub option: String,
+    /// Its absolute path (the chain in the plan names it so), size, times, inode and blake3.
+    #[serde(flatten)]
+    pub file: InputRecord,
 }
 
 /// Facts about the input's video stream, read with ffprobe.
@@ -404,8 +439,12 @@ pub struct Plan {
     pub output: OutputSpec,
     /// `--fps`/`--size`, when the output grid differs from the source.
     pub normalize: Option<Normalize>,
-    /// The user's video filter chain.
+    /// The user's video filter chain (paths in it absolute).
     pub video_filter: Option<String>,
+    /// The files the filters of `--vf` and `--af` read (empty in plans written before it
+    /// existed).
+    #[serde(default)]
+    pub filter_files: Vec<FilterFile>,
     /// History each chunk decodes before its start.
     pub preroll: Preroll,
     /// Encoder settings.

@@ -1,5 +1,6 @@
 //! Writing a plan into a planDir, and replacing one (`--force`) so that every finished output
-//! the new plan can use is kept. Also the check that the planned input has not changed since.
+//! the new plan can use is kept. Also the check that the planned input, and the files its filter
+//! chains read, have not changed since.
 
 use crate::plandir::claim;
 use crate::plandir::error::PlanDirError;
@@ -36,9 +37,31 @@ pub fn check_file_unchanged(path: &Path, planned: &FileStamp) -> Result<(), Plan
     }
 }
 
-/// Checks that the input is still the file planned (see [`check_file_unchanged`]).
+/// Checks that the input, and every file the plan's filter chains read, is still the file
+/// planned (see [`check_file_unchanged`]); an error about a filter's file names the file, the
+/// filter and its chain.
 pub fn check_input_unchanged(plan: &Plan) -> Result<(), PlanDirError> {
-    check_file_unchanged(&plan.input.path, &plan.input.stamp)
+    check_file_unchanged(&plan.input.path, &plan.input.stamp)?;
+    for used in &plan.filter_files {
+        let (flag, filter, option) = (used.chain.flag(), &used.filter, &used.option);
+        check_file_unchanged(&used.file.path, &used.file.stamp).map_err(|e| match e {
+            PlanDirError::InputMissing { path } => PlanDirError::FilterFileMissing {
+                path,
+                flag,
+                filter: filter.clone(),
+                option: option.clone(),
+            },
+            PlanDirError::InputChanged { path, what } => PlanDirError::FilterFileChanged {
+                path,
+                flag,
+                filter: filter.clone(),
+                option: option.clone(),
+                what,
+            },
+            other => other,
+        })?;
+    }
+    Ok(())
 }
 
 /// What writing a plan did.

@@ -474,6 +474,7 @@ pub fn synthetic_plan_dir(
         },
         normalize: None,
         video_filter: Some("hue=s=0,drawtext=text='</script>'".to_string()),
+        filter_files: Vec::new(),
         preroll: Preroll {
             frames: 0,
             reason: "none".to_string(),
