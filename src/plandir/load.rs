@@ -409,4 +409,44 @@ mod tests {
             assert_eq!(loaded.plan, plan);
         }
     }
+
+    #[test]
+    fn a_plan_written_before_the_identity_fields_loads_with_its_hash() {
+        // plan.json as the vre before plan_id, the input's ctime/inode and filter_files wrote
+        // it, hashed as that vre hashed it: blake3 over the domain, the canonical plan without
+        // plan_hash, and the canonical chunk list.
+        let (mut plan, chunks, index) = plan_with_floats(&mut || 0.5);
+        plan.plan_id = "ab".repeat(16);
+        plan.input.stamp.ctime_ns = 7;
+        plan.input.stamp.inode = 9;
+        let mut value = serde_json::to_value(&plan).unwrap();
+        let map = value.as_object_mut().unwrap();
+        map.remove("plan_id");
+        map.remove("plan_hash");
+        map.remove("filter_files");
+        let input = map["input"].as_object_mut().unwrap();
+        input.remove("ctime_ns");
+        input.remove("inode");
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(b"vre-plan-v2\n");
+        hasher.update(crate::plandir::hash::canonical_json(&value).as_bytes());
+        hasher.update(b"\n");
+        let chunks_value = serde_json::to_value(&chunks).unwrap();
+        hasher.update(crate::plandir::hash::canonical_json(&chunks_value).as_bytes());
+        let old_hash = hasher.finalize().to_hex().to_string();
+        value["plan_hash"] = Value::String(old_hash.clone());
+
+        let dir = tempfile::tempdir().unwrap();
+        let plan_dir = PlanDir::new(dir.path());
+        plan_dir.write_index(&index.encode()).unwrap();
+        fsio::write_json_atomic(&plan_dir.plan_path(), &value).unwrap();
+        fsio::write_json_atomic(&plan_dir.chunks_path(), &chunks).unwrap();
+        let loaded = plan_dir.load().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(loaded.plan.plan_hash, old_hash);
+        assert_eq!(loaded.plan.plan_id, "");
+        assert_eq!(
+            (loaded.plan.input.stamp.ctime_ns, loaded.plan.input.stamp.inode),
+            (0, 0)
+        );
+    }
 }

@@ -73,12 +73,17 @@ pub struct FileStamp {
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: u64,
     /// Status-change time, nanoseconds since the Unix epoch (0: not recorded, by a vre before
-    /// this field).
-    #[serde(default)]
+    /// this field; left out of the JSON then, so that such a plan still hashes as written).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub ctime_ns: u64,
     /// Inode number (the same on every host that mounts the file; 0: not recorded).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub inode: u64,
+}
+
+/// Whether a field holds the value older plans did not record (they are hashed without it).
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl FileStamp {
@@ -442,8 +447,9 @@ pub struct Plan {
     /// The user's video filter chain (paths in it absolute).
     pub video_filter: Option<String>,
     /// The files the filters of `--vf` and `--af` read (empty in plans written before it
-    /// existed).
-    #[serde(default)]
+    /// existed; left out of the JSON when empty, so that plans without such files hash as
+    /// plans written before it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filter_files: Vec<FilterFile>,
     /// History each chunk decodes before its start.
     pub preroll: Preroll,
