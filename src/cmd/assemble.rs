@@ -24,18 +24,24 @@ pub struct AssembleArgs {
     /// With --wait: give up after this many seconds (exit 75).
     #[arg(long, value_name = "SECONDS", requires = "wait")]
     pub timeout: Option<f64>,
+    /// Replace OUT if it exists (without it an existing OUT is refused, exit 73).
+    #[arg(short = 'y', long)]
+    pub overwrite: bool,
 }
 
 /// Runs `vre assemble`.
 pub fn run(args: &AssembleArgs, quiet: bool) -> anyhow::Result<Code> {
     let dir = PlanDir::new(&args.plan_dir);
     if args.wait {
+        // OUT is checked before the wait, not after it.
+        assemble::check_destination(&dir.load()?, &args.out, args.overwrite)?;
         let timeout = args.timeout.map(std::time::Duration::from_secs_f64);
         assemble::wait_until_complete(&dir, &args.out, timeout)?;
     }
     let started = std::time::Instant::now();
     let options = assemble::AssembleOptions {
         allow_reencode: args.allow_reencode,
+        overwrite: args.overwrite,
     };
     let done = assemble::assemble(&dir, &args.out, options)?;
     crate::plandir::stages::note(&dir, crate::plandir::stages::Stage::Assemble, started);

@@ -146,6 +146,8 @@ fn run_vre(args: &BenchArgs, jobs: u32, out: &Path, plan_dir: &Path) -> Result<(
         max_attempts: 3,
         space_check: true,
         allow_reencode: false,
+        // The bench's own scratch output, removed after each run.
+        overwrite: true,
     };
     let observer = events::observer_for(false);
     match pipeline::run(&job, observer.as_ref(), &mut |_, _| {}) {
