@@ -11,7 +11,8 @@
 # others. Over ssh, vre and ffmpeg must be on each host's PATH and the planDir on a filesystem
 # whose locks exclude across hosts (README.md: "Shared filesystems"; check with `vre doctor`).
 # The exit code is vre's (README.md: "Exit codes"): assembly refuses with 75 if a worker could
-# not finish; run the script again to resume.
+# not finish; run the script again to resume. An existing OUT is never replaced (exit 73): remove
+# it first, or set VRE_OVERWRITE=1 to replace it.
 set -euo pipefail
 plan_dir=${1:?usage: parallel.sh PLANDIR OUT [WORKERS [SSHLOGINS]]}
 out=${2:?usage: parallel.sh PLANDIR OUT [WORKERS [SSHLOGINS]]}
@@ -28,4 +29,6 @@ if ((failed)); then
     # parallel's exit code counts the failed workers; the others may still have done it all.
     echo "parallel.sh: $failed worker(s) failed; assembling what is there" >&2
 fi
-exec "$vre" assemble "$plan_dir" -o "$out"
+overwrite=()
+[[ -z ${VRE_OVERWRITE:-} ]] || overwrite=(--overwrite)
+exec "$vre" assemble "$plan_dir" -o "$out" "${overwrite[@]}"

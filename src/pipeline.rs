@@ -3,8 +3,10 @@
 //! found unchanged and only unfinished tasks are rendered.
 
 use crate::assemble::{self, AssembleError, AssembleOptions, Assembled};
+use crate::codecs::Container;
 use crate::exit::{Code, HasCode};
 use crate::plan::{self, PlanError, PlanRequest, Trial};
+use crate::plandir::clean;
 use crate::plandir::error::PlanDirError;
 use crate::plandir::estimate;
 use crate::plandir::layout::PlanDir;
@@ -39,6 +41,8 @@ pub struct Job {
     pub space_check: bool,
     /// Re-encode while merging when the chunks cannot be joined by stream copy.
     pub allow_reencode: bool,
+    /// Replace an existing OUT; without it an existing OUT is refused before planning.
+    pub overwrite: bool,
 }
 
 /// Wall seconds of each stage.
@@ -100,7 +104,7 @@ pub enum PipelineError {
         /// The planDir.
         plan_dir: PathBuf,
         /// Why.
-        source: std::io::Error,
+        source: Box<PlanDirError>,
     },
 }
 
@@ -139,6 +143,12 @@ pub fn run(
 ) -> Result<Finished, PipelineError> {
     let dir = &job.plan_dir;
     let started = Instant::now();
+    // Before anything is planned or written: an OUT that would be replaced, a folder that is
+    // someone else's.
+    let png = job.request.format == Some(Container::Png);
+    assemble::check_spares_input(&job.out, &job.request.input, png)?;
+    assemble::check_overwrite(&job.out, job.overwrite)?;
+    clean::check_can_hold_plan(dir)?;
     // On a planDir this run creates, the one-frame trial of the settings runs only if a chunk
     // fails (a published chunk proves them), and a rejected plan leaves nothing behind.
     // Anywhere else (a resume, a replaced plan) it runs first, so that a rejected plan changes
@@ -173,8 +183,9 @@ pub fn run(
     };
     let summary = scheduler::work(dir, &options, observer);
     if let Some(rejected) = options.trial.as_ref().and_then(|t| t.take_rejection()) {
-        // This run created the planDir: nothing of a rejected plan stays.
-        let _ = std::fs::remove_dir_all(dir.root());
+        // This run created the planDir: nothing of a rejected plan stays (but what others put
+        // there meanwhile).
+        let _ = clean::remove_plan_dir(dir);
         return Err(rejected.into());
     }
     let summary = summary?;
@@ -188,6 +199,7 @@ pub fn run(
     let options = AssembleOptions {
         allow_reencode: job.allow_reencode,
         skip_space_check: !job.space_check,
+        overwrite: job.overwrite,
     };
     let assembled = assemble::assemble(dir, &job.out, options)?;
     seconds.assemble = clock.elapsed().as_secs_f64();
@@ -199,11 +211,12 @@ pub fn run(
     })
 }
 
-/// Removes a finished job's planDir.
-pub fn remove_plan_dir(job: &Job) -> Result<(), PipelineError> {
-    std::fs::remove_dir_all(job.plan_dir.root()).map_err(|source| PipelineError::Cleanup {
+/// Removes a finished job's planDir: vre's files in it, and the folders they leave empty
+/// (see [`clean::remove_plan_dir`]). Returns what it left, which is not vre's.
+pub fn remove_plan_dir(job: &Job) -> Result<Vec<PathBuf>, PipelineError> {
+    clean::remove_plan_dir(&job.plan_dir).map_err(|source| PipelineError::Cleanup {
         out: job.out.clone(),
         plan_dir: job.plan_dir.root().to_path_buf(),
-        source,
+        source: Box::new(source),
     })
 }

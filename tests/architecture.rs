@@ -373,12 +373,33 @@ const SILENT_IMPORTS: [(&str, &str, &str); 3] = [
 
 /// Messages that only some of the verbs reaching their module can print: module, the start of
 /// the message, those verbs, and why.
-const SCOPED_MESSAGES: [(&str, &str, &[&str], &str); 1] = [(
-    "plandir::error",
-    "{} already holds a different plan",
-    &["plan", "run", "bench"],
-    "only writing a plan (`plandir::write::write_plan`) finds a different one",
-)];
+const SCOPED_MESSAGES: [(&str, &str, &[&str], &str); 4] = [
+    (
+        "plandir::error",
+        "{} already holds a different plan",
+        &["plan", "run", "bench"],
+        "only writing a plan (`plandir::write::write_plan`) finds a different one",
+    ),
+    (
+        "assemble",
+        "{when}; pass --overwrite (-y)",
+        &["assemble", "run"],
+        "`vre bench` always replaces its own scratch output",
+    ),
+    (
+        "plandir::schema",
+        "--vf",
+        &["plan", "run", "bench"],
+        "names the chain a filter file belongs to (`--vf's lut3d filter reads …`) in messages of \
+         every verb; it is advice only where the chain can be given",
+    ),
+    (
+        "plandir::schema",
+        "--af",
+        &["plan", "run", "bench"],
+        "names the chain a filter file belongs to, as `--vf` above",
+    ),
+];
 
 #[test]
 fn every_flag_a_message_suggests_exists_on_the_verb_that_prints_it() {

@@ -479,7 +479,7 @@ fn a_range_renders_exactly_its_frames() {
     let input = ntsc_video(tmp.path(), 4.0);
     let all = framemd5(&input, None);
     for (range, first, end) in [("30:100", 30, 100), ("1s:2.5s", 30, 75)] {
-        let out = tmp.path().join(format!("range-{first}.mp4"));
+        let out = tmp.path().join(format!("range-{first}-{end}.mp4"));
         vre_ok(args![
             "run", input, "-o", out, "--crf", "0", "--range", range, "--chunks", "3"
         ]);

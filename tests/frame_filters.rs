@@ -120,7 +120,7 @@ fn chains_that_hand_every_frame_on_render_frame_exactly_even_when_they_change_th
     for chain in ["fps=25,hue=s=0.5", "setpts=PTS+1/TB", "tmix=frames=3"] {
         let out = tmp.path().join("out.mp4");
         vre_ok(args![
-            "run", input, "-o", out, "--vf", chain, "--crf", "0", "--chunks", "2", "-q"
+            "run", input, "-o", out, "-y", "--vf", chain, "--crf", "0", "--chunks", "2", "-q"
         ]);
         assert_eq!(
             framemd5(&out, None),
@@ -162,7 +162,7 @@ fn filters_that_count_or_reorder_frames_are_refused_unless_rendered_as_one_chunk
     ] {
         let out = tmp.path().join("out.mp4");
         vre_ok(args![
-            "run", input, "-o", out, "--vf", chain, "--crf", "0", "--chunks", chunks, "-q"
+            "run", input, "-o", out, "-y", "--vf", chain, "--crf", "0", "--chunks", chunks, "-q"
         ]);
         assert_eq!(
             framemd5(&out, None),

@@ -46,9 +46,10 @@ fn serial_frames(input: &Path, dir: &Path, range: Option<(u64, u64)>) -> Vec<Str
     framemd5(&reference, None)
 }
 
-/// `vre run INPUT -o OUT -j 2 -q OPTIONS`, which must succeed.
+/// `vre run INPUT -o OUT -y -j 2 -q OPTIONS`, which must succeed (OUT is scratch, replaced from
+/// one case to the next).
 fn render(input: &Path, out: &Path, options: &[&str]) -> std::process::Output {
-    let mut args = args!["run", input, "-o", out, "-j", "2", "-q"];
+    let mut args = args!["run", input, "-o", out, "-y", "-j", "2", "-q"];
     args.extend(options.iter().map(std::ffi::OsString::from));
     vre_ok(args)
 }

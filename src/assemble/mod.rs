@@ -13,7 +13,7 @@ use crate::plandir::load::LoadedPlan;
 use crate::plandir::schema::{micros_to_seconds_text, Rational, Sidecar, TaskId};
 use crate::plandir::verify::{self, Problem};
 use crate::sys::watch::DirWatcher;
-use crate::sys::{disk, fsio};
+use crate::sys::{disk, fsio, owned};
 use crate::work::environment;
 use std::fs;
 use std::io;
@@ -184,34 +184,21 @@ pub fn check_output_path(loaded: &LoadedPlan, out: &Path) -> Result<(), Assemble
         why,
         code,
     };
-    let input = &loaded.plan.input.path;
-    if disk::same_file(out, input) {
-        return Err(fail(
-            "is this plan's input; writing it would destroy the input: choose another output"
-                .to_string(),
-            Code::Usage,
-        ));
-    }
     let container = loaded.plan.output.container;
+    check_spares_input(out, &loaded.plan.input.path, container == Container::Png)?;
     if container == Container::Png {
-        let holds_input = match (out.canonicalize(), input.canonicalize()) {
-            (Ok(dir), Ok(file)) => file.starts_with(dir),
-            _ => false,
-        };
-        if holds_input {
-            return Err(fail(
-                format!(
-                    "holds this plan's input {}, and a PNG sequence replaces its directory as a whole: choose another output directory",
-                    input.display()
-                ),
-                Code::Usage,
-            ));
-        }
         if out.exists() && !out.is_dir() {
             return Err(fail(
                 "exists and is not a directory; a PNG sequence is written as a directory"
                     .to_string(),
                 Code::CantCreate,
+            ));
+        }
+        let staging = assembly_temp(loaded, out);
+        if !ffmpeg::mux::png_frame_names_fit(&staging, loaded.plan.output.total_frames()) {
+            return Err(fail(
+                "its path is too long for ffmpeg's image2 muxer (about 1000 bytes with vre's staging name and the frame names): choose a shorter one".to_string(),
+                Code::Usage,
             ));
         }
     } else {
@@ -237,6 +224,133 @@ pub fn check_output_path(loaded: &LoadedPlan, out: &Path) -> Result<(), Assemble
             ),
             Code::CantCreate,
         ));
+    }
+    Ok(())
+}
+
+/// Refuses an OUT that is `input` (even through a hard link) or, for a PNG sequence (`png`),
+/// which replaces its directory as a whole, a directory holding it.
+pub fn check_spares_input(out: &Path, input: &Path, png: bool) -> Result<(), AssembleError> {
+    let fail = |why: String| AssembleError::Output {
+        path: out.to_path_buf(),
+        why,
+        code: Code::Usage,
+    };
+    if disk::same_file(out, input) {
+        return Err(fail(
+            "is this plan's input; writing it would destroy the input: choose another output"
+                .to_string(),
+        ));
+    }
+    let holds_input = png
+        && match (out.canonicalize(), input.canonicalize()) {
+            (Ok(dir), Ok(file)) => file.starts_with(dir),
+            _ => false,
+        };
+    if holds_input {
+        return Err(fail(format!(
+            "holds this plan's input {}, and a PNG sequence replaces its directory as a whole: choose another output directory",
+            input.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks OUT before any work: [`check_output_path`], then [`check_overwrite`].
+pub fn check_destination(
+    loaded: &LoadedPlan,
+    out: &Path,
+    overwrite: bool,
+) -> Result<(), AssembleError> {
+    check_output_path(loaded, out)?;
+    check_overwrite(out, overwrite)
+}
+
+/// Whether something is at `out` that replacing it would lose: a file, a link, or a directory
+/// with anything in it (an empty directory holds nothing to lose).
+fn holds_something(out: &Path) -> bool {
+    match fs::symlink_metadata(out) {
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        Ok(meta) if meta.is_dir() => fs::read_dir(out).map_or(true, |mut d| d.next().is_some()),
+        Ok(_) => true,
+    }
+}
+
+/// The refusal of an OUT that exists when `--overwrite` was not given.
+fn exists_error(out: &Path, when: &str) -> AssembleError {
+    AssembleError::Output {
+        path: out.to_path_buf(),
+        why: format!("{when}; pass --overwrite (-y) to replace it, or choose another output"),
+        code: Code::CantCreate,
+    }
+}
+
+/// Refuses an OUT that exists (a file, a link, a directory that is not empty) unless
+/// `overwrite`: checked before any work, and again when OUT is put in place, which never
+/// replaces anything without `overwrite`.
+pub fn check_overwrite(out: &Path, overwrite: bool) -> Result<(), AssembleError> {
+    if overwrite || !holds_something(out) {
+        Ok(())
+    } else {
+        Err(exists_error(out, "exists"))
+    }
+}
+
+/// Whether a plan identity is one that can name files: lowercase hex (plan.json is data).
+fn is_plain_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The temp path this assembly writes `dest` under (OUT's partial copy, the PNG staging
+/// directory, the concat list): named with the plan identity and this process, so that the next
+/// assembly of the plan can prove it is vre's and dead, and remove it. A plan without a usable
+/// identity gets a plain temp name.
+fn assembly_temp(loaded: &LoadedPlan, dest: &Path) -> PathBuf {
+    let id = &loaded.plan.plan_id;
+    if is_plain_id(id) {
+        owned::temp_path(dest, id)
+    } else {
+        fsio::temp_path_for(dest)
+    }
+}
+
+/// Removes what killed assemblies left: beside OUT, the partial outputs and staging directories
+/// of this plan; in the planDir, concat lists. Only those whose process is dead on this host: a
+/// running assembly's, or one on another host, are left alone.
+fn sweep_dead_assemblies(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    out: &Path,
+) -> Result<(), AssembleError> {
+    let id = &loaded.plan.plan_id;
+    let list_name = dir.concat_list();
+    let list_name = list_name.file_name().unwrap_or_default().to_string_lossy();
+    let out_dir = fsio::parent_dir(out);
+    let beside_out = if is_plain_id(id) {
+        owned::remove_dead(out_dir, |t| t.tag == *id).map_err(|e| AssembleError::Output {
+            path: out.to_path_buf(),
+            why: format!(
+                "cannot remove what a killed assembly left in {}: {e}",
+                out_dir.display()
+            ),
+            code: Code::CantCreate,
+        })?
+    } else {
+        Vec::new()
+    };
+    let in_plan_dir =
+        owned::remove_dead(dir.root(), |t| t.target == list_name).map_err(|source| {
+            PlanDirError::Write {
+                path: dir.root().to_path_buf(),
+                source,
+            }
+        })?;
+    for path in beside_out.iter().chain(&in_plan_dir) {
+        crate::sys::log::log(
+            crate::sys::log::Level::Info,
+            "removed what a killed assembly left",
+            &[("path", path.display().to_string())],
+        );
     }
     Ok(())
 }
@@ -403,7 +517,7 @@ fn write_concat_list(dir: &PlanDir, loaded: &LoadedPlan) -> Result<PathBuf, Plan
             micros_to_seconds_text(micros)
         ));
     }
-    let path = fsio::temp_path_for(&dir.concat_list());
+    let path = assembly_temp(loaded, &dir.concat_list());
     if let Err(source) = fs::write(&path, list) {
         let _ = fs::remove_file(&path);
         return Err(PlanDirError::Write { path, source });
@@ -540,6 +654,8 @@ pub struct AssembleOptions {
     /// Start even if OUT's filesystem has less free space than the chunks and audio take
     /// (`--no-space-check`).
     pub skip_space_check: bool,
+    /// Replace an existing OUT (`--overwrite`); without it an existing OUT is refused.
+    pub overwrite: bool,
 }
 
 /// Assembles a planDir into OUT. Refuses, leaving OUT untouched, unless every sidecar carries
@@ -551,7 +667,8 @@ pub fn assemble(
 ) -> Result<Assembled, AssembleError> {
     runner::install_signal_handlers();
     let loaded = dir.load()?;
-    check_output_path(&loaded, out)?;
+    check_destination(&loaded, out, options.overwrite)?;
+    sweep_dead_assemblies(dir, &loaded, out)?;
     let clock = Instant::now();
     let chunks = verify_all(dir, &loaded)?;
     let verify_seconds = clock.elapsed().as_secs_f64();
@@ -575,9 +692,16 @@ pub fn assemble(
         .as_ref()
         .map(|_| dir.output(&loaded.plan, TaskId::Audio));
     let bytes = if loaded.plan.output.container == Container::Png {
-        assemble_png(dir, &loaded, audio.as_deref(), out)?
+        assemble_png(dir, &loaded, audio.as_deref(), out, options.overwrite)?
     } else {
-        assemble_file(dir, &loaded, audio.as_deref(), reencode, out)?
+        assemble_file(
+            dir,
+            &loaded,
+            audio.as_deref(),
+            reencode,
+            out,
+            options.overwrite,
+        )?
     };
     Ok(Assembled {
         output: out.to_path_buf(),
@@ -597,6 +721,7 @@ fn assemble_file(
     audio: Option<&Path>,
     reencode: bool,
     out: &Path,
+    overwrite: bool,
 ) -> Result<u64, AssembleError> {
     let list = write_concat_list(dir, loaded).map_err(|e| match &e {
         PlanDirError::Write { source, .. } => {
@@ -604,19 +729,29 @@ fn assemble_file(
         }
         _ => e.into(),
     })?;
-    let temp = fsio::temp_path_for(out);
+    let temp = assembly_temp(loaded, out);
     let result = (|| {
         let argv = ffmpeg::mux::assemble(&loaded.plan, &list, audio, reencode, &temp);
         run_ffmpeg(dir, &argv, out)?;
         check_assembled(loaded, &temp, out)?;
         let bytes = fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
-        fsio::publish(&temp, out).map_err(|e| {
-            let at = fsio::parent_dir(out);
-            blame_environment(dir, out, at, Some(&e), "").unwrap_or(AssembleError::Output {
-                path: out.to_path_buf(),
-                why: format!("cannot move the finished file into place: {e}"),
-                code: Code::CantCreate,
-            })
+        let published = if overwrite {
+            fsio::publish(&temp, out)
+        } else {
+            fsio::publish_no_replace(&temp, out)
+        };
+        published.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                exists_error(out, "appeared while vre assembled it")
+            }
+            _ => {
+                let at = fsio::parent_dir(out);
+                blame_environment(dir, out, at, Some(&e), "").unwrap_or(AssembleError::Output {
+                    path: out.to_path_buf(),
+                    why: format!("cannot move the finished file into place: {e}"),
+                    code: Code::CantCreate,
+                })
+            }
         })?;
         Ok(bytes)
     })();
@@ -645,8 +780,9 @@ fn assemble_png(
     loaded: &LoadedPlan,
     audio: Option<&Path>,
     out: &Path,
+    overwrite: bool,
 ) -> Result<u64, AssembleError> {
-    let staging = fsio::temp_path_for(out);
+    let staging = assembly_temp(loaded, out);
     let cannot = |what: &str, e: std::io::Error| {
         let at = fsio::parent_dir(out);
         blame_environment(dir, out, at, Some(&e), "").unwrap_or(AssembleError::Output {
@@ -692,14 +828,37 @@ fn assemble_png(
             });
         }
         fsio::sync_filesystem(&staging).map_err(|e| cannot("cannot sync the frames", e))?;
-        fsio::replace_dir(&staging, out)
-            .map_err(|e| cannot("cannot move the frames into place", e))?;
+        if overwrite {
+            fsio::replace_dir(&staging, out)
+        } else {
+            put_dir_in_place(&staging, out)
+        }
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::DirectoryNotEmpty => {
+                exists_error(out, "was filled while vre assembled it")
+            }
+            _ => cannot("cannot move the frames into place", e),
+        })?;
         Ok(bytes)
     })();
     if result.is_err() {
         let _ = fs::remove_dir_all(&staging);
     }
     result.map_err(|e| interrupted_or(e, out))
+}
+
+/// Puts a finished staging directory at `out` without replacing anything: an empty directory
+/// there is removed first (only an empty one can be), then the staging directory is renamed
+/// unless something took the name meanwhile.
+fn put_dir_in_place(staging: &Path, out: &Path) -> std::io::Result<()> {
+    if fs::symlink_metadata(out).is_ok_and(|m| m.is_dir()) {
+        match fs::remove_dir(out) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    fsio::rename_no_replace(staging, out)?;
+    fsio::fsync_dir(fsio::parent_dir(out))
 }
 
 #[cfg(test)]

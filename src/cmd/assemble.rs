@@ -27,12 +27,17 @@ pub struct AssembleArgs {
     /// Start even if OUT's filesystem has less free space than the chunks and audio take.
     #[arg(long = "no-space-check")]
     pub no_space_check: bool,
+    /// Replace OUT if it exists (without it an existing OUT is refused, exit 73).
+    #[arg(short = 'y', long)]
+    pub overwrite: bool,
 }
 
 /// Runs `vre assemble`.
 pub fn run(args: &AssembleArgs, quiet: bool) -> anyhow::Result<Code> {
     let dir = PlanDir::new(&args.plan_dir);
     if args.wait {
+        // OUT is checked before the wait, not after it.
+        assemble::check_destination(&dir.load()?, &args.out, args.overwrite)?;
         let timeout = args.timeout.map(std::time::Duration::from_secs_f64);
         assemble::wait_until_complete(&dir, &args.out, timeout)?;
     }
@@ -40,6 +45,7 @@ pub fn run(args: &AssembleArgs, quiet: bool) -> anyhow::Result<Code> {
     let options = assemble::AssembleOptions {
         allow_reencode: args.allow_reencode,
         skip_space_check: args.no_space_check,
+        overwrite: args.overwrite,
     };
     let done = assemble::assemble(&dir, &args.out, options)?;
     crate::plandir::stages::note(&dir, crate::plandir::stages::Stage::Assemble, started);

@@ -154,6 +154,8 @@ fn run_vre(args: &BenchArgs, jobs: u32, out: &Path, plan_dir: &Path) -> Result<(
         max_attempts: 3,
         space_check: !args.no_space_check,
         allow_reencode: args.allow_reencode,
+        // The bench's own scratch output, removed after each run.
+        overwrite: true,
     };
     let observer = events::observer_for(false);
     match pipeline::run(&job, observer.as_ref(), &mut |_, _| {}) {

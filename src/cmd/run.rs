@@ -7,6 +7,7 @@ use crate::codecs::Container;
 use crate::exit::{Code, Coded};
 use crate::inspect::status;
 use crate::pipeline::{self, Finished, Job};
+use crate::plandir::clean;
 use crate::plandir::layout::PlanDir;
 use crate::sys::host;
 use crate::work::events;
@@ -25,12 +26,16 @@ pub struct RunArgs {
     /// Local workers [default: cores].
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
-    /// planDir to use [default: OUT.vre beside OUT].
+    /// planDir to use: a new or empty directory, or a planDir to resume [default: OUT.vre beside
+    /// OUT].
     #[arg(long = "plan-dir", value_name = "DIR")]
     pub plan_dir: Option<PathBuf>,
     /// Keep the planDir after success.
     #[arg(long = "keep-temp")]
     pub keep_temp: bool,
+    /// Replace OUT if it exists (without it an existing OUT is refused before planning, exit 73).
+    #[arg(short = 'y', long)]
+    pub overwrite: bool,
     /// Re-encode while merging if the chunks cannot be joined by stream copy (slow).
     #[arg(long = "allow-reencode")]
     pub allow_reencode: bool,
@@ -92,6 +97,7 @@ impl RunArgs {
             max_attempts: self.max_attempts,
             space_check: !self.no_space_check,
             allow_reencode: self.allow_reencode,
+            overwrite: self.overwrite,
         })
     }
 }
@@ -136,7 +142,15 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
         );
     }
     if !args.keep_temp {
-        pipeline::remove_plan_dir(&job)?;
+        let left = pipeline::remove_plan_dir(&job)?;
+        if !left.is_empty() {
+            eprintln!(
+                "vre: removed the planDir {}, but for {} file(s) that are not vre's, left in place: {}",
+                job.plan_dir.root().display(),
+                left.len(),
+                clean::describe(&left)
+            );
+        }
     }
     Ok(Code::Success)
 }

@@ -4,6 +4,8 @@ use crate::codecs::VideoCodec;
 use crate::ffmpeg::argv::{file_url, Argv};
 use crate::ffmpeg::video::push_encoder;
 use crate::plandir::schema::Plan;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 /// Concatenates the chunks (concat demuxer), muxes the audio (stream copy) and stamps the exact
@@ -48,6 +50,41 @@ pub fn assemble(
     argv
 }
 
+/// The name pattern of the frames of a PNG sequence, for the image2 muxer.
+const FRAME_PATTERN: &str = "frame_%06d.png";
+
+/// The longest file name (`file:` URL included) ffmpeg 5.1's image2 muxer expands a pattern
+/// into: it writes into a 1024-byte buffer and cuts what does not fit.
+const IMAGE2_NAME_MAX: usize = 1023;
+
+/// The image2 pattern of the frames in `directory`: the directory's own `%` signs doubled, so
+/// that the muxer, which expands `%` anywhere in the path, reads them as plain `%`.
+fn frame_pattern(directory: &Path) -> OsString {
+    let escaped = directory
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .fold(Vec::new(), |mut bytes, &b| {
+            bytes.push(b);
+            if b == b'%' {
+                bytes.push(b'%');
+            }
+            bytes
+        });
+    let mut pattern = OsString::from_vec(escaped);
+    pattern.push("/");
+    pattern.push(FRAME_PATTERN);
+    file_url(Path::new(&pattern))
+}
+
+/// Whether the frames of a PNG sequence of `frames` frames written into `directory` have names
+/// short enough for the image2 muxer (see [`IMAGE2_NAME_MAX`]).
+pub fn png_frame_names_fit(directory: &Path, frames: u64) -> bool {
+    let digits = frames.to_string().len().max(6);
+    let longest = "file:".len() + directory.as_os_str().len() + "/frame_.png".len() + digits;
+    longest <= IMAGE2_NAME_MAX
+}
+
 /// Writes one PNG chunk's frames, stream-copied (each packet is a PNG file), as
 /// `frame_NNNNNN.png` numbered from `first_number` in `directory`.
 pub fn extract_png_frames(chunk: &Path, first_number: u64, directory: &Path) -> Argv {
@@ -56,7 +93,7 @@ pub fn extract_png_frames(chunk: &Path, first_number: u64, directory: &Path) -> 
     argv.push_all(["-map", "0:v:0", "-c:v", "copy", "-start_number"]);
     argv.push(first_number.to_string());
     argv.push_all(["-f", "image2"]);
-    argv.push(file_url(&directory.join("frame_%06d.png")));
+    argv.push(frame_pattern(directory));
     argv
 }
 
@@ -82,5 +119,22 @@ pub(super) fn gcd(a: u64, b: u64) -> u64 {
         a
     } else {
         gcd(b, a % b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_signs_of_the_directory_reach_image2_as_literals() {
+        let argv = extract_png_frames(Path::new("c.nut"), 1, Path::new("/o/frames %d 100%"));
+        assert_eq!(
+            argv.args().last().unwrap(),
+            "file:/o/frames %%d 100%%/frame_%06d.png"
+        );
+        assert!(png_frame_names_fit(Path::new("/o/frames"), 1_000_000_000));
+        let deep = "d/".repeat(510);
+        assert!(!png_frame_names_fit(Path::new(&deep), 10));
     }
 }

@@ -14,6 +14,22 @@ pub enum PlanDirError {
         /// The directory.
         dir: PathBuf,
     },
+    /// A folder of the layout is a symbolic link or not a directory.
+    #[error("{} is {what}: vre acts on a planDir only through its own folders, never through a link (link the planDir itself instead); replace it with a real directory", .path.display())]
+    UnsafeLayout {
+        /// The folder.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+    /// A directory chosen as a new planDir holds files that are not vre's.
+    #[error("{} is not a planDir: {why}; choose a new or empty directory", .dir.display())]
+    Foreign {
+        /// The directory.
+        dir: PathBuf,
+        /// What is in the way (naming a few of the files that are not vre's).
+        why: String,
+    },
     /// A file could not be read.
     #[error("cannot read {}: {source}", .path.display())]
     Read {
@@ -137,8 +153,9 @@ impl HasCode for PlanDirError {
             | PlanDirError::Version { .. }
             | PlanDirError::Tampered { .. }
             | PlanDirError::InputChanged { .. }
-            | PlanDirError::FilterFileChanged { .. } => Code::DataErr,
-            PlanDirError::DifferentPlan { .. } => Code::CantCreate,
+            | PlanDirError::FilterFileChanged { .. }
+            | PlanDirError::UnsafeLayout { .. } => Code::DataErr,
+            PlanDirError::DifferentPlan { .. } | PlanDirError::Foreign { .. } => Code::CantCreate,
             PlanDirError::Busy { .. } => Code::TempFail,
         }
     }

@@ -31,6 +31,26 @@ const ATTEMPTS_DIR: &str = "attempts";
 const LOGS_DIR: &str = "logs";
 /// How far running tasks are.
 const PROGRESS_DIR: &str = "progress";
+/// The folders below the root, in the order they are created.
+const LAYOUT_DIRS: [&str; 6] = [
+    CHUNKS_DIR,
+    AUDIO_DIR,
+    LOCKS_DIR,
+    ATTEMPTS_DIR,
+    LOGS_DIR,
+    PROGRESS_DIR,
+];
+/// The files of the root.
+const ROOT_FILES: [&str; 6] = [
+    PLAN_FILE,
+    CHUNKS_FILE,
+    INDEX_FILE,
+    STAGES_FILE,
+    REPORT_FILE,
+    CONCAT_LIST_FILE,
+];
+/// The probe lock `vre doctor --hold` takes in `locks/` of a planDir.
+const DOCTOR_LOCK_FILE: &str = "doctor.lock";
 
 /// A planDir on disk: all paths inside it.
 #[derive(Debug, Clone)]
@@ -152,15 +172,7 @@ impl PlanDir {
 
     /// Creates the planDir and its subdirectories.
     pub fn create_layout(&self) -> Result<(), PlanDirError> {
-        for sub in [
-            "",
-            CHUNKS_DIR,
-            AUDIO_DIR,
-            LOCKS_DIR,
-            ATTEMPTS_DIR,
-            LOGS_DIR,
-            PROGRESS_DIR,
-        ] {
+        for sub in std::iter::once("").chain(LAYOUT_DIRS) {
             let dir = self.root.join(sub);
             fs::create_dir_all(&dir).map_err(|source| PlanDirError::Write { path: dir, source })?;
         }
@@ -170,5 +182,89 @@ impl PlanDir {
     /// Whether a plan.json exists.
     pub fn has_plan(&self) -> bool {
         self.plan_path().is_file()
+    }
+
+    /// The folders of the layout below the root (`chunks/`, `audio/`, `locks/`, …), named.
+    pub fn layout_dirs(&self) -> impl Iterator<Item = (&'static str, PathBuf)> + '_ {
+        LAYOUT_DIRS
+            .into_iter()
+            .map(|name| (name, self.root.join(name)))
+    }
+
+    /// Checks that every folder of the layout that exists is a real directory: not a symbolic
+    /// link (vre would read, write and remove files wherever it points) nor anything else. The
+    /// root itself may be a link.
+    pub fn check_layout(&self) -> Result<(), PlanDirError> {
+        for (_, path) in self.layout_dirs() {
+            let what = match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() => continue,
+                Ok(meta) if meta.file_type().is_symlink() => "a symbolic link",
+                Ok(_) => "not a directory",
+                // No layout yet (or no directory for one: whoever writes there will say so).
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    continue
+                }
+                Err(source) => return Err(PlanDirError::Read { path, source }),
+            };
+            return Err(PlanDirError::UnsafeLayout { path, what });
+        }
+        Ok(())
+    }
+}
+
+/// The task part of a name: `chunk-NNNNNN` (six digits or more) or `audio`.
+fn is_task_stem(stem: &str) -> bool {
+    stem == "audio"
+        || stem
+            .strip_prefix("chunk-")
+            .is_some_and(|n| n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `name` is a name vre gives a file of its own in the layout folder `folder` (`None`:
+/// the root): a published, recorded or lock file of any task of any plan, or a root file. Temp
+/// names are a matter of their writers (`fsio`, `owned`, `publish::FrameLogs`).
+pub fn names_own_file(folder: Option<&str>, name: &str) -> bool {
+    let split = |ext: &str| name.strip_suffix(ext).filter(|stem| is_task_stem(stem));
+    match folder {
+        None => ROOT_FILES.contains(&name),
+        Some(CHUNKS_DIR) => {
+            let mut exts = crate::codecs::VideoCodec::ALL
+                .map(|c| c.chunk_format().1)
+                .to_vec();
+            exts.push("json");
+            exts.iter()
+                .any(|ext| split(&format!(".{ext}")).is_some_and(|s| s != "audio"))
+        }
+        Some(AUDIO_DIR) => {
+            let mut exts = crate::codecs::Container::ALL
+                .map(|c| c.audio_codec().file_format().1)
+                .to_vec();
+            exts.push("json");
+            exts.iter().any(|ext| name == format!("audio.{ext}"))
+        }
+        Some(LOCKS_DIR) => {
+            let Some(stem) = name.strip_suffix(".lock") else {
+                return false;
+            };
+            is_task_stem(stem)
+                || stem == "plan"
+                || name == DOCTOR_LOCK_FILE
+                || stem
+                    .strip_prefix("doctor-")
+                    .is_some_and(crate::sys::fsio::is_unique_suffix)
+        }
+        Some(ATTEMPTS_DIR | PROGRESS_DIR) => split(".json").is_some(),
+        Some(LOGS_DIR) => name
+            .strip_suffix(".log")
+            .and_then(|rest| rest.rsplit_once(".attempt-"))
+            .is_some_and(|(stem, n)| {
+                is_task_stem(stem) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+            }),
+        Some(_) => false,
     }
 }

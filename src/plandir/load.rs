@@ -89,8 +89,10 @@ impl PlanDir {
         Ok(index)
     }
 
-    /// Reads plan.json and chunks.json and verifies the plan hash and the chunk ranges.
+    /// Reads plan.json and chunks.json and verifies the plan hash and the chunk ranges, after
+    /// checking that no folder of the layout leads elsewhere ([`PlanDir::check_layout`]).
     pub fn load(&self) -> Result<LoadedPlan, PlanDirError> {
+        self.check_layout()?;
         let plan_path = self.plan_path();
         let plan_text = match fs::read(&plan_path) {
             Ok(t) => t,
@@ -445,7 +447,10 @@ mod tests {
         assert_eq!(loaded.plan.plan_hash, old_hash);
         assert_eq!(loaded.plan.plan_id, "");
         assert_eq!(
-            (loaded.plan.input.stamp.ctime_ns, loaded.plan.input.stamp.inode),
+            (
+                loaded.plan.input.stamp.ctime_ns,
+                loaded.plan.input.stamp.inode
+            ),
             (0, 0)
         );
     }

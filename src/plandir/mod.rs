@@ -19,6 +19,7 @@
 
 pub mod attempts;
 pub mod claim;
+pub mod clean;
 pub mod error;
 pub mod estimate;
 pub mod frameindex;

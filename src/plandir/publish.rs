@@ -25,6 +25,11 @@ pub struct FrameLogs {
     pub filtered: PathBuf,
 }
 
+/// The suffix of the source-frame log.
+const SOURCE_LOG_SUFFIX: &str = ".pts";
+/// The suffix of the filtered-frame log.
+const FILTERED_LOG_SUFFIX: &str = ".filtered.pts";
+
 impl FrameLogs {
     /// The logs of a render that writes `output`: beside it, named after it, removed with it.
     pub fn beside(output: &Path) -> FrameLogs {
@@ -34,9 +39,15 @@ impl FrameLogs {
             output.with_file_name(name)
         };
         FrameLogs {
-            source: named(".pts"),
-            filtered: named(".filtered.pts"),
+            source: named(SOURCE_LOG_SUFFIX),
+            filtered: named(FILTERED_LOG_SUFFIX),
         }
+    }
+
+    /// The name of the output a frame log named `name` belongs to; `None` if it is not a log.
+    pub fn logged_name(name: &str) -> Option<&str> {
+        name.strip_suffix(FILTERED_LOG_SUFFIX)
+            .or_else(|| name.strip_suffix(SOURCE_LOG_SUFFIX))
     }
 
     /// Both files, to remove them.

@@ -109,6 +109,7 @@ pub fn write_plan(
     new: &LoadedPlan,
     force: bool,
 ) -> Result<PlanOutcome, PlanDirError> {
+    dir.check_layout()?;
     if dir.has_plan() {
         match dir.load() {
             Ok(old) if old.plan.plan_hash == new.plan.plan_hash => {

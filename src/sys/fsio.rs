@@ -23,6 +23,25 @@ pub fn unique_suffix() -> String {
     format!("{}-{}-{:08x}", std::process::id(), n, nanos)
 }
 
+/// Whether `text` has the shape [`unique_suffix`] gives: `PID-N-XXXXXXXX`.
+pub fn is_unique_suffix(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    matches!(parts.as_slice(), [pid, n, nanos]
+        if digits(pid) && digits(n) && nanos.len() == 8 && nanos.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The name of the file a temp file of [`temp_path_for`] (`.NAME.tmp-UNIQUE`) or
+/// [`locked_temp_path`] (`.NAME.tmp`) stands in for: `NAME`; `None` for any other name.
+pub fn temp_target(name: &str) -> Option<&str> {
+    let hidden = name.strip_prefix('.')?;
+    if let Some(target) = hidden.strip_suffix(".tmp") {
+        return (!target.is_empty()).then_some(target);
+    }
+    let (target, suffix) = hidden.rsplit_once(".tmp-")?;
+    (!target.is_empty() && is_unique_suffix(suffix)).then_some(target)
+}
+
 /// The temp path used while `dest` is being written: `.NAME.tmp-…`, hidden, in the same
 /// directory (so the rename is atomic).
 pub fn temp_path_for(dest: &Path) -> PathBuf {
@@ -50,6 +69,49 @@ pub fn parent_dir(path: &Path) -> &Path {
 pub fn publish(temp: &Path, dest: &Path) -> io::Result<()> {
     File::open(temp)?.sync_all()?;
     fs::rename(temp, dest)?;
+    fsync_dir(parent_dir(dest))
+}
+
+/// Renames `from` to `to` unless something exists at `to` (then fails with
+/// [`io::ErrorKind::AlreadyExists`] and changes nothing): `renameat2(RENAME_NOREPLACE)`, or on
+/// filesystems without it a hard link and unlink for a file (the link refuses an existing name
+/// atomically), and a check then a rename for a directory.
+pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+    let (source, target) = (c(from)?, c(to)?);
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            source.as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+        return Err(err);
+    }
+    if fs::symlink_metadata(from)?.is_dir() {
+        if fs::symlink_metadata(to).is_ok() {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        return fs::rename(from, to);
+    }
+    fs::hard_link(from, to)?;
+    fs::remove_file(from)
+}
+
+/// [`publish`] that never replaces an existing `dest` (see [`rename_no_replace`]).
+pub fn publish_no_replace(temp: &Path, dest: &Path) -> io::Result<()> {
+    File::open(temp)?.sync_all()?;
+    rename_no_replace(temp, dest)?;
     fsync_dir(parent_dir(dest))
 }
 
@@ -198,5 +260,44 @@ mod tests {
         assert_eq!(size, 3);
         assert_eq!(hash, blake3::hash(b"two").to_hex().to_string());
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temp_names_lead_back_to_their_file_and_nothing_else_does() {
+        let dest = Path::new("/d/out.mp4");
+        let temp = temp_path_for(dest);
+        let name = temp.file_name().unwrap().to_str().unwrap();
+        assert_eq!(temp_target(name), Some("out.mp4"));
+        let locked = locked_temp_path(dest);
+        assert_eq!(
+            temp_target(locked.file_name().unwrap().to_str().unwrap()),
+            Some("out.mp4")
+        );
+        for foreign in [
+            "out.mp4",
+            ".out.mp4.tmp-mine",
+            ".out.mp4.tmp-1-2-3",
+            ".tmp",
+            "out.mp4.tmp",
+            ".out.mp4.tmp-12-0-0000000g",
+        ] {
+            assert_eq!(temp_target(foreign), None, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn a_rename_without_replace_refuses_an_existing_name_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&a, b"new").unwrap();
+        fs::write(&b, b"old").unwrap();
+        let err = rename_no_replace(&a, &b).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&b).unwrap(), b"old");
+        assert_eq!(fs::read(&a).unwrap(), b"new");
+        fs::remove_file(&b).unwrap();
+        publish_no_replace(&a, &b).unwrap();
+        assert_eq!(fs::read(&b).unwrap(), b"new");
+        assert!(!a.exists());
     }
 }
