@@ -12,6 +12,7 @@ use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::schema::{micros_to_seconds_text, Rational, Sidecar, TaskId};
 use crate::plandir::verify::{self, Problem};
+use crate::plandir::write;
 use crate::sys::watch::DirWatcher;
 use crate::sys::{disk, fsio};
 use std::fs;
@@ -467,6 +468,21 @@ fn run_ffmpeg(argv: &ffmpeg::argv::Argv, out: &Path) -> Result<(), AssembleError
     Ok(())
 }
 
+/// Refuses to assemble, before and after the mux (right before OUT is put in place), once an
+/// input file has changed since it was planned: workers publish nothing made after a change, and
+/// no output is made of a plan whose input is no longer the one planned (`vre plan --force`
+/// re-plans, keeping every chunk whose content the new plan shares). A missing file does not
+/// stop assembly, which reads only the chunks and the audio task's output.
+fn check_inputs_unchanged(loaded: &LoadedPlan) -> Result<(), AssembleError> {
+    for (path, stamp) in write::input_files(&loaded.plan) {
+        match write::check_file_unchanged(path, stamp) {
+            Ok(()) | Err(PlanDirError::InputMissing { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// How assembly may proceed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AssembleOptions {
@@ -484,6 +500,7 @@ pub fn assemble(
     runner::install_signal_handlers();
     let loaded = dir.load()?;
     check_output_path(&loaded, out)?;
+    check_inputs_unchanged(&loaded)?;
     let clock = Instant::now();
     let chunks = verify_all(dir, &loaded)?;
     let verify_seconds = clock.elapsed().as_secs_f64();
@@ -534,6 +551,7 @@ fn assemble_file(
         let argv = ffmpeg::mux::assemble(&loaded.plan, &list, audio, reencode, &temp);
         run_ffmpeg(&argv, out)?;
         check_assembled(loaded, &temp, out)?;
+        check_inputs_unchanged(loaded)?;
         let bytes = fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
         fsio::publish(&temp, out).map_err(|e| AssembleError::Output {
             path: out.to_path_buf(),
@@ -601,6 +619,7 @@ fn assemble_png(
             });
         }
         fsio::sync_filesystem(&staging).map_err(|e| cannot("cannot sync the frames", e))?;
+        check_inputs_unchanged(loaded)?;
         fsio::replace_dir(&staging, out)
             .map_err(|e| cannot("cannot move the frames into place", e))?;
         Ok(bytes)

@@ -36,9 +36,26 @@ pub fn check_file_unchanged(path: &Path, planned: &FileStamp) -> Result<(), Plan
     }
 }
 
-/// Checks that the input is still the file planned (see [`check_file_unchanged`]).
+/// The files a plan reads, with their stamps when planned: the input, then every audio track
+/// whose stamp the plan records (the input's own audio is the input again).
+pub fn input_files(plan: &Plan) -> Vec<(&Path, &FileStamp)> {
+    let tracks = plan.audio.iter().flat_map(|a| &a.tracks);
+    let mut files = vec![(plan.input.path.as_path(), &plan.input.stamp)];
+    for track in tracks.filter(|t| !t.is_source) {
+        if let Some(stamp) = &track.stamp {
+            files.push((track.path.as_path(), stamp));
+        }
+    }
+    files
+}
+
+/// Checks that the input and the audio tracks are still the files planned
+/// (see [`check_file_unchanged`]): a few stats.
 pub fn check_input_unchanged(plan: &Plan) -> Result<(), PlanDirError> {
-    check_file_unchanged(&plan.input.path, &plan.input.stamp)
+    for (path, stamp) in input_files(plan) {
+        check_file_unchanged(path, stamp)?;
+    }
+    Ok(())
 }
 
 /// What writing a plan did.
