@@ -12,7 +12,7 @@
 //! thing replaced is the renderer: [`tiny_publish`] writes a tiny file where ffmpeg would have
 //! written the chunk, between the real renderer's own first and last steps
 //! (`publish::begin_render`: stale-temp cleanup and the temp name recorded in the lock;
-//! `publish::publish_render`: hash, rename into place, sidecar). So every claim pays for what a
+//! `publish::publish_render`: last checks, hash, rename into place, sidecar). So every claim pays for what a
 //! real one pays: the done check, the lock, the re-check, the attempts record, the cleanup, the
 //! fsyncs and renames of publishing.
 //!
@@ -88,7 +88,7 @@ fn tiny_publish(
         started_at,
         encode_seconds: clock.elapsed().as_secs_f64(),
     };
-    Ok(publish::publish_render(dir, loaded, task, &temp, rendered)?)
+    Ok(publish::publish_render(dir, loaded, lock, &temp, rendered)?)
 }
 
 /// Ignores every event: the benchmark measures claiming, not printing.

@@ -353,7 +353,12 @@ fn flags_named(message: &str, verbs: &[&str]) -> Vec<(Option<String>, String)> {
 
 /// Imports through which no message travels, each with the reason: without them, every module
 /// a verb's file reaches may print its messages through that verb.
-const SILENT_IMPORTS: [(&str, &str, &str); 3] = [
+const SILENT_IMPORTS: [(&str, &str, &str); 4] = [
+    (
+        "plandir::claim",
+        "sys::disk",
+        "names the filesystem type in lock errors (`filesystem_type`); refuses nothing for space",
+    ),
     (
         "cmd::summary",
         "assemble",

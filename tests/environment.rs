@@ -165,11 +165,21 @@ fn a_full_disk_stops_the_worker_with_75_and_work_resumes_once_there_is_room() {
 
 #[test]
 fn an_input_that_vanishes_mid_run_stops_the_worker_with_75_and_work_resumes_once_it_is_back() {
-    let (tmp, input) = scratch_input(VideoSpec {
-        seconds: 4.0,
-        audio: false,
-        ..VideoSpec::default()
-    });
+    // The input lives on a "share" (a directory) that goes away and comes back: the file
+    // itself is untouched (a rename of the file would change its status-change time, and vre
+    // would rightly refuse it as changed).
+    let tmp = temp_dir();
+    let share = tmp.path().join("share");
+    std::fs::create_dir(&share).unwrap();
+    let input = share.join("in.mp4");
+    make_video(
+        &input,
+        &VideoSpec {
+            seconds: 4.0,
+            audio: false,
+            ..VideoSpec::default()
+        },
+    );
     let plan_dir = tmp.path().join("job.vre");
     vre_plan(
         &input,
@@ -184,11 +194,11 @@ fn an_input_that_vanishes_mid_run_stops_the_worker_with_75_and_work_resumes_once
         .unwrap();
     let mut events = BufReader::new(worker.stdout.take().unwrap()).lines();
     // Once the first chunk is published, the share "goes away" (renamed: it comes back intact).
-    let away = tmp.path().join("in.mp4.away");
+    let away = tmp.path().join("share.away");
     for line in events.by_ref() {
         let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
         if event["event"] == "published" {
-            std::fs::rename(&input, &away).unwrap();
+            std::fs::rename(&share, &away).unwrap();
             break;
         }
     }
@@ -222,7 +232,7 @@ fn an_input_that_vanishes_mid_run_stops_the_worker_with_75_and_work_resumes_once
     );
     assert_stopped_cleanly(&plan_dir, "input-missing");
 
-    std::fs::rename(&away, &input).unwrap();
+    std::fs::rename(&away, &share).unwrap();
     vre_ok(args!["work", plan_dir, "-q"]);
     let out = tmp.path().join("out.mp4");
     vre_ok(args!["assemble", plan_dir, "-o", out, "-q"]);

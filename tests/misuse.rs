@@ -76,6 +76,10 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
     let a_file = t.join("a-file");
     std::fs::write(&a_file, "x").unwrap();
+    // Linked before planning: a new link changes the input's status-change time, and workers
+    // and assembly refuse an input changed since it was planned.
+    let linked_input = t.join("linked.mp4");
+    std::fs::hard_link(&input, &linked_input).unwrap();
 
     let done = t.join("done.vre");
     vre_plan(&input, &done, args!["--chunks", "2"]);
@@ -352,8 +356,6 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
         )
     });
     // Writing the output over the input (or through a hard link to it) would destroy it.
-    let linked_input = t.join("linked.mp4");
-    std::fs::hard_link(&input, &linked_input).unwrap();
     cases.push(Case {
         absent: Some(t.join("in.mp4.vre")),
         ..case(

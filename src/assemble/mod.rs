@@ -12,6 +12,7 @@ use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::schema::{micros_to_seconds_text, Rational, Sidecar, TaskId};
 use crate::plandir::verify::{self, Problem};
+use crate::plandir::write;
 use crate::sys::watch::DirWatcher;
 use crate::sys::{disk, fsio, owned};
 use crate::work::environment;
@@ -646,6 +647,21 @@ fn run_ffmpeg(dir: &PlanDir, argv: &ffmpeg::argv::Argv, out: &Path) -> Result<()
     Ok(())
 }
 
+/// Refuses to assemble, before and after the mux (right before OUT is put in place), once an
+/// input file has changed since it was planned: workers publish nothing made after a change, and
+/// no output is made of a plan whose input is no longer the one planned (`vre plan --force`
+/// re-plans, keeping every chunk whose content the new plan shares). A missing file does not
+/// stop assembly, which reads only the chunks and the audio task's output.
+fn check_inputs_unchanged(loaded: &LoadedPlan) -> Result<(), AssembleError> {
+    for (path, stamp) in write::input_files(&loaded.plan) {
+        match write::check_file_unchanged(path, stamp) {
+            Ok(()) | Err(PlanDirError::InputMissing { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// How assembly may proceed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AssembleOptions {
@@ -668,6 +684,7 @@ pub fn assemble(
     runner::install_signal_handlers();
     let loaded = dir.load()?;
     check_destination(&loaded, out, options.overwrite)?;
+    check_inputs_unchanged(&loaded)?;
     sweep_dead_assemblies(dir, &loaded, out)?;
     let clock = Instant::now();
     let chunks = verify_all(dir, &loaded)?;
@@ -734,6 +751,7 @@ fn assemble_file(
         let argv = ffmpeg::mux::assemble(&loaded.plan, &list, audio, reencode, &temp);
         run_ffmpeg(dir, &argv, out)?;
         check_assembled(loaded, &temp, out)?;
+        check_inputs_unchanged(loaded)?;
         let bytes = fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
         let published = if overwrite {
             fsio::publish(&temp, out)
@@ -828,6 +846,7 @@ fn assemble_png(
             });
         }
         fsio::sync_filesystem(&staging).map_err(|e| cannot("cannot sync the frames", e))?;
+        check_inputs_unchanged(loaded)?;
         if overwrite {
             fsio::replace_dir(&staging, out)
         } else {

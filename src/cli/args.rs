@@ -13,8 +13,9 @@ Examples:
   vre assemble job.vre -o out.mp4                         verify and concatenate
   vre report job.vre -o report.html                       timeline, speed and stages as one HTML page
 
-Exit codes: 0 done, 64 usage, 65 bad data, 66 missing input, 69 ffmpeg missing,
-73 cannot create output, 74 I/O error, 75 retry later, 80 chunks failed, 130 interrupted.";
+Exit codes: 0 done, 64 usage, 65 bad data, 66 missing input, 69 ffmpeg missing or locks that
+do not work, 73 cannot create output, 74 I/O error, 75 retry later, 80 chunks failed,
+130 interrupted.";
 
 /// vre renders video in chunks across independent worker processes that share one directory,
 /// and resumes exactly where it stopped after any crash.

@@ -246,6 +246,7 @@ mod tests {
         AudioTrack {
             path: PathBuf::from("/m.wav"),
             blake3: String::new(),
+            stamp: None,
             is_source: false,
             playback: Playback {
                 offset,

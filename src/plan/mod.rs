@@ -513,6 +513,7 @@ fn cut_chunks(
 struct PlannedTrack<'a> {
     spec: TrackSpec,
     blake3: &'a str,
+    stamp: FileStamp,
     is_source: bool,
     filter: Option<String>,
     media: &'a probe::MediaInfo,
@@ -525,6 +526,7 @@ impl PlannedTrack<'_> {
         AudioTrack {
             path: spec.path,
             blake3: self.blake3.to_string(),
+            stamp: Some(self.stamp),
             is_source: self.is_source,
             playback: spec.playback,
             filter: self.filter,
@@ -553,6 +555,7 @@ fn user_track(spec: &TrackSpec) -> Result<AudioTrack, PlanError> {
             ..spec.clone()
         },
         blake3: &record.blake3,
+        stamp: record.stamp,
         is_source: false,
         filter: None,
         media: &media,
@@ -587,6 +590,7 @@ fn audio_plan(
             PlannedTrack {
                 spec,
                 blake3: &input.blake3,
+                stamp: input.stamp,
                 is_source: true,
                 filter: req.audio_filter.clone(),
                 media: info,

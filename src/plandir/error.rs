@@ -1,7 +1,7 @@
 //! Errors about a planDir and the files in it, with their exit codes.
 
 use crate::exit::{Code, HasCode};
-use crate::plandir::schema::FORMAT_VERSION;
+use crate::plandir::schema::{TaskId, FORMAT_VERSION};
 use std::io;
 use std::path::PathBuf;
 
@@ -78,8 +78,8 @@ pub enum PlanDirError {
         /// The input path.
         path: PathBuf,
     },
-    /// The planned input changed.
-    #[error("input {} changed since it was planned ({what}); plan again with `vre plan ... --force`", .path.display())]
+    /// The planned input (or an audio track) changed.
+    #[error("input {} changed since it was planned ({what}); nothing made from it since then is published. If its content is still the planned one (after a chmod, or a copy put back: `vre verify PLANDIR --input` tells), `vre plan ... --force` re-plans and keeps every finished chunk; otherwise it re-plans for the new content", .path.display())]
     InputChanged {
         /// The input path.
         path: PathBuf,
@@ -130,6 +130,60 @@ pub enum PlanDirError {
         /// What holds it.
         what: String,
     },
+    /// The planDir's filesystem refuses file locks.
+    #[error("the filesystem holding {} ({fs}) does not support file locks ({source}); vre coordinates workers with them alone: see `vre doctor {}`, and put the planDir on a filesystem (or mount) whose locks work", .dir.display(), .dir.display())]
+    LocksUnsupported {
+        /// The planDir.
+        dir: PathBuf,
+        /// The kind of filesystem.
+        fs: String,
+        /// The lock call's error.
+        source: io::Error,
+    },
+    /// Locks on the planDir's filesystem did not exclude: a self-test failed, or a task's lock
+    /// was taken while another live worker held it.
+    #[error("locks on the filesystem holding {} ({fs}) do not exclude between these workers: {what}; this worker stopped claiming and published nothing it was not sure of: see `vre doctor {}` (another mount of the planDir, such as a FUSE mount, or hosts whose locks stay local)", .dir.display(), .dir.display())]
+    LocksDoNotExclude {
+        /// The planDir.
+        dir: PathBuf,
+        /// The kind of filesystem.
+        fs: String,
+        /// What showed it.
+        what: String,
+    },
+    /// The planDir no longer holds the plan a worker loaded: it was removed (and perhaps
+    /// planned again at the same path).
+    #[error("the plan in {} was replaced or removed while this worker ran ({what}); the worker stopped without publishing into it: run `vre work {}` again to work on the plan there now", .dir.display(), .dir.display())]
+    PlanReplaced {
+        /// The planDir.
+        dir: PathBuf,
+        /// What is there now.
+        what: String,
+    },
+    /// A task's lock was free, but its previous holder, on another host, was writing moments
+    /// ago: it either died just now or holds a lock that did not exclude this host.
+    #[error("{task}: its lock was free, but its previous holder {holder} (another host) wrote to it {seconds:.0} s ago; it is left alone until it has been silent for {quiet} s: if that worker is still running, locks do not exclude across these hosts (see `vre doctor`)", quiet = .quiet_seconds)]
+    HolderActive {
+        /// The task.
+        task: TaskId,
+        /// The previous holder, `host:pid:start`.
+        holder: String,
+        /// Seconds since its last write, by the filesystem's clock.
+        seconds: f64,
+        /// Seconds of silence after which a holder on another host counts as gone.
+        quiet_seconds: u64,
+    },
+}
+
+impl PlanDirError {
+    /// Whether nothing a worker renders from now on could be published: its plan was replaced or
+    /// an input changed. Such a worker abandons its running renders and stops.
+    pub fn invalidates_work(&self) -> bool {
+        matches!(
+            self,
+            PlanDirError::PlanReplaced { .. } | PlanDirError::InputChanged { .. }
+        )
+    }
 }
 
 impl HasCode for PlanDirError {
@@ -156,7 +210,12 @@ impl HasCode for PlanDirError {
             | PlanDirError::FilterFileChanged { .. }
             | PlanDirError::UnsafeLayout { .. } => Code::DataErr,
             PlanDirError::DifferentPlan { .. } | PlanDirError::Foreign { .. } => Code::CantCreate,
-            PlanDirError::Busy { .. } => Code::TempFail,
+            PlanDirError::Busy { .. }
+            | PlanDirError::PlanReplaced { .. }
+            | PlanDirError::HolderActive { .. } => Code::TempFail,
+            PlanDirError::LocksUnsupported { .. } | PlanDirError::LocksDoNotExclude { .. } => {
+                Code::Unavailable
+            }
         }
     }
 }

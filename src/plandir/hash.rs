@@ -114,12 +114,21 @@ pub fn chunk_task_key(plan: &Plan, chunk: &Chunk) -> String {
 }
 
 /// The key of the audio task: the tracks, their content, the content of the files `--af` reads,
-/// and the range and grid they are cut to.
+/// and the range and grid they are cut to. A track's file stamp is left out: a file touched or
+/// copied back with the same content keeps the key.
 pub fn audio_task_key(plan: &Plan) -> String {
+    let mut audio = to_value(&plan.audio);
+    if let Some(Value::Array(tracks)) = audio.get_mut("tracks") {
+        for track in tracks {
+            if let Value::Object(fields) = track {
+                fields.remove("stamp");
+            }
+        }
+    }
     let mut basis = serde_json::json!({
         "format_version": plan.format_version,
         "ffmpeg_version": plan.ffmpeg_version,
-        "audio": to_value(&plan.audio),
+        "audio": audio,
         "range": [plan.output.start_frame, plan.output.end_frame],
         "frame_rate": to_value(&plan.output.frame_rate),
     });

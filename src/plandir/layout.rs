@@ -143,6 +143,12 @@ impl PlanDir {
         self.locks_dir().join("plan.lock")
     }
 
+    /// The name a worker's lock self-test probes under (each probe is a unique temp file
+    /// beside it, removed after the test).
+    pub fn lock_probe(&self) -> PathBuf {
+        self.locks_dir().join("self-test.lock")
+    }
+
     /// The record of failed attempts of a task.
     pub fn attempts(&self, task: TaskId) -> PathBuf {
         self.root

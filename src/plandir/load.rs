@@ -165,6 +165,42 @@ impl PlanDir {
         })
     }
 
+    /// Checks that plan.json still holds `plan` — the same hash and the same identity — as a
+    /// worker does before each claim and before it publishes: a planDir removed and planned
+    /// again at the same path, even with the same arguments, has a new identity. One small read.
+    pub fn check_plan_identity(&self, plan: &Plan) -> Result<(), PlanDirError> {
+        #[derive(serde::Deserialize)]
+        struct Identity {
+            plan_hash: String,
+            #[serde(default)]
+            plan_id: String,
+        }
+        let path = self.plan_path();
+        let replaced = |what: String| PlanDirError::PlanReplaced {
+            dir: self.root().to_path_buf(),
+            what,
+        };
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(replaced(format!("{} is gone", path.display())))
+            }
+            Err(source) => return Err(PlanDirError::Read { path, source }),
+        };
+        let now: Identity = parse_json(&path, &bytes)?;
+        if now.plan_hash == plan.plan_hash && now.plan_id == plan.plan_id {
+            return Ok(());
+        }
+        let short = |hash: &str| hash.chars().take(12).collect::<String>();
+        Err(replaced(format!(
+            "plan.json now holds plan {} with identity {}, this worker loaded plan {} with identity {}",
+            short(&now.plan_hash),
+            short(&now.plan_id),
+            short(&plan.plan_hash),
+            short(&plan.plan_id)
+        )))
+    }
+
     /// Reads a task's sidecar; `None` if there is none. A sidecar that does not parse is
     /// reported as an error (it is never trusted).
     pub fn read_sidecar(&self, task: TaskId) -> Result<Option<Sidecar>, PlanDirError> {
@@ -266,6 +302,7 @@ mod tests {
         AudioTrack {
             path: PathBuf::from("/in.mp4"),
             blake3: "0".repeat(64),
+            stamp: None,
             is_source: true,
             playback: Playback {
                 offset: next(),

@@ -384,6 +384,10 @@ pub struct AudioTrack {
     pub path: PathBuf,
     /// blake3 of the media's content.
     pub blake3: String,
+    /// Size, times and inode of the media when planned (absent in plans written before it was
+    /// recorded); not part of the audio task's key, which depends on the content alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<FileStamp>,
     /// Whether this track is the input's own audio.
     pub is_source: bool,
     /// How the track plays on the timeline.

@@ -5,10 +5,11 @@ use crate::plandir::claim;
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
-use crate::plandir::schema::{Media, Sidecar, TaskId};
+use crate::plandir::schema::{FileStamp, Media, Plan, Sidecar, TaskId};
 use crate::sys::fsio;
 use std::fmt;
 use std::io;
+use std::path::PathBuf;
 
 /// Why a task's output cannot be trusted.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,4 +166,76 @@ pub fn verify_plan(
         }
     }
     Ok(report)
+}
+
+/// How a file the plan reads compares with the plan's record of it (`vre verify --input`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputState {
+    /// The planned content (blake3) with the planned size, times and inode.
+    Unchanged,
+    /// The planned content, but its stamp differs (how, in words): after a `chmod`, a `touch`
+    /// or a copy put back. Workers refuse it until the job is planned again.
+    SameContent(String),
+    /// Not the planned content.
+    Changed {
+        /// blake3 of the content now.
+        found: String,
+    },
+    /// Not there.
+    Missing,
+    /// Cannot be read.
+    Unreadable(String),
+}
+
+/// One input file checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputCheck {
+    /// The file.
+    pub path: PathBuf,
+    /// The blake3 the plan records.
+    pub planned: String,
+    /// What it is now.
+    pub state: InputState,
+}
+
+/// Re-hashes (blake3) the input and every audio track the plan mixes against the plan's records,
+/// and compares their stamps: what `vre verify --input` reports. Reads every byte of them.
+pub fn verify_inputs(plan: &Plan) -> Vec<InputCheck> {
+    let tracks = plan.audio.iter().flat_map(|a| &a.tracks);
+    let files = std::iter::once((
+        &plan.input.path,
+        Some(&plan.input.stamp),
+        &plan.input.blake3,
+    ))
+    .chain(
+        tracks
+            .filter(|t| !t.is_source)
+            .map(|t| (&t.path, t.stamp.as_ref(), &t.blake3)),
+    );
+    files
+        .map(|(path, stamp, planned)| InputCheck {
+            path: path.clone(),
+            planned: planned.clone(),
+            state: input_state(path, stamp, planned),
+        })
+        .collect()
+}
+
+fn input_state(path: &std::path::Path, stamp: Option<&FileStamp>, planned: &str) -> InputState {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return InputState::Missing,
+        Err(e) => return InputState::Unreadable(e.to_string()),
+    };
+    let found = match fsio::hash_file(path) {
+        Ok((_, blake3)) => blake3,
+        Err(e) => return InputState::Unreadable(e.to_string()),
+    };
+    if found != planned {
+        return InputState::Changed { found };
+    }
+    match stamp.and_then(|s| s.changes(&FileStamp::of(&meta))) {
+        Some(what) => InputState::SameContent(what),
+        None => InputState::Unchanged,
+    }
 }

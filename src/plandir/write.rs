@@ -37,11 +37,26 @@ pub fn check_file_unchanged(path: &Path, planned: &FileStamp) -> Result<(), Plan
     }
 }
 
-/// Checks that the input, and every file the plan's filter chains read, is still the file
-/// planned (see [`check_file_unchanged`]); an error about a filter's file names the file, the
-/// filter and its chain.
+/// The files a plan reads, with their stamps when planned: the input, then every audio track
+/// whose stamp the plan records (the input's own audio is the input again).
+pub fn input_files(plan: &Plan) -> Vec<(&Path, &FileStamp)> {
+    let tracks = plan.audio.iter().flat_map(|a| &a.tracks);
+    let mut files = vec![(plan.input.path.as_path(), &plan.input.stamp)];
+    for track in tracks.filter(|t| !t.is_source) {
+        if let Some(stamp) = &track.stamp {
+            files.push((track.path.as_path(), stamp));
+        }
+    }
+    files
+}
+
+/// Checks that the input, the audio tracks and every file the plan's filter chains read are
+/// still the files planned (see [`check_file_unchanged`]): a few stats. An error about a
+/// filter's file names the file, the filter and its chain.
 pub fn check_input_unchanged(plan: &Plan) -> Result<(), PlanDirError> {
-    check_file_unchanged(&plan.input.path, &plan.input.stamp)?;
+    for (path, stamp) in input_files(plan) {
+        check_file_unchanged(path, stamp)?;
+    }
     for used in &plan.filter_files {
         let (flag, filter, option) = (used.chain.flag(), &used.filter, &used.option);
         check_file_unchanged(&used.file.path, &used.file.stamp).map_err(|e| match e {

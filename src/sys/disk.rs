@@ -71,6 +71,44 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// The kind of filesystem holding `path`, by its statfs magic number (`nfs`, `fuse`, `ext4`, …),
+/// for messages about what the filesystem does not support; `unknown` when it cannot be read.
+pub fn filesystem_type(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return "unknown".to_string();
+    };
+    // SAFETY: statfs writes only into the struct we pass; the path is NUL-terminated.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut st) } != 0 {
+        return "unknown".to_string();
+    }
+    const KNOWN: [(i64, &str); 16] = [
+        (0xEF53, "ext2/3/4"),
+        (0x5846_5342, "xfs"),
+        (0x9123_683E, "btrfs"),
+        (0x2FC1_2FC1, "zfs"),
+        (0x0102_1994, "tmpfs"),
+        (0x794C_7630, "overlay"),
+        (0x6969, "nfs"),
+        (0x6573_5546, "fuse"),
+        (0x517B, "smb"),
+        (0xFF53_4D42, "cifs"),
+        (0xFE53_4D42, "smb2"),
+        (0x0BD0_0BD0, "lustre"),
+        (0x00C3_6400, "ceph"),
+        (0x4750_4653, "gpfs"),
+        (0x0102_1997, "9p"),
+        (0x6B41_4653, "afs"),
+    ];
+    #[allow(clippy::unnecessary_cast)] // f_type is i64 on some targets, u32 or i32 on others
+    let magic = (st.f_type as i64) & 0xFFFF_FFFF;
+    KNOWN
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map_or_else(|| format!("type {magic:#x}"), |(_, name)| name.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +125,11 @@ mod tests {
         assert!(ensure_free(&here, "test", 1).is_ok());
         let err = ensure_free(&here, "test", u64::MAX).unwrap_err();
         assert!(err.to_string().contains("not enough free space for test"));
+    }
+
+    #[test]
+    fn the_filesystem_type_is_named() {
+        assert_eq!(filesystem_type(Path::new("/proc")), "type 0x9fa0");
+        assert_eq!(filesystem_type(Path::new("/no/such/dir")), "unknown");
     }
 }

@@ -235,6 +235,28 @@ pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
     Ok((size, hasher.finalize().to_hex().to_string()))
 }
 
+/// Sets an open file's modification time to the filesystem's "now" and returns it: on a network
+/// filesystem that is the server's clock, so it compares with the times other hosts' writes left
+/// on files there, whatever this host's clock says.
+pub fn touch_now(file: &File) -> io::Result<SystemTime> {
+    use std::os::fd::AsRawFd;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+    ];
+    // SAFETY: futimens reads the two timespecs we own; the descriptor is open.
+    if unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    file.metadata()?.modified()
+}
+
 /// Seconds since the Unix epoch, as a float (for timings in sidecars and reports).
 pub fn unix_now() -> f64 {
     SystemTime::now()

@@ -111,6 +111,17 @@ impl EnvFailure {
     /// The environment failure a planDir error of vre's own I/O (claiming, hashing,
     /// publishing, recording) stands for, if it is one.
     pub fn of_plandir_error(task: TaskId, plan_dir: &Path, err: &PlanDirError) -> Option<Self> {
+        if let PlanDirError::InputMissing { path } = err {
+            // Found missing mid-run (before publishing): a share gone for a moment, as a render
+            // that fails on it is taken; at the start of a worker it stays exit 66.
+            return Some(EnvFailure {
+                task,
+                cause: EnvCause::InputMissing,
+                path: path.clone(),
+                plan_dir: plan_dir.to_path_buf(),
+                detail: "it is no longer there".to_string(),
+            });
+        }
         let (PlanDirError::Read { path, source } | PlanDirError::Write { path, source }) = err
         else {
             return None;
@@ -334,6 +345,23 @@ mod tests {
         assert_eq!(
             failure.map(|f| (f.cause, f.path)),
             Some((EnvCause::DiskFull, PathBuf::from("x")))
+        );
+        let vanished = PlanDirError::InputMissing {
+            path: "/share/in.mp4".into(),
+        };
+        let failure = EnvFailure::of_plandir_error(TaskId::Chunk(1), Path::new("d"), &vanished);
+        assert_eq!(
+            failure.map(|f| (f.cause, f.path)),
+            Some((EnvCause::InputMissing, PathBuf::from("/share/in.mp4")))
+        );
+        let changed = PlanDirError::InputChanged {
+            path: "/share/in.mp4".into(),
+            what: "size".into(),
+        };
+        assert_eq!(
+            EnvFailure::of_plandir_error(TaskId::Chunk(1), Path::new("d"), &changed),
+            None,
+            "a changed input is no passing trouble of the environment"
         );
         let damaged = PlanDirError::Malformed {
             path: "x".into(),

@@ -138,7 +138,7 @@ pub fn render_task(
         started_at,
         encode_seconds,
     };
-    Ok(publish_render(dir, loaded, task, &temp, rendered)?)
+    Ok(publish_render(dir, loaded, lock, &temp, rendered)?)
 }
 
 /// Decides whom a failed render is to blame: the environment ([`RenderError::Environment`], not

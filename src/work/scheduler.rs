@@ -14,6 +14,7 @@ use crate::plandir::claim::{self, PlanLock, TaskLock};
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
+use crate::plandir::publish;
 use crate::plandir::schema::{Chunk, Sidecar, TaskId};
 use crate::sys::watch::DirWatcher;
 use crate::work::environment::EnvFailure;
@@ -198,6 +199,8 @@ struct Scheduler<'a> {
     wake: Condvar,
     summary: Mutex<WorkSummary>,
     refreshed: Mutex<HashSet<TaskId>>,
+    /// Tasks and previous holders already warned about (see `leave_to_holder`).
+    warned: Mutex<HashSet<(TaskId, String)>>,
 }
 
 /// The order the chunk threads try chunks in: from the asked-for first one (array index),
@@ -277,6 +280,7 @@ pub fn work_with(
         wake: Condvar::new(),
         summary: Mutex::new(WorkSummary::default()),
         refreshed: Mutex::new(HashSet::new()),
+        warned: Mutex::new(HashSet::new()),
     };
     let audio_thread = loaded.plan.audio.is_some() && !done_tasks.contains(&TaskId::Audio);
     let first_error = std::thread::scope(|scope| {
@@ -304,8 +308,8 @@ pub fn work_with(
     }
 }
 
-/// Takes the planDir's shared lock and loads the plan, refusing when the input changed or the
-/// remaining chunks cannot fit on disk.
+/// Takes the planDir's shared lock, checks that locks exclude there, and loads the plan, refusing
+/// when the input changed or the remaining chunks cannot fit on disk.
 fn open_for_work(
     dir: &PlanDir,
     options: &WorkOptions,
@@ -317,6 +321,8 @@ fn open_for_work(
         .into());
     }
     let plan_lock = claim::lock_plan_shared(dir)?;
+    // Locks that do not exclude would let workers render and delete each other's work.
+    claim::self_test(dir)?;
     let loaded = dir.load()?;
     crate::plandir::write::check_input_unchanged(&loaded.plan)?;
     if options.space_check {
@@ -473,14 +479,15 @@ impl Scheduler<'_> {
         if dir.is_done(self.loaded, task) {
             return Ok(Outcome::Done);
         }
+        // A worker whose planDir was removed and planned again claims nothing in the new plan.
+        if let Err(error) = dir.check_plan_identity(&self.loaded.plan) {
+            return self.environment_or(task, error);
+        }
         let lock = match claim::try_claim(dir, task) {
             Ok(Some(lock)) => lock,
             Ok(None) => return Ok(Outcome::Held),
             Err(source) => {
-                let error = PlanDirError::Write {
-                    path: dir.lock(task),
-                    source,
-                };
+                let error = claim::lock_error(dir, dir.lock(task), source);
                 return self.environment_or(task, error);
             }
         };
@@ -524,6 +531,17 @@ impl Scheduler<'_> {
         if dir.is_done(self.loaded, task) {
             return Ok(Outcome::Done);
         }
+        // Before anything is announced or touched: is the previous holder gone?
+        match publish::vet_previous_holder(dir, self.loaded, lock) {
+            Ok(_) => {}
+            Err(PlanDirError::HolderActive {
+                task,
+                holder,
+                seconds,
+                quiet_seconds,
+            }) => return Ok(self.leave_to_holder(task, holder, seconds, quiet_seconds)),
+            Err(e) => return Err(e),
+        }
         let record = attempts::read(dir, task);
         if record.exhausted {
             let first_refresh = self.options.retry_failed
@@ -548,6 +566,38 @@ impl Scheduler<'_> {
         self.render(task, lock)
     }
 
+    /// A task whose previous holder, on another host, wrote moments ago: left to it for now
+    /// (it is tried again later, and taken over once that holder has been silent long enough),
+    /// with one warning per holder, since a holder that is still running means that locks do
+    /// not exclude across these hosts.
+    fn leave_to_holder(
+        &self,
+        task: TaskId,
+        holder: String,
+        seconds: f64,
+        quiet_seconds: u64,
+    ) -> Outcome {
+        let first = self
+            .warned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((task, holder.clone()));
+        if first {
+            let warning = PlanDirError::HolderActive {
+                task,
+                holder,
+                seconds,
+                quiet_seconds,
+            };
+            crate::sys::log::log(
+                crate::sys::log::Level::Warn,
+                &warning.to_string(),
+                &[("planDir", self.dir.root().display().to_string())],
+            );
+        }
+        Outcome::Held
+    }
+
     fn render(&self, task: TaskId, lock: &TaskLock) -> Result<Outcome, PlanDirError> {
         let frames = self.loaded.chunk(task).map_or(0, |c| c.frames());
         self.observer.on(&Event::Claimed {
@@ -564,11 +614,36 @@ impl Scheduler<'_> {
             });
             if last_write.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
                 last_write = Some(Instant::now());
-                self.dir.write_progress(task, p.frames, frames, p.fps);
+                // The plan and its inputs are proven again with every progress record: renders
+                // that could never be published are abandoned now, not when they end.
+                match publish::check_still_current(self.dir, self.loaded) {
+                    Err(e) if e.invalidates_work() => runner::kill_running(),
+                    _ => self.dir.write_progress(task, p.frames, frames, p.fps),
+                }
             }
         };
         let result = (self.renderer)(self.dir, self.loaded, lock, &mut on_progress);
-        self.dir.clear_progress(task);
+        // A render that failed because its plan was replaced or its input changed under it is
+        // no attempt: the worker stops.
+        let invalidated = match &result {
+            Ok(_) | Err(RenderError::Interrupted) => None,
+            Err(_) => publish::check_still_current(self.dir, self.loaded)
+                .err()
+                .filter(PlanDirError::invalidates_work),
+        };
+        let result = invalidated.map_or(result, |e| Err(RenderError::PlanDir(e)));
+        // Another worker's progress record, or another planDir's, is not this worker's to remove.
+        let not_ours = matches!(
+            &result,
+            Err(RenderError::PlanDir(
+                PlanDirError::PlanReplaced { .. }
+                    | PlanDirError::LocksDoNotExclude { .. }
+                    | PlanDirError::HolderActive { .. }
+            ))
+        );
+        if !not_ours {
+            self.dir.clear_progress(task);
+        }
         match result {
             Ok(sidecar) => {
                 self.observer.on(&Event::Published {
@@ -586,6 +661,12 @@ impl Scheduler<'_> {
             {
                 Ok(Outcome::Interrupted)
             }
+            Err(RenderError::PlanDir(PlanDirError::HolderActive {
+                task,
+                holder,
+                seconds,
+                quiet_seconds,
+            })) => Ok(self.leave_to_holder(task, holder, seconds, quiet_seconds)),
             Err(RenderError::PlanDir(e)) => Err(e),
             // Killed because the trial rejected the plan: not the environment's doing (a failed
             // render is the trial's business in the arm below).
