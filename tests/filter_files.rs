@@ -148,7 +148,7 @@ fn relative_paths_in_filters_are_read_where_vre_plan_ran_by_workers_started_anyw
     let worked = vre_in(&elsewhere, args!["work", plan_dir, "-q"]);
     assert!(worked.status.success(), "{}", stderr(&worked));
     let out = elsewhere.join("out.mp4");
-    vre_ok(args!["assemble", plan_dir, "-o", out]);
+    vre_ok(args!["assemble", plan_dir, "-o", out, "-y"]);
     let graded = framemd5(&out, None);
     assert_eq!(graded, serial_frames_in(&job, "in.mp4", CHAIN));
     assert_ne!(
@@ -189,7 +189,7 @@ fn relative_paths_in_filters_are_read_where_vre_plan_ran_by_workers_started_anyw
         "{}",
         stderr(&rerun)
     );
-    vre_ok(args!["assemble", plan_dir, "-o", out, "-q"]);
+    vre_ok(args!["assemble", plan_dir, "-o", out, "-q", "-y"]);
     let regraded = framemd5(&out, None);
     assert_eq!(regraded, serial_frames_in(&job, "in.mp4", CHAIN));
     assert_ne!(regraded, graded);

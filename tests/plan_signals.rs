@@ -37,14 +37,17 @@ fn start(args: Vec<std::ffi::OsString>, scratch: &Path) -> Child {
         .unwrap()
 }
 
-/// Waits (polling /proc, up to 60 s) until `pid` has a child whose command line contains
-/// `needle`, and returns its pid.
+/// Waits (polling /proc, up to 60 s) until `pid` has an ffmpeg child whose command line contains
+/// `needle`, and returns its pid. (A child forked but not yet executed still has vre's own
+/// command line, which holds the `--vf` too: only a child already running ffmpeg counts.)
 fn wait_for_child_running(pid: u32, needle: &str) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let found = children_of(pid).into_iter().find(|child| {
-            std::fs::read(format!("/proc/{child}/cmdline"))
-                .is_ok_and(|line| String::from_utf8_lossy(&line).contains(needle))
+            std::fs::read(format!("/proc/{child}/cmdline")).is_ok_and(|line| {
+                let line = String::from_utf8_lossy(&line);
+                line.split('\0').next() == Some("ffmpeg") && line.contains(needle)
+            })
         });
         if let Some(child) = found {
             return child;
