@@ -14,7 +14,7 @@ use crate::plandir::write::{self, PlanOutcome};
 use crate::sys::disk::{self, SpaceError};
 use crate::sys::fsio;
 use crate::work::events::Observer;
-use crate::work::scheduler::{self, TrialGate, WorkError, WorkOptions, WorkSummary};
+use crate::work::scheduler::{self, StallTimeout, TrialGate, WorkError, WorkOptions, WorkSummary};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,6 +38,8 @@ pub struct Job {
     pub space_check: bool,
     /// Re-encode while merging when the chunks cannot be joined by stream copy.
     pub allow_reencode: bool,
+    /// How long a render may make no progress before it is killed as stalled.
+    pub stall_timeout: StallTimeout,
 }
 
 /// Wall seconds of each stage.
@@ -169,6 +171,7 @@ pub fn run(
         retry_failed: false,
         space_check: false,
         trial: fresh.then(|| Arc::new(TrialGate::new(Trial::of(&loaded)))),
+        stall_timeout: job.stall_timeout,
     };
     let summary = scheduler::work(dir, &options, observer);
     if let Some(rejected) = options.trial.as_ref().and_then(|t| t.take_rejection()) {
