@@ -40,8 +40,8 @@ use vre::plandir::publish::{self, Rendered};
 use vre::plandir::schema::*;
 use vre::sys::fsio;
 use vre::work::events::{Event, Observer};
-use vre::work::render::{Progress, RenderError};
-use vre::work::scheduler::{self, WorkOptions};
+use vre::work::render::{Alive, RenderError};
+use vre::work::scheduler::{self, StallTimeout, WorkOptions};
 
 /// What the benchmark renderer writes for every chunk (the size of a small real chunk's moov
 /// and a few packets; the content does not matter).
@@ -53,7 +53,8 @@ fn tiny_publish(
     dir: &PlanDir,
     loaded: &LoadedPlan,
     lock: &TaskLock,
-    _on_progress: &mut dyn FnMut(Progress),
+    _stall_limit: Option<std::time::Duration>,
+    _on_alive: &mut dyn FnMut(Alive),
 ) -> Result<Sidecar, RenderError> {
     let task = lock.task();
     let chunk = loaded
@@ -193,6 +194,7 @@ fn worker_main(dir: &Path) {
         retry_failed: false,
         space_check: false,
         trial: None,
+        stall_timeout: StallTimeout::Off,
     };
     let clock = Instant::now();
     let summary = scheduler::work_with(&PlanDir::new(dir), &options, &Silent, tiny_publish)

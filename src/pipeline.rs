@@ -16,7 +16,7 @@ use crate::plandir::write::{self, PlanOutcome};
 use crate::sys::disk::{self, SpaceError};
 use crate::sys::fsio;
 use crate::work::events::Observer;
-use crate::work::scheduler::{self, TrialGate, WorkError, WorkOptions, WorkSummary};
+use crate::work::scheduler::{self, StallTimeout, TrialGate, WorkError, WorkOptions, WorkSummary};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +43,8 @@ pub struct Job {
     pub allow_reencode: bool,
     /// Replace an existing OUT; without it an existing OUT is refused before planning.
     pub overwrite: bool,
+    /// How long a render may make no progress before it is killed as stalled.
+    pub stall_timeout: StallTimeout,
 }
 
 /// Wall seconds of each stage.
@@ -180,6 +182,7 @@ pub fn run(
         retry_failed: false,
         space_check: false,
         trial: fresh.then(|| Arc::new(TrialGate::new(Trial::of(&loaded)))),
+        stall_timeout: job.stall_timeout,
     };
     let summary = scheduler::work(dir, &options, observer);
     if let Some(rejected) = options.trial.as_ref().and_then(|t| t.take_rejection()) {

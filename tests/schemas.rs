@@ -55,19 +55,14 @@ fn files_vre_writes_match_their_schemas() {
         &plan_dir.join("chunks/chunk-000001.json"),
     );
     check("sidecar.schema.json", &plan_dir.join("audio/audio.json"));
-    // A progress record exactly as a worker writes it while a chunk renders.
+    // Progress records exactly as a worker writes them while a chunk renders, with its
+    // watchdog on and off.
     let dir = vre::plandir::layout::PlanDir::new(&plan_dir);
-    let record = vre::plandir::schema::ProgressRecord {
-        frames_done: 12,
-        frames: 30,
-        fps: 41.5,
-        host: vre::sys::host::host_name(),
-        pid: std::process::id(),
-        updated_at: vre::sys::fsio::unix_now(),
-    };
-    let progress = dir.progress(vre::plandir::schema::TaskId::Chunk(0));
-    vre::sys::fsio::write_json_atomic(&progress, &record).unwrap();
-    check("progress.schema.json", &progress);
+    let chunk = vre::plandir::schema::TaskId::Chunk(0);
+    for stall_limit in [Some(std::time::Duration::from_secs(120)), None] {
+        dir.write_progress(chunk, (12, 30), 41.5, stall_limit);
+        check("progress.schema.json", &dir.progress(chunk));
+    }
     let out = tmp.path().join("out.mp4");
     vre_ok([
         "assemble".as_ref(),

@@ -13,6 +13,7 @@ use crate::plandir::layout::PlanDir;
 use crate::plandir::schema::Plan;
 use crate::sys::host;
 use crate::work::events;
+use crate::work::scheduler::StallTimeout;
 use clap::Args;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -156,6 +157,7 @@ fn run_vre(args: &BenchArgs, jobs: u32, out: &Path, plan_dir: &Path) -> Result<(
         allow_reencode: args.allow_reencode,
         // The bench's own scratch output, removed after each run.
         overwrite: true,
+        stall_timeout: StallTimeout::FromPlan,
     };
     let observer = events::observer_for(false);
     match pipeline::run(&job, observer.as_ref(), &mut |_, _| {}) {

@@ -11,6 +11,7 @@ use crate::plandir::clean;
 use crate::plandir::layout::PlanDir;
 use crate::sys::host;
 use crate::work::events;
+use crate::work::scheduler::StallTimeout;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -45,6 +46,11 @@ pub struct RunArgs {
     /// Start even if the chunks and output look too big for their filesystems.
     #[arg(long = "no-space-check")]
     pub no_space_check: bool,
+    /// Kill a render that makes no progress (no progress report from ffmpeg, no CPU time) for
+    /// SECONDS and count it as a failed attempt; 0 turns the watchdog off [default: 100 frames'
+    /// time at the slowest speed a published chunk showed, at least 120]
+    #[arg(long = "stall-timeout", value_name = "SECONDS")]
+    pub stall_timeout: Option<u64>,
     /// Plan options.
     #[command(flatten)]
     pub options: PlanOptions,
@@ -98,6 +104,7 @@ impl RunArgs {
             space_check: !self.no_space_check,
             allow_reencode: self.allow_reencode,
             overwrite: self.overwrite,
+            stall_timeout: StallTimeout::from_flag(self.stall_timeout),
         })
     }
 }

@@ -3,7 +3,7 @@
 use crate::exit::Code;
 use crate::plandir::layout::PlanDir;
 use crate::work::events;
-use crate::work::scheduler::{self, WorkOptions};
+use crate::work::scheduler::{self, StallTimeout, WorkOptions};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -34,6 +34,11 @@ pub struct WorkArgs {
     /// Start even if the remaining chunks look too big for the planDir's filesystem.
     #[arg(long = "no-space-check")]
     pub no_space_check: bool,
+    /// Kill a render that makes no progress (no progress report from ffmpeg, no CPU time) for
+    /// SECONDS and count it as a failed attempt; 0 turns the watchdog off [default: 100 frames'
+    /// time at the slowest speed a published chunk showed, at least 120]
+    #[arg(long = "stall-timeout", value_name = "SECONDS")]
+    pub stall_timeout: Option<u64>,
 }
 
 /// Runs `vre work`.
@@ -46,6 +51,7 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<Code> {
         retry_failed: args.retry_failed,
         space_check: !args.no_space_check,
         trial: None,
+        stall_timeout: StallTimeout::from_flag(args.stall_timeout),
     };
     let observer = events::observer_for(args.json);
     let summary = scheduler::work(&PlanDir::new(&args.plan_dir), &options, observer.as_ref())?;

@@ -52,6 +52,16 @@ pub struct TaskStatus {
     /// How far it is and who renders it, when running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<ProgressRecord>,
+    /// The worker rendering it, `host:pid`, when running (from its progress record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// Seconds since its render last made progress, when running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress_age_seconds: Option<f64>,
+    /// Running, but without progress for longer than its holder's stall limit: the holder's
+    /// watchdog would have killed a stalled render by then, so the worker itself is likely
+    /// stopped or its host gone (its lock still held).
+    pub stalled: bool,
 }
 
 /// The status of a whole planDir.
@@ -67,6 +77,8 @@ pub struct Status {
     pub done: usize,
     /// Tasks running.
     pub running: usize,
+    /// Running tasks flagged as stalled (see [`TaskStatus::stalled`]).
+    pub stalled: usize,
     /// Tasks pending.
     pub pending: usize,
     /// Tasks out of attempts.
@@ -140,6 +152,7 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
         let progress = (state == TaskState::Running)
             .then(|| dir.read_progress(task))
             .flatten();
+        let now = crate::sys::fsio::unix_now();
         tasks.push(TaskStatus {
             kind,
             index,
@@ -150,6 +163,9 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
             environment_errors: record.environment.len() as u32,
             last_environment_error: record.environment.last().cloned(),
             sidecar,
+            holder: progress.as_ref().map(|p| format!("{}:{}", p.host, p.pid)),
+            progress_age_seconds: progress.as_ref().map(|p| p.progress_age(now)),
+            stalled: progress.as_ref().is_some_and(|p| p.stalled(now)),
             progress,
         });
     }
@@ -174,6 +190,7 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
         total: tasks.len(),
         done: count(TaskState::Done),
         running: count(TaskState::Running),
+        stalled: tasks.iter().filter(|t| t.stalled).count(),
         pending: count(TaskState::Pending),
         failed: count(TaskState::Failed),
         environment_errors: tasks.iter().map(|t| t.environment_errors as usize).sum(),
@@ -188,7 +205,7 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
 /// The summary line: counts of tasks and frames, and environment errors apart from failures.
 pub fn summary_line(status: &Status) -> String {
     let mut line = format!(
-        "{} chunks{}: {} done, {} running, {} pending, {} failed; {}/{} frames done",
+        "{} chunks{}: {} done, {} running{}, {} pending, {} failed; {}/{} frames done",
         status.chunks,
         if status.total > status.chunks {
             " + audio"
@@ -197,6 +214,11 @@ pub fn summary_line(status: &Status) -> String {
         },
         status.done,
         status.running,
+        if status.stalled > 0 {
+            format!(" ({} stalled)", status.stalled)
+        } else {
+            String::new()
+        },
         status.pending,
         status.failed,
         status.frames_done,
@@ -237,8 +259,11 @@ pub fn live_view(status: &Status) -> String {
             (TaskState::Running, Some(p)) => {
                 let _ = writeln!(
                     out,
-                    "  running  {name:<12} {:>6}/{:<6} frames {:>7.1} fps  {}:{}",
-                    p.frames_done, p.frames, p.fps, p.host, p.pid
+                    "  running  {name:<12} {:>6}/{:<6} frames {:>7.1} fps  {}",
+                    p.frames_done,
+                    p.frames,
+                    p.fps,
+                    running_note(task).unwrap_or_default()
                 );
             }
             (TaskState::Running, None) => {
@@ -260,6 +285,25 @@ pub fn live_view(status: &Status) -> String {
         }
     }
     out
+}
+
+/// Who renders a running task and how long ago it last made progress, flagged when that is
+/// past its holder's stall limit: `host:pid, last progress 3 s ago`.
+fn running_note(task: &TaskStatus) -> Option<String> {
+    let progress = task.progress.as_ref()?;
+    let age = task.progress_age_seconds.unwrap_or_default();
+    let mut note = format!(
+        "{}, last progress {age:.0} s ago",
+        task.holder.as_deref().unwrap_or_default()
+    );
+    if task.stalled {
+        let _ = write!(
+            note,
+            "; STALLED: over its worker's {} s limit (is the worker stopped, or its host gone? its lock is still held)",
+            progress.stall_limit_seconds.unwrap_or_default()
+        );
+    }
+    Some(note)
 }
 
 /// Seconds as `H:MM:SS`.
@@ -307,10 +351,15 @@ pub fn task_table(status: &Status) -> String {
                 task.frames.to_string(),
                 "-".to_string(),
                 "-".to_string(),
-                match (&task.last_error, &task.last_environment_error) {
-                    (Some(e), _) => e.clone(),
-                    (None, Some(e)) => format!("environment ({}, not an attempt)", e.cause),
-                    (None, None) => String::new(),
+                match (
+                    running_note(task),
+                    &task.last_error,
+                    &task.last_environment_error,
+                ) {
+                    (Some(note), _, _) => note,
+                    (None, Some(e), _) => e.clone(),
+                    (None, None, Some(e)) => format!("environment ({}, not an attempt)", e.cause),
+                    (None, None, None) => String::new(),
                 },
             ),
         };

@@ -1,5 +1,6 @@
 //! How many bytes a plan's unfinished tasks and its assembled output will take, for the
-//! free-space checks made before work starts.
+//! free-space checks made before work starts; and how slow its published chunks were, for the
+//! stall limit of its renders.
 
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
@@ -50,4 +51,22 @@ pub fn estimate_output(loaded: &LoadedPlan) -> u64 {
             * (a.samples / u64::from(a.sample_rate) + 1)
     });
     video as u64 + audio
+}
+
+/// The longest a published chunk of this plan took per frame, seconds (its sidecar's encode time
+/// over its frames), among `tasks`; `None` when none of them is a published chunk.
+pub fn slowest_seconds_per_frame(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    tasks: &[TaskId],
+) -> Option<f64> {
+    tasks
+        .iter()
+        .filter_map(|&task| {
+            let frames = loaded.chunk(task)?.frames();
+            let sidecar = dir.read_sidecar(task).ok().flatten()?;
+            (sidecar.plan_hash == loaded.plan.plan_hash && frames > 0)
+                .then(|| sidecar.encode_seconds / frames as f64)
+        })
+        .max_by(f64::total_cmp)
 }

@@ -611,6 +611,34 @@ pub struct ProgressRecord {
     pub pid: u32,
     /// When this was written, seconds since the Unix epoch.
     pub updated_at: f64,
+    /// When the render last made progress: ffmpeg reported progress, or its processes used CPU
+    /// time (a slow frame is progress); the claim before either. Seconds since the Unix epoch
+    /// (0 in records of a vre before this field).
+    #[serde(default)]
+    pub progress_at: f64,
+    /// The holder's stall limit, seconds: its watchdog kills a render that makes no progress for
+    /// this long, and `vre status` flags a task whose last progress is older (its worker stopped,
+    /// its host gone). `None`: the holder's watchdog is off.
+    #[serde(default)]
+    pub stall_limit_seconds: Option<f64>,
+}
+
+impl ProgressRecord {
+    /// Seconds since the render last made progress, at `now` (seconds since the Unix epoch).
+    pub fn progress_age(&self, now: f64) -> f64 {
+        let last = if self.progress_at > 0.0 {
+            self.progress_at
+        } else {
+            self.updated_at
+        };
+        (now - last).max(0.0)
+    }
+
+    /// Whether, at `now`, the render has made no progress for longer than its holder's limit.
+    pub fn stalled(&self, now: f64) -> bool {
+        self.stall_limit_seconds
+            .is_some_and(|limit| self.progress_age(now) > limit)
+    }
 }
 
 #[cfg(test)]
@@ -657,6 +685,27 @@ mod tests {
             ..planned
         };
         assert_eq!(older.changes(&now), None);
+    }
+
+    #[test]
+    fn a_progress_record_is_stalled_past_its_holders_limit_and_reads_without_the_new_fields() {
+        let record: ProgressRecord = serde_json::from_str(
+            r#"{"frames_done":1,"frames":9,"fps":2.0,"host":"h","pid":7,"updated_at":100.0}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            record.progress_age(103.0),
+            3.0,
+            "an older record: its write time"
+        );
+        assert!(!record.stalled(1e9), "no limit recorded: never flagged");
+        let watched = ProgressRecord {
+            progress_at: 110.0,
+            stall_limit_seconds: Some(5.0),
+            ..record
+        };
+        assert!(!watched.stalled(115.0));
+        assert!(watched.stalled(115.5));
     }
 
     #[test]

@@ -46,13 +46,51 @@ pub struct ProcessIdentity {
     pub start: u64,
 }
 
+/// The fields of a `/proc/PID/stat` record after the command (field 2, in parentheses, which may
+/// contain spaces): the first is field 3, the state.
+fn stat_fields_after_command(stat: &str) -> Option<Vec<&str>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace().collect())
+}
+
 /// The start time of a process on this host, from `/proc/PID/stat`; `None` when it is not
 /// running (or its record cannot be read).
 fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 2 (the command) is in parentheses and may contain spaces: count after its end.
-    let after_command = &stat[stat.rfind(')')? + 1..];
-    after_command.split_whitespace().nth(19)?.parse().ok()
+    stat_fields_after_command(&stat)?.get(19)?.parse().ok()
+}
+
+/// CPU time used so far by the processes of process group `pgid` on this host, in clock ticks:
+/// user and system time of each member (all its threads) and of the children it has reaped. A
+/// member that ends between two readings takes its time with it: any change between two
+/// readings means the group ran.
+pub fn group_cpu_ticks(pgid: i32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut ticks = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(fields) = stat_fields_after_command(&stat) else {
+            continue;
+        };
+        // Field 5 is the process group; fields 14 to 17 are utime, stime, cutime, cstime.
+        if fields.get(2).and_then(|g| g.parse::<i32>().ok()) != Some(pgid) {
+            continue;
+        }
+        ticks += fields
+            .get(11..15)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    ticks
 }
 
 impl ProcessIdentity {

@@ -9,7 +9,7 @@ use crate::ffmpeg;
 use crate::ffmpeg::argv::Argv;
 use crate::ffmpeg::framelog;
 use crate::ffmpeg::probe;
-use crate::ffmpeg::runner;
+use crate::ffmpeg::runner::{self, Activity, Stall};
 use crate::ffmpeg::video::SourceSpan;
 use crate::plandir::attempts::EnvCause;
 use crate::plandir::claim::TaskLock;
@@ -22,7 +22,7 @@ use crate::sys::fsio;
 use crate::work::environment::{self, EnvFailure, RenderEvidence};
 use std::fs;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why a render did not publish.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,16 @@ pub struct Progress {
     pub seconds: f64,
     /// Encoding speed, frames per second.
     pub fps: f64,
+}
+
+/// A sign of life of a running render.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Alive {
+    /// ffmpeg reported progress.
+    Progress(Progress),
+    /// ffmpeg reported nothing for a while but used CPU time: it works on something slow (a
+    /// heavy filter on one frame, a long decode before the chunk's first frame).
+    Busy,
 }
 
 fn parse_progress(line: &str, progress: &mut Progress) -> bool {
@@ -93,16 +103,19 @@ pub type Renderer = fn(
     dir: &PlanDir,
     loaded: &LoadedPlan,
     lock: &TaskLock,
-    on_progress: &mut dyn FnMut(Progress),
+    stall_limit: Option<Duration>,
+    on_alive: &mut dyn FnMut(Alive),
 ) -> Result<Sidecar, RenderError>;
 
-/// Renders the claimed task, verifies it, and publishes it with its sidecar.
-/// `on_progress` is called as ffmpeg reports progress.
+/// Renders the claimed task, verifies it, and publishes it with its sidecar. `on_alive` is
+/// called as ffmpeg reports progress or, silent, uses CPU time; a render that does neither for
+/// `stall_limit` is killed and fails ([`runner::run_watched`]).
 pub fn render_task(
     dir: &PlanDir,
     loaded: &LoadedPlan,
     lock: &TaskLock,
-    on_progress: &mut dyn FnMut(Progress),
+    stall_limit: Option<Duration>,
+    on_alive: &mut dyn FnMut(Alive),
 ) -> Result<Sidecar, RenderError> {
     let plan = &loaded.plan;
     let task = lock.task();
@@ -125,7 +138,7 @@ pub fn render_task(
         &[("task", task.to_string()), ("command", argv.display())],
     );
     let started_at = fsio::unix_now();
-    let verified = run_and_verify(dir, loaded, task, &argv, lock, &temp, on_progress);
+    let verified = run_and_verify(dir, loaded, &argv, lock, &temp, stall_limit, on_alive);
     for log in logs.paths() {
         let _ = fs::remove_file(log);
     }
@@ -176,24 +189,29 @@ fn blame(
     }
 }
 
-/// Runs a task's ffmpeg as a guarded child holding the task's lock, then verifies what it wrote;
-/// returns what the checks found and the seconds ffmpeg itself ran.
+/// Runs a task's ffmpeg as a guarded child holding the task's lock, under the stall watchdog,
+/// then verifies what it wrote; returns what the checks found and the seconds ffmpeg itself ran.
 fn run_and_verify(
     dir: &PlanDir,
     loaded: &LoadedPlan,
-    task: TaskId,
     argv: &Argv,
     lock: &TaskLock,
     temp: &Path,
-    on_progress: &mut dyn FnMut(Progress),
+    stall_limit: Option<Duration>,
+    on_alive: &mut dyn FnMut(Alive),
 ) -> Result<(Media, Option<StreamFacts>, f64), RenderError> {
+    let task = lock.task();
     let mut progress = Progress::default();
     let clock = Instant::now();
-    let outcome = runner::run_guarded(argv, Some(lock.raw_fd()), |line| {
-        if parse_progress(line, &mut progress) {
-            on_progress(progress);
+    let on_activity = |activity: Activity| match activity {
+        Activity::Line(line) => {
+            if parse_progress(line, &mut progress) {
+                on_alive(Alive::Progress(progress));
+            }
         }
-    });
+        Activity::Busy => on_alive(Alive::Busy),
+    };
+    let outcome = runner::run_watched(argv, Some(lock.raw_fd()), stall_limit, on_activity);
     let outcome = match outcome {
         Ok(o) => o,
         Err(_) if runner::interrupted() => return Err(RenderError::Interrupted),
@@ -201,6 +219,9 @@ fn run_and_verify(
     };
     if outcome.interrupted {
         return Err(RenderError::Interrupted);
+    }
+    if let Some(stall) = outcome.stalled {
+        return Err(stall_failure(task, argv, &outcome.stderr_tail, stall));
     }
     let signal = std::os::unix::process::ExitStatusExt::signal(&outcome.status);
     let fail = |reason: String| {
@@ -227,6 +248,34 @@ fn run_and_verify(
         TaskId::Audio => verify_audio(loaded, temp, &fail),
     }?;
     Ok((media, stream, encode_seconds))
+}
+
+/// The failed attempt of a render the stall watchdog killed: the render's failure, not the
+/// environment's (its SIGKILL is not the OOM killer's), with what to check.
+fn stall_failure(task: TaskId, argv: &Argv, stderr_tail: &str, stall: Stall) -> RenderError {
+    let mut reason = format!(
+        "stalled: no progress and no CPU time for {} s; killed. Check for a stopped process (SIGSTOP, a debugger) and for a hung filesystem (the input's or the planDir's mount)",
+        stall.limit.as_secs_f64()
+    );
+    if !stall.died {
+        crate::sys::log::log(
+            crate::sys::log::Level::Warn,
+            "a stalled ffmpeg did not die after SIGKILL (blocked in uninterruptible I/O?); going on without it: it holds the task's lock until it dies",
+            &[
+                ("task", task.to_string()),
+                ("pid", stall.pid.to_string()),
+                ("waited_seconds", runner::KILL_WAIT.as_secs().to_string()),
+            ],
+        );
+        reason.push_str(&format!(
+            "; it had not died {} s after SIGKILL (uninterruptible I/O) and holds the task's lock until it does",
+            runner::KILL_WAIT.as_secs()
+        ));
+    }
+    RenderError::Failed {
+        log: failure_log(argv, stderr_tail, &reason),
+        reason,
+    }
 }
 
 /// What a render that could not even start means: out of descriptors or memory is the

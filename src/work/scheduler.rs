@@ -42,6 +42,49 @@ pub struct WorkOptions {
     /// The plan's untried settings (`vre run` on a new planDir); `None` when the plan was tried
     /// before it was written.
     pub trial: Option<Arc<TrialGate>>,
+    /// How long a render may make no progress before it is killed as stalled.
+    pub stall_timeout: StallTimeout,
+}
+
+/// How long a render may make no progress — no progress report from ffmpeg and no CPU time used
+/// by it — before the watchdog kills it and records a failed attempt (`--stall-timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StallTimeout {
+    /// Derived from what the planDir shows of the job's speed ([`default_stall_limit`]).
+    FromPlan,
+    /// Never: no watchdog.
+    Off,
+    /// After this long.
+    After(Duration),
+}
+
+impl StallTimeout {
+    /// The timeout `--stall-timeout SECONDS` asks for: none given derives it from the plan, 0
+    /// turns the watchdog off.
+    pub fn from_flag(seconds: Option<u64>) -> StallTimeout {
+        match seconds {
+            None => StallTimeout::FromPlan,
+            Some(0) => StallTimeout::Off,
+            Some(s) => StallTimeout::After(Duration::from_secs(s)),
+        }
+    }
+}
+
+/// The stall limit when the planDir shows no slow chunk: no progress report and no CPU time for
+/// two minutes is not a slow render but a stopped process or a hung filesystem.
+pub const STALL_FLOOR: Duration = Duration::from_secs(120);
+
+/// How many frames' time, at the slowest speed a published chunk of the plan showed, a render
+/// may go without progress (when that is longer than [`STALL_FLOOR`]).
+pub const STALL_FRAMES: f64 = 100.0;
+
+/// The default stall limit: [`STALL_FRAMES`] frames at the slowest speed a published chunk of
+/// the plan showed (`slowest_seconds_per_frame`), in whole seconds, and at least [`STALL_FLOOR`].
+pub fn default_stall_limit(slowest_seconds_per_frame: Option<f64>) -> Duration {
+    let derived = slowest_seconds_per_frame
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(0.0, |s| (s * STALL_FRAMES).ceil());
+    STALL_FLOOR.max(Duration::from_secs_f64(derived.min(u32::MAX as f64)))
 }
 
 /// A plan whose settings have not been tried yet (`vre run` on a new planDir): the first render
@@ -201,6 +244,8 @@ struct Scheduler<'a> {
     refreshed: Mutex<HashSet<TaskId>>,
     /// Tasks and previous holders already warned about (see `leave_to_holder`).
     warned: Mutex<HashSet<(TaskId, String)>>,
+    /// How long a render may make no progress before it is killed (`None`: never).
+    stall_limit: Option<Duration>,
 }
 
 /// The order the chunk threads try chunks in: from the asked-for first one (array index),
@@ -245,6 +290,21 @@ pub fn work_with(
         .filter_map(|&t| loaded.chunk(t))
         .map(Chunk::frames)
         .sum();
+    let stall_limit = match options.stall_timeout {
+        StallTimeout::Off => None,
+        StallTimeout::After(limit) => Some(limit),
+        StallTimeout::FromPlan => Some(default_stall_limit(
+            crate::plandir::estimate::slowest_seconds_per_frame(dir, &loaded, &done_tasks),
+        )),
+    };
+    crate::sys::log::log(
+        crate::sys::log::Level::Debug,
+        "stall limit",
+        &[(
+            "seconds",
+            stall_limit.map_or("off".to_string(), |l| l.as_secs_f64().to_string()),
+        )],
+    );
     let threads = if options.once {
         1
     } else {
@@ -281,6 +341,7 @@ pub fn work_with(
         summary: Mutex::new(WorkSummary::default()),
         refreshed: Mutex::new(HashSet::new()),
         warned: Mutex::new(HashSet::new()),
+        stall_limit,
     };
     let audio_thread = loaded.plan.audio.is_some() && !done_tasks.contains(&TaskId::Audio);
     let first_error = std::thread::scope(|scope| {
@@ -600,29 +661,42 @@ impl Scheduler<'_> {
 
     fn render(&self, task: TaskId, lock: &TaskLock) -> Result<Outcome, PlanDirError> {
         let frames = self.loaded.chunk(task).map_or(0, |c| c.frames());
+        // From the claim on, `vre status` sees who holds the task and since when it has made no
+        // progress, even if the render never starts.
+        self.dir
+            .write_progress(task, (0, frames), 0.0, self.stall_limit);
         self.observer.on(&Event::Claimed {
             task: task.into(),
             frames,
         });
-        let mut last_write: Option<Instant> = None;
-        let mut on_progress = |p: render::Progress| {
-            self.observer.on(&Event::Progress {
-                task: task.into(),
-                frames_done: p.frames,
-                frames,
-                fps: p.fps,
-            });
-            if last_write.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
-                last_write = Some(Instant::now());
+        let mut last_write = Instant::now();
+        let mut progress = render::Progress::default();
+        let mut on_alive = |alive: render::Alive| {
+            if let render::Alive::Progress(p) = alive {
+                progress = p;
+                self.observer.on(&Event::Progress {
+                    task: task.into(),
+                    frames_done: p.frames,
+                    frames,
+                    fps: p.fps,
+                });
+            }
+            if last_write.elapsed() >= PROGRESS_EVERY {
+                last_write = Instant::now();
                 // The plan and its inputs are proven again with every progress record: renders
                 // that could never be published are abandoned now, not when they end.
                 match publish::check_still_current(self.dir, self.loaded) {
                     Err(e) if e.invalidates_work() => runner::kill_running(),
-                    _ => self.dir.write_progress(task, p.frames, frames, p.fps),
+                    _ => self.dir.write_progress(
+                        task,
+                        (progress.frames, frames),
+                        progress.fps,
+                        self.stall_limit,
+                    ),
                 }
             }
         };
-        let result = (self.renderer)(self.dir, self.loaded, lock, &mut on_progress);
+        let result = (self.renderer)(self.dir, self.loaded, lock, self.stall_limit, &mut on_alive);
         // A render that failed because its plan was replaced or its input changed under it is
         // no attempt: the worker stops.
         let invalidated = match &result {
@@ -701,5 +775,24 @@ impl Scheduler<'_> {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_stall_limit_is_the_floor_or_the_slowest_speeds_hundred_frames() {
+        assert_eq!(default_stall_limit(None), STALL_FLOOR);
+        assert_eq!(default_stall_limit(Some(0.05)), STALL_FLOOR);
+        assert_eq!(default_stall_limit(Some(2.504)), Duration::from_secs(251));
+        assert_eq!(default_stall_limit(Some(f64::NAN)), STALL_FLOOR);
+        assert_eq!(StallTimeout::from_flag(Some(0)), StallTimeout::Off);
+        assert_eq!(
+            StallTimeout::from_flag(Some(7)),
+            StallTimeout::After(Duration::from_secs(7))
+        );
+        assert_eq!(StallTimeout::from_flag(None), StallTimeout::FromPlan);
     }
 }
