@@ -4,11 +4,8 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
-use std::io::{BufRead, BufReader, Lines, Read};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 use vre::plandir::claim::{self, ClaimRecord};
 use vre::plandir::error::PlanDirError;
@@ -76,64 +73,10 @@ fn overwrite(to: &Path, from: &Path, keep_mtime: bool) {
     }
 }
 
-/// A `vre work --json` process whose events are read as they come.
-struct Worker {
-    child: Child,
-    events: Lines<BufReader<ChildStdout>>,
-}
+/// How long a test waits for a worker's next event, and for a worker to finish.
+const EVENT_WAIT: Duration = Duration::from_secs(120);
+const RUN_WAIT: Duration = Duration::from_secs(300);
 
-impl Worker {
-    /// Starts `vre work ARGS --json` in a process group of its own.
-    fn start(args: Vec<std::ffi::OsString>) -> Worker {
-        let mut child = vre()
-            .args(args)
-            .arg("--json")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let events = BufReader::new(child.stdout.take().unwrap()).lines();
-        Worker { child, events }
-    }
-
-    /// Reads events until one named `wanted`.
-    fn wait_for(&mut self, wanted: &str) -> Value {
-        loop {
-            let line = self
-                .events
-                .next()
-                .unwrap_or_else(|| panic!("the worker ended before a {wanted} event"))
-                .unwrap();
-            let event: Value = serde_json::from_str(&line).unwrap();
-            if event["event"] == wanted {
-                return event;
-            }
-        }
-    }
-
-    /// Reads the remaining events and waits for the exit: (code, events, stderr).
-    fn finish(mut self) -> (Option<i32>, Vec<Value>, String) {
-        let rest: Vec<Value> = self
-            .events
-            .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
-            .collect();
-        let mut stderr = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        (self.child.wait().unwrap().code(), rest, stderr)
-    }
-}
-
-fn count(events: &[Value], name: &str) -> usize {
-    events.iter().filter(|e| e["event"] == name).count()
-}
-
-/// Published chunks: (sidecar range, chunk file).
 fn published_chunks(plan_dir: &Path) -> Vec<((usize, usize), PathBuf)> {
     chunk_files(plan_dir)
         .into_iter()
@@ -196,17 +139,22 @@ fn an_input_overwritten_mid_run(keep_mtime: bool) {
     let plan_dir = tmp.path().join("job.vre");
     vre_plan_lossless(&input, &plan_dir, "4", SLOW);
 
-    let mut worker = Worker::start(args!["work", plan_dir]);
-    worker.wait_for("published");
+    let mut worker = JsonWorker::start(args!["work", plan_dir]);
+    worker.wait_for("published", EVENT_WAIT);
     overwrite(&input, &other, keep_mtime);
-    let (code, events, said) = worker.finish();
+    let code = worker.finish(RUN_WAIT);
+    let said = worker.stderr();
     assert_eq!(code, Some(65), "{said}");
     assert!(
         said.contains(&input.display().to_string())
             && said.contains("changed since it was planned"),
         "{said}"
     );
-    assert_eq!(count(&events, "failed"), 0, "a change is no chunk failure");
+    assert_eq!(
+        worker.seen("failed").len(),
+        0,
+        "a change is no chunk failure"
+    );
     assert!(no_failed_attempts(&plan_dir));
 
     // Every chunk published is made of the planned pictures, frame for frame.
@@ -372,12 +320,12 @@ fn a_worker_that_outlives_its_plan_publishes_nothing_into_the_plan_made_in_its_p
     let plan_dir = tmp.path().join("job.vre");
     vre_plan_lossless(&input, &plan_dir, "3", SLOW);
 
-    let mut worker = Worker::start(args!["work", plan_dir]);
-    worker.wait_for("claimed");
-    let ffmpeg = wait_for_children(worker.child.id());
+    let mut worker = JsonWorker::start(args!["work", plan_dir]);
+    worker.wait_for("claimed", EVENT_WAIT);
+    let ffmpeg = wait_for_children(worker.pid());
     assert!(!ffmpeg.is_empty(), "its ffmpeg renders");
     // vre, then its ffmpeg (a group of its own).
-    signal_group(worker.child.id(), libc::SIGSTOP);
+    signal_group(worker.pid(), libc::SIGSTOP);
     for &pid in &ffmpeg {
         signal_group(pid, libc::SIGSTOP);
     }
@@ -387,12 +335,16 @@ fn a_worker_that_outlives_its_plan_publishes_nothing_into_the_plan_made_in_its_p
     for &pid in &ffmpeg {
         signal_group(pid, libc::SIGCONT);
     }
-    signal_group(worker.child.id(), libc::SIGCONT);
+    signal_group(worker.pid(), libc::SIGCONT);
 
-    let (code, events, said) = worker.finish();
+    let code = worker.finish(RUN_WAIT);
+    let said = worker.stderr();
     assert_eq!(code, Some(75), "{said}");
     assert!(said.contains("replaced or removed"), "{said}");
-    assert_eq!(count(&events, "published") + count(&events, "failed"), 0);
+    assert_eq!(
+        worker.seen("published").len() + worker.seen("failed").len(),
+        0
+    );
     assert!(
         chunk_files(&plan_dir).is_empty(),
         "nothing published into it"
@@ -464,10 +416,10 @@ fn workers_whose_locks_do_not_exclude_report_the_collision_and_spoil_nothing() {
             return;
         }
     };
-    let mut here = Worker::start(args!["work", plan_dir]);
-    here.wait_for("claimed");
+    let mut here = JsonWorker::start(args!["work", plan_dir]);
+    here.wait_for("claimed", EVENT_WAIT);
     assert!(
-        !wait_for_children(here.child.id()).is_empty(),
+        !wait_for_children(here.pid()).is_empty(),
         "its render runs: its claim is recorded"
     );
     // Through the other mount the lock on that chunk is free: the second worker takes it, finds
@@ -475,7 +427,8 @@ fn workers_whose_locks_do_not_exclude_report_the_collision_and_spoil_nothing() {
     // slip in between two of the first worker's claims, the roles swap: the first one finds the
     // second recorded and alive.)
     let there = run_vre(args!["work", mount.0, "--json"]);
-    let (code_here, events_here, said_here) = here.finish();
+    let code_here = here.finish(RUN_WAIT);
+    let said_here = here.stderr();
     let codes = [code_here, there.status.code()];
     let said = [said_here, stderr(&there)];
     assert!(
@@ -495,7 +448,7 @@ fn workers_whose_locks_do_not_exclude_report_the_collision_and_spoil_nothing() {
     }
     if codes == [Some(0), Some(69)] {
         assert!(published(&there.stdout).is_empty(), "it published nothing");
-        assert_eq!(count(&events_here, "published"), 3, "the first did it all");
+        assert_eq!(here.seen("published").len(), 3, "the first did it all");
     }
     assert!(
         no_failed_attempts(&plan_dir),

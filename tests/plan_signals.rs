@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A filter whose five-frame trial takes minutes at 1280x720: planning is still running when
 /// the test signals it.
@@ -37,29 +37,6 @@ fn start(args: Vec<std::ffi::OsString>, scratch: &Path) -> Child {
         .unwrap()
 }
 
-/// Waits (polling /proc, up to 60 s) until `pid` has an ffmpeg child whose command line contains
-/// `needle`, and returns its pid. (A child forked but not yet executed still has vre's own
-/// command line, which holds the `--vf` too: only a child already running ffmpeg counts.)
-fn wait_for_child_running(pid: u32, needle: &str) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let found = children_of(pid).into_iter().find(|child| {
-            std::fs::read(format!("/proc/{child}/cmdline")).is_ok_and(|line| {
-                let line = String::from_utf8_lossy(&line);
-                line.split('\0').next() == Some("ffmpeg") && line.contains(needle)
-            })
-        });
-        if let Some(child) = found {
-            return child;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no child running {needle} appeared"
-        );
-        std::thread::yield_now();
-    }
-}
-
 /// Sends `signal` to a child process of the test.
 fn send(child: &Child, signal: i32) {
     // SAFETY: sending a signal to our own child process.
@@ -82,7 +59,7 @@ fn sigterm_during_the_trial_kills_its_ffmpeg_removes_the_scratch_folder_and_exit
         args!["plan", input, "-o", plan_dir, "--vf", HEAVY, "-q"],
         &scratch,
     );
-    let trial = wait_for_child_running(planning.id(), "nlmeans");
+    let trial = ffmpeg_child(planning.id(), "nlmeans", Duration::from_secs(60));
     assert!(
         !entries(&scratch).is_empty(),
         "the trial's scratch folder is in TMPDIR while it runs"
@@ -111,7 +88,7 @@ fn sigkill_during_the_trial_takes_its_ffmpeg_along() {
         args!["plan", input, "-o", plan_dir, "--vf", HEAVY, "-q"],
         &scratch,
     );
-    let trial = wait_for_child_running(planning.id(), "nlmeans");
+    let trial = ffmpeg_child(planning.id(), "nlmeans", Duration::from_secs(60));
     planning.kill().unwrap();
     planning.wait().unwrap();
     assert!(
@@ -146,7 +123,7 @@ fn sigint_while_vre_run_tries_a_replacing_plan_keeps_the_old_plan_whole() {
         ],
         &scratch,
     );
-    let trial = wait_for_child_running(running.id(), "nlmeans");
+    let trial = ffmpeg_child(running.id(), "nlmeans", Duration::from_secs(60));
     send(&running, libc::SIGINT);
     let finished = running.wait_with_output().unwrap();
     assert_eq!(finished.status.code(), Some(130), "{}", stderr(&finished));

@@ -6,160 +6,9 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// The lines a child prints on stdout, as they arrive, with when each arrived.
-fn stdout_lines(child: &mut Child) -> mpsc::Receiver<(Instant, String)> {
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
-    received
-}
-
-/// A running `vre work --json`, killed when dropped so that a failing test leaves nothing
-/// behind.
-struct Worker {
-    child: Child,
-    events: mpsc::Receiver<(Instant, String)>,
-    /// Every event read so far, with when it arrived.
-    seen: Vec<(Instant, Value)>,
-}
-
-impl Worker {
-    fn start(plan_dir: &Path, options: &[&str]) -> Worker {
-        let mut child = vre()
-            .args(args!["work", plan_dir, "--json"])
-            .args(options)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let events = stdout_lines(&mut child);
-        Worker {
-            child,
-            events,
-            seen: Vec::new(),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Reads events until one matches `wanted` (up to `limit`) and returns it.
-    fn wait_until(
-        &mut self,
-        what: &str,
-        limit: Duration,
-        wanted: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok((at, line)) = self.events.recv_timeout(left) else {
-                panic!("no {what} within {limit:?}; events: {:?}", self.names());
-            };
-            let event: Value = serde_json::from_str(&line).unwrap();
-            self.seen.push((at, event.clone()));
-            if wanted(&event) {
-                return event;
-            }
-        }
-    }
-
-    /// Reads events until the next one named `name`.
-    fn wait_for(&mut self, name: &str, limit: Duration) -> Value {
-        self.wait_until(name, limit, |e| e["event"] == name)
-    }
-
-    /// Waits for the `finished` event and the exit; returns the exit code.
-    fn finish(&mut self, limit: Duration) -> Option<i32> {
-        self.wait_for("finished", limit);
-        self.child.wait().unwrap().code()
-    }
-
-    /// The events seen named `name`.
-    fn seen(&self, name: &str) -> Vec<&Value> {
-        self.seen
-            .iter()
-            .map(|(_, e)| e)
-            .filter(|e| e["event"] == name)
-            .collect()
-    }
-
-    fn names(&self) -> Vec<String> {
-        self.seen
-            .iter()
-            .map(|(_, e)| format!("{} {}", e["event"], e["task"]))
-            .collect()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A process stopped with SIGSTOP, continued when dropped if it still lives.
-struct Stopped {
-    pid: u32,
-    at: Instant,
-}
-
-impl Stopped {
-    fn stop(pid: u32) -> Stopped {
-        // SAFETY: sends a signal to a process this test started (or its child).
-        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
-        Stopped {
-            pid,
-            at: Instant::now(),
-        }
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        if alive(self.pid) {
-            // SAFETY: as above.
-            unsafe { libc::kill(self.pid as i32, libc::SIGCONT) };
-        }
-    }
-}
-
-/// The ffmpeg `pid` started whose command line contains `marker`, once it runs (up to 20 s).
-fn ffmpeg_child(pid: u32, marker: &str) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let found = children_of(pid).into_iter().find(|kid| {
-            let read =
-                |what: &str| std::fs::read(format!("/proc/{kid}/{what}")).unwrap_or_default();
-            read("comm") == b"ffmpeg\n"
-                && String::from_utf8_lossy(&read("cmdline")).contains(marker)
-        });
-        if let Some(kid) = found {
-            return kid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no ffmpeg writing {marker} started"
-        );
-        std::thread::yield_now();
-    }
-}
 
 /// A 3 s clip without audio planned as two lossless chunks of a denoise that takes a few
 /// seconds each; returns the input, the planDir and the filter.
@@ -186,10 +35,10 @@ const RUN_WAIT: Duration = Duration::from_secs(300);
 fn a_stopped_ffmpeg_is_killed_as_stalled_recorded_as_an_attempt_and_rendered_again() {
     let tmp = temp_dir();
     let (input, plan_dir, filter) = two_slow_chunks(tmp.path());
-    let mut worker = Worker::start(&plan_dir, &["--stall-timeout", "2"]);
+    let mut worker = JsonWorker::start(args!["work", plan_dir, "--stall-timeout", "2"]);
     let claimed = worker.wait_for("claimed", EVENT_WAIT);
     let chunk = claimed["task"]["index"].as_u64().unwrap();
-    let ffmpeg = ffmpeg_child(worker.pid(), "/chunks/");
+    let ffmpeg = ffmpeg_child(worker.pid(), "/chunks/", EVENT_WAIT);
     let stopped = Stopped::stop(ffmpeg);
 
     let failed = worker.wait_for("failed", EVENT_WAIT);
@@ -281,16 +130,12 @@ fn a_slow_but_working_render_is_not_killed() {
             "1"
         ],
     );
-    let mut worker = Worker::start(&plan_dir, &["--stall-timeout", "1"]);
+    let mut worker = JsonWorker::start(args!["work", plan_dir, "--stall-timeout", "1"]);
     assert_eq!(worker.finish(RUN_WAIT), Some(0), "{:?}", worker.names());
     assert!(worker.seen("failed").is_empty(), "{:?}", worker.names());
     assert_eq!(worker.seen("published").len(), 1);
-    let reports: Vec<Instant> = worker
-        .seen
-        .iter()
-        .filter(|(_, e)| e["event"] == "claimed" || e["event"] == "progress")
-        .map(|(at, _)| *at)
-        .collect();
+    let mut reports = [worker.seen_at("claimed"), worker.seen_at("progress")].concat();
+    reports.sort();
     let longest_silence = reports
         .windows(2)
         .map(|w| w[1] - w[0])
@@ -314,11 +159,11 @@ fn status_flags_a_running_task_whose_worker_is_stopped_and_its_watchdog_resumes_
         .spawn()
         .unwrap();
     let watched = stdout_lines(&mut watch);
-    let mut worker = Worker::start(&plan_dir, &["--stall-timeout", "2"]);
+    let mut worker = JsonWorker::start(args!["work", plan_dir, "--stall-timeout", "2"]);
     let claimed = worker.wait_for("claimed", EVENT_WAIT);
     let chunk = claimed["task"]["index"].as_u64().unwrap() as usize;
     // Everything stops, as when a machine is paused: the render and its worker.
-    let ffmpeg = ffmpeg_child(worker.pid(), "/chunks/");
+    let ffmpeg = ffmpeg_child(worker.pid(), "/chunks/", EVENT_WAIT);
     let render = Stopped::stop(ffmpeg);
     let paused_worker = Stopped::stop(worker.pid());
 
@@ -396,10 +241,10 @@ fn a_stopped_audio_render_is_killed_as_stalled_too() {
         &plan_dir,
         args!["--chunks", "1", "--af", "anlmdn=s=7:p=0.01:r=0.1"],
     );
-    let mut worker = Worker::start(&plan_dir, &["--stall-timeout", "2"]);
+    let mut worker = JsonWorker::start(args!["work", plan_dir, "--stall-timeout", "2"]);
     let is_audio = |e: &Value, name: &str| e["event"] == name && e["task"]["kind"] == "audio";
     worker.wait_until("the audio's claim", EVENT_WAIT, |e| is_audio(e, "claimed"));
-    let ffmpeg = ffmpeg_child(worker.pid(), "/audio/");
+    let ffmpeg = ffmpeg_child(worker.pid(), "/audio/", EVENT_WAIT);
     let stopped = Stopped::stop(ffmpeg);
     let failed = worker.wait_until("the audio's failure", EVENT_WAIT, |e| is_audio(e, "failed"));
     assert!(
@@ -409,7 +254,10 @@ fn a_stopped_audio_render_is_killed_as_stalled_too() {
     assert!(all_gone_within(&[ffmpeg], Duration::from_secs(5)));
     drop(stopped);
     assert_eq!(worker.finish(RUN_WAIT), Some(0));
-    assert!(worker.seen.iter().any(|(_, e)| is_audio(e, "published")));
+    assert!(worker
+        .seen("published")
+        .into_iter()
+        .any(|e| is_audio(e, "published")));
     let record = read_json(&plan_dir.join("attempts/audio.json"));
     assert!(
         record["failures"][0]["error"]
@@ -425,7 +273,12 @@ fn progress_records_carry_the_workers_stall_limit_120_s_by_default_none_when_off
     let tmp = temp_dir();
     let (_, plan_dir, _) = two_slow_chunks(tmp.path());
     let limit_while_rendering = |options: &[&str]| {
-        let mut worker = Worker::start(&plan_dir, options);
+        let mut worker = JsonWorker::start(
+            args!["work", plan_dir]
+                .into_iter()
+                .chain(options.iter().map(std::ffi::OsString::from))
+                .collect(),
+        );
         let claimed = worker.wait_for("claimed", EVENT_WAIT);
         let chunk = claimed["task"]["index"].as_u64().unwrap();
         let record = read_json(&plan_dir.join(format!("progress/chunk-{chunk:06}.json")));

@@ -537,3 +537,215 @@ pub fn synthetic_plan_dir(
     }
     dir
 }
+
+/// The lines a child prints on stdout, as they arrive, with when each arrived.
+pub fn stdout_lines(
+    child: &mut std::process::Child,
+) -> std::sync::mpsc::Receiver<(std::time::Instant, String)> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send((std::time::Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    received
+}
+
+/// A running `vre … --json` in a process group of its own, whose events are read as they
+/// arrive (with when each arrived); killed when dropped, so that a failing test leaves nothing
+/// behind.
+pub struct JsonWorker {
+    child: std::process::Child,
+    events: std::sync::mpsc::Receiver<(std::time::Instant, String)>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
+    /// Every event read so far, with when it arrived.
+    seen: Vec<(std::time::Instant, Value)>,
+}
+
+impl JsonWorker {
+    /// Starts `vre ARGS --json`.
+    pub fn start(args: Vec<std::ffi::OsString>) -> JsonWorker {
+        use std::io::Read;
+        use std::os::unix::process::CommandExt;
+        let mut child = vre()
+            .args(args)
+            .arg("--json")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let events = stdout_lines(&mut child);
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        let collected = std::sync::Arc::clone(&stderr);
+        let stderr_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            collected.lock().unwrap().push_str(&text);
+        });
+        JsonWorker {
+            child,
+            events,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+            seen: Vec::new(),
+        }
+    }
+
+    /// The worker's pid (also its process group's id).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Reads events until one matches `wanted` (up to `limit`) and returns it.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        limit: std::time::Duration,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok((at, line)) = self.events.recv_timeout(left) else {
+                panic!("no {what} within {limit:?}; events: {:?}", self.names());
+            };
+            let event: Value = serde_json::from_str(&line).unwrap();
+            self.seen.push((at, event.clone()));
+            if wanted(&event) {
+                return event;
+            }
+        }
+    }
+
+    /// Reads events until the next one named `name` (up to `limit`).
+    pub fn wait_for(&mut self, name: &str, limit: std::time::Duration) -> Value {
+        self.wait_until(name, limit, |e| e["event"] == name)
+    }
+
+    /// Reads every remaining event and waits for the exit (up to `limit` in all); returns the
+    /// exit code.
+    pub fn finish(&mut self, limit: std::time::Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok((at, line)) => self.seen.push((at, serde_json::from_str(&line).unwrap())),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "the worker did not end within {limit:?}; events: {:?}",
+                        self.names()
+                    )
+                }
+            }
+        }
+        let code = self.child.wait().unwrap().code();
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().unwrap();
+        }
+        code
+    }
+
+    /// The events seen so far named `name`.
+    pub fn seen(&self, name: &str) -> Vec<&Value> {
+        self.seen
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| e["event"] == name)
+            .collect()
+    }
+
+    /// When each event seen so far named `name` arrived.
+    pub fn seen_at(&self, name: &str) -> Vec<std::time::Instant> {
+        self.seen
+            .iter()
+            .filter(|(_, e)| e["event"] == name)
+            .map(|(at, _)| *at)
+            .collect()
+    }
+
+    /// The events seen so far, one `event task` string each (for assertion messages).
+    pub fn names(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .map(|(_, e)| format!("{} {}", e["event"], e["task"]))
+            .collect()
+    }
+
+    /// What the worker printed on stderr (all of it once [`JsonWorker::finish`] returned).
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for JsonWorker {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            // SAFETY: the worker's process group, which this test started.
+            unsafe { libc::killpg(self.child.id() as i32, libc::SIGKILL) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A process stopped with SIGSTOP, continued when dropped if it still lives.
+pub struct Stopped {
+    /// The process.
+    pub pid: u32,
+    /// When it was stopped.
+    pub at: std::time::Instant,
+}
+
+impl Stopped {
+    /// Stops `pid` (a process the test started, or one of its children).
+    pub fn stop(pid: u32) -> Stopped {
+        // SAFETY: sends a signal to a process this test started (or its child).
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+        Stopped {
+            pid,
+            at: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if alive(self.pid) {
+            // SAFETY: as above.
+            unsafe { libc::kill(self.pid as i32, libc::SIGCONT) };
+        }
+    }
+}
+
+/// The child of `pid` that runs ffmpeg with `marker` in its command line, once it runs (up to
+/// `limit`). A child forked but not yet executed still carries its parent's command line (which
+/// may hold the marker too): only one that already runs ffmpeg counts.
+pub fn ffmpeg_child(pid: u32, marker: &str, limit: std::time::Duration) -> u32 {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let found = children_of(pid).into_iter().find(|kid| {
+            let read =
+                |what: &str| std::fs::read(format!("/proc/{kid}/{what}")).unwrap_or_default();
+            read("comm") == b"ffmpeg\n"
+                && String::from_utf8_lossy(&read("cmdline")).contains(marker)
+        });
+        if let Some(kid) = found {
+            return kid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ffmpeg with {marker} in its command line started within {limit:?}"
+        );
+        std::thread::yield_now();
+    }
+}
