@@ -834,19 +834,21 @@ fn prepare_container<'a>(
     let Some(data) = &plan.container else {
         return Ok(None);
     };
-    let metadata = assembly_temp(loaded, &dir.metadata_file());
-    temps.metadata = Some(metadata.clone());
-    if let Err(source) = fs::write(&metadata, ffmpeg::metadata::ffmetadata(data)) {
+    let metadata: &Path = temps
+        .metadata
+        .insert(assembly_temp(loaded, &dir.metadata_file()));
+    if let Err(source) = fs::write(metadata, ffmpeg::metadata::ffmetadata(data)) {
         return Err(
             blame_environment(dir, out, dir.root(), Some(&source), "").unwrap_or(
                 PlanDirError::Write {
-                    path: metadata,
+                    path: metadata.to_path_buf(),
                     source,
                 }
                 .into(),
             ),
         );
     }
+    let mut subtitles = None;
     if data.subtitles().next().is_some() {
         match write::check_file_unchanged(&plan.input.path, &plan.input.stamp) {
             Err(PlanDirError::InputMissing { path }) => {
@@ -855,15 +857,17 @@ fn prepare_container<'a>(
             other => other?,
         }
         let ext = plan.output.container.subtitle_file_format().1;
-        let subtitles = assembly_temp(loaded, &dir.subtitles_file(ext));
-        temps.subtitles = Some(subtitles.clone());
-        if let Some(argv) = ffmpeg::metadata::cut_subtitles(plan, &subtitles) {
+        let cut: &Path = temps
+            .subtitles
+            .insert(assembly_temp(loaded, &dir.subtitles_file(ext)));
+        if let Some(argv) = ffmpeg::metadata::cut_subtitles(plan, cut) {
             run_ffmpeg(dir, &argv, out)?;
         }
+        subtitles = Some(cut);
     }
     Ok(Some(ffmpeg::metadata::ContainerFiles {
-        metadata: temps.metadata.as_deref().unwrap_or(Path::new("")),
-        subtitles: temps.subtitles.as_deref(),
+        metadata,
+        subtitles,
     }))
 }
 

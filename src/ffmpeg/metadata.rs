@@ -7,7 +7,7 @@
 //! listed in the plan's `container.streams`, in output order.
 
 use crate::ffmpeg::argv::{file_url, Argv};
-use crate::plandir::schema::{ContainerData, Plan};
+use crate::plandir::schema::{micros_to_seconds_text, ContainerData, Plan};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -67,14 +67,25 @@ pub fn ffmetadata(data: &ContainerData) -> String {
 /// start, as the serial command cut the same way keeps them), into a file of the container's
 /// subtitle format ([`crate::codecs::Container::subtitle_file_format`]). `None` when the plan
 /// has no subtitles.
+///
+/// ffmpeg 5.1's Matroska muxer writes a file its own demuxer cannot read when not one packet
+/// was written (a range without subtitle events): there, one packet of silence at the cut's
+/// start goes with them. Assembly maps the subtitle streams alone ([`push_maps`]).
 pub fn cut_subtitles(plan: &Plan, temp_output: &Path) -> Option<Argv> {
     let data = plan.container.as_ref()?;
     let subtitles: Vec<_> = data.subtitles().collect();
     if subtitles.is_empty() {
         return None;
     }
+    let start = data.cut.map_or(0, |cut| cut.start_micros);
+    let (muxer, _) = plan.output.container.subtitle_file_format();
     let mut argv = Argv::ffmpeg();
     argv.input_file(&plan.input.path);
+    let keep_readable = muxer == "matroska";
+    if keep_readable {
+        argv.push("-itsoffset").push(micros_to_seconds_text(start));
+        argv.push_all(["-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono:n=64:d=0.008"]);
+    }
     for (n, stream) in subtitles.iter().enumerate() {
         argv.push("-map")
             .push(format!("0:{}", stream.input_stream.unwrap_or_default()));
@@ -84,19 +95,17 @@ pub fn cut_subtitles(plan: &Plan, temp_output: &Path) -> Option<Argv> {
             .map_or("copy", |s| s.encoder.as_str());
         argv.push(format!("-c:{n}")).push(encoder);
     }
+    if keep_readable {
+        argv.push_all(["-map", "1:a", "-c:a", "pcm_s16le", "-frames:a", "1"]);
+    }
     if let Some(cut) = data.cut {
         argv.push("-ss")
-            .push(crate::plandir::schema::micros_to_seconds_text(
-                cut.start_micros,
-            ));
+            .push(micros_to_seconds_text(cut.start_micros));
         argv.push("-t")
-            .push(crate::plandir::schema::micros_to_seconds_text(
-                cut.length_micros,
-            ));
+            .push(micros_to_seconds_text(cut.length_micros));
     }
     argv.push_all(["-map_metadata", "-1", "-map_chapters", "-1"]);
-    argv.push("-f")
-        .push(plan.output.container.subtitle_file_format().0);
+    argv.push("-f").push(muxer);
     argv.push(file_url(temp_output));
     Some(argv)
 }
@@ -119,7 +128,7 @@ pub fn push_inputs(argv: &mut Argv, files: ContainerFiles, first: usize) -> (usi
 pub fn push_maps(argv: &mut Argv, data: &ContainerData, (metadata, subtitles): (usize, usize)) {
     let first_subtitle = data.streams.len() - data.subtitles().count();
     for n in 0..data.subtitles().count() {
-        argv.push("-map").push(format!("{subtitles}:{n}"));
+        argv.push("-map").push(format!("{subtitles}:s:{n}"));
         argv.push(format!("-c:{}", first_subtitle + n)).push("copy");
     }
     argv.push("-map_metadata").push(metadata.to_string());

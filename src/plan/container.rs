@@ -95,8 +95,8 @@ fn stream_tags(
     tags
 }
 
-/// Scales `value` (in units of `from`, a number of microseconds per unit: 1) to a time base
-/// `num/den`, rounding to the nearest tick, halves away from zero (ffmpeg's `av_rescale_q`).
+/// `value` microseconds in ticks of the time base `num/den`, rounded to the nearest tick,
+/// halves away from zero (ffmpeg's `av_rescale_q`).
 fn micros_to_ticks(value: i64, num: u32, den: u32) -> i64 {
     let numerator = i128::from(value) * i128::from(den);
     let denominator = 1_000_000 * i128::from(num);
@@ -260,7 +260,7 @@ fn bitmap_note(n: u32, stream: &StreamEntry) -> String {
     )
 }
 
-/// `: s:0 subrip (eng), s:1 dvd_subtitle` for an error message.
+/// `: 0 subrip (eng), 1 dvd_subtitle`: the input's subtitle streams, for an error message.
 fn listed(subtitles: &[&StreamEntry]) -> String {
     if subtitles.is_empty() {
         return String::new();
@@ -297,7 +297,9 @@ fn set_dispositions(streams: &mut [OutputStream]) {
 }
 
 /// An output stream made from `input` (where it is one stream of the input), with serial
-/// ffmpeg's tags and dispositions: the hook every output stream goes through.
+/// ffmpeg's tags (the input stream's where `keep`, and `encoder_tag`) and dispositions: every
+/// output stream of the plan's list is made here, so a sound track rendered from an input
+/// stream of its own gets that stream's tags by passing it.
 pub fn output_stream(
     kind: StreamKind,
     input: Option<&StreamEntry>,
