@@ -639,12 +639,20 @@ fn assembly_needs_the_input_only_for_its_subtitles() {
             assert_eq!(assembled.status.code(), Some(66), "{}", stderr(&assembled));
             assert!(stderr(&assembled).contains("copies subtitle streams from its input"));
             assert!(!out.exists());
-            // Nothing of the attempt is left in the planDir.
+            // Nothing of the attempt is left in the planDir. The input put back is a new file
+            // to vre (its inode and times): planned again, every chunk is kept.
             assert!(
                 temp_files(&plan_dir).is_empty(),
                 "{:?}",
                 temp_files(&plan_dir)
             );
+            vre_plan(
+                &input,
+                &plan_dir,
+                ["--format", format, "--chunks", "2", "--force"],
+            );
+            vre_ok(args!["assemble", &plan_dir, "-o", &out]);
+            assert!(tracks(&probe(&out)).iter().any(|t| t[0] == "subtitle"));
         } else {
             // Tags and chapters travel in the plan.
             assert!(assembled.status.success(), "{}", stderr(&assembled));

@@ -132,7 +132,7 @@ pub enum AssembleError {
         detail: String,
     },
     /// The plan copies subtitles from its input, which is gone.
-    #[error("the plan copies subtitle streams from its input {}, which is missing; restore it, or plan again without them (`vre plan INPUT -o PLANDIR --force --subtitle-stream none`: the chunks are kept)", .path.display())]
+    #[error("the plan copies subtitle streams from its input {}, which is missing: assembly cuts them out of it; restore it, then assemble again", .path.display())]
     InputNeeded {
         /// The input.
         path: PathBuf,
@@ -325,8 +325,9 @@ fn assembly_temp(loaded: &LoadedPlan, dest: &Path) -> PathBuf {
 }
 
 /// Removes what killed assemblies left: beside OUT, the partial outputs and staging directories
-/// of this plan; in the planDir, concat lists, FFMETADATA files and cut subtitles. Only those whose process is dead on this host: a
-/// running assembly's, or one on another host, are left alone.
+/// of this plan; in the planDir, concat lists, FFMETADATA files and cut subtitles. Only those
+/// whose process is dead on this host: a running assembly's, or one on another host, are left
+/// alone.
 fn sweep_dead_assemblies(
     dir: &PlanDir,
     loaded: &LoadedPlan,
