@@ -377,6 +377,16 @@ fn tags_chapters_and_subtitles_are_kept_as_the_serial_command_keeps_them() {
     );
     // The fast reader of mp4 indexes declines a file with a chapter track; ffprobe answered.
     assert!(vre::ffmpeg::mp4::stream_timings(&ours).is_none());
+    // mov_text from an mp4 becomes ASS in Matroska, with the mp4's own tags (brands, handlers).
+    let (ours, theirs) = (
+        tmp.path().join("mp4.mkv"),
+        tmp.path().join("serial-mp4.mkv"),
+    );
+    vre_run(&mp4, &ours, &["--chunks", "2"]);
+    serial(&mp4, &["-c:v", "ffv1", "-c:a", "flac"], &theirs);
+    let probed = assert_same_container(&ours, &theirs);
+    assert_eq!(probed["streams"][2]["codec_name"], "ass");
+    assert_eq!(probed["format"]["tags"]["MAJOR_BRAND"], "isom");
 }
 
 #[test]
