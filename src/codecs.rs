@@ -319,6 +319,77 @@ impl fmt::Display for AudioCodec {
     }
 }
 
+/// A subtitle codec an output takes: the codec ffprobe names and the encoder ffmpeg writes it
+/// with (`copy`: the input's packets, unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubtitleCodec {
+    /// The codec, as ffprobe names it (`ass`, `webvtt`, `mov_text`, `dvd_subtitle`).
+    pub codec: &'static str,
+    /// The encoder (`ssa`, `webvtt`, `mov_text`), or `copy`.
+    pub encoder: &'static str,
+}
+
+/// Subtitle codecs whose events are pictures (DVD, DVB, Blu-ray PGS, DivX XSUB): ffmpeg 5.1
+/// converts text subtitles to text and pictures to pictures only.
+const BITMAP_SUBTITLES: [&str; 4] = ["dvd_subtitle", "dvb_subtitle", "hdmv_pgs_subtitle", "xsub"];
+
+/// Whether a subtitle codec's events are pictures (see [`BITMAP_SUBTITLES`]).
+pub fn is_bitmap_subtitle(codec: &str) -> bool {
+    BITMAP_SUBTITLES.contains(&codec)
+}
+
+impl Container {
+    /// The subtitle codec ffmpeg 5.1 gives this container when nothing is asked for (its
+    /// muxer's default: Matroska ASS, WebM WebVTT; mp4 and mov have none, so the default
+    /// command writes no subtitles there).
+    pub fn default_subtitle(self) -> Option<SubtitleCodec> {
+        match self {
+            Container::Mkv => Some(SubtitleCodec {
+                codec: "ass",
+                encoder: "ssa",
+            }),
+            Container::Webm => Some(SubtitleCodec {
+                codec: "webvtt",
+                encoder: "webvtt",
+            }),
+            Container::Mp4 | Container::Mov | Container::Png => None,
+        }
+    }
+
+    /// The codec a text subtitle chosen with `--subtitle-stream` is written as: the default,
+    /// or mov_text in mp4 and mov; `None` for a PNG sequence.
+    pub fn text_subtitle(self) -> Option<SubtitleCodec> {
+        match self {
+            Container::Mp4 | Container::Mov => Some(SubtitleCodec {
+                codec: "mov_text",
+                encoder: "mov_text",
+            }),
+            other => other.default_subtitle(),
+        }
+    }
+
+    /// Whether a bitmap subtitle codec can be copied into this container as it is.
+    pub fn carries_bitmap_subtitle(self, codec: &str) -> bool {
+        match self {
+            Container::Mkv => {
+                ["dvd_subtitle", "dvb_subtitle", "hdmv_pgs_subtitle"].contains(&codec)
+            }
+            Container::Mp4 | Container::Mov => codec == "dvd_subtitle",
+            Container::Webm | Container::Png => false,
+        }
+    }
+
+    /// The muxer and extension of the file assembly cuts the subtitles into before muxing them:
+    /// one that holds this container's subtitle codecs with their durations (Matroska; mp4 for
+    /// mov_text).
+    pub fn subtitle_file_format(self) -> (&'static str, &'static str) {
+        match self {
+            Container::Mp4 | Container::Mov => ("mp4", "mp4"),
+            _ => ("matroska", "mkv"),
+        }
+    }
+}
+
 /// Lists names for an error message: `a, b, c`.
 pub fn list<T: fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     items

@@ -1,6 +1,8 @@
 //! Assembly: verify every published task, concatenate the chunks without re-encoding, mux the
 //! audio, and put the output in place atomically.
 
+mod container;
+
 use crate::codecs::Container;
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
@@ -129,6 +131,12 @@ pub enum AssembleError {
         /// The evidence, in one line (an OS error, ffmpeg's error line).
         detail: String,
     },
+    /// The plan copies subtitles from its input, which is gone.
+    #[error("the plan copies subtitle streams from its input {}, which is missing: assembly cuts them out of it; restore it, then assemble again", .path.display())]
+    InputNeeded {
+        /// The input.
+        path: PathBuf,
+    },
     /// OUT's filesystem cannot hold it.
     #[error(transparent)]
     Space(#[from] crate::sys::disk::SpaceError),
@@ -150,6 +158,7 @@ impl HasCode for AssembleError {
             AssembleError::Output { code, .. } => *code,
             AssembleError::Ffmpeg { .. } | AssembleError::Check { .. } => Code::Failure,
             AssembleError::Interrupted { .. } => Code::Interrupted,
+            AssembleError::InputNeeded { .. } => Code::NoInput,
             AssembleError::Space(e) => e.code(),
             AssembleError::PlanDir(e) => e.code(),
         }
@@ -316,16 +325,25 @@ fn assembly_temp(loaded: &LoadedPlan, dest: &Path) -> PathBuf {
 }
 
 /// Removes what killed assemblies left: beside OUT, the partial outputs and staging directories
-/// of this plan; in the planDir, concat lists. Only those whose process is dead on this host: a
-/// running assembly's, or one on another host, are left alone.
+/// of this plan; in the planDir, concat lists, FFMETADATA files and cut subtitles. Only those
+/// whose process is dead on this host: a running assembly's, or one on another host, are left
+/// alone.
 fn sweep_dead_assemblies(
     dir: &PlanDir,
     loaded: &LoadedPlan,
     out: &Path,
 ) -> Result<(), AssembleError> {
     let id = &loaded.plan.plan_id;
-    let list_name = dir.concat_list();
-    let list_name = list_name.file_name().unwrap_or_default().to_string_lossy();
+    let own_names: Vec<String> = dir
+        .assembly_files()
+        .iter()
+        .map(|path| {
+            path.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
     let out_dir = fsio::parent_dir(out);
     let beside_out = if is_plain_id(id) {
         owned::remove_dead(out_dir, |t| t.tag == *id).map_err(|e| AssembleError::Output {
@@ -340,7 +358,7 @@ fn sweep_dead_assemblies(
         Vec::new()
     };
     let in_plan_dir =
-        owned::remove_dead(dir.root(), |t| t.target == list_name).map_err(|source| {
+        owned::remove_dead(dir.root(), |t| own_names.contains(&t.target)).map_err(|source| {
             PlanDirError::Write {
                 path: dir.root().to_path_buf(),
                 source,
@@ -747,10 +765,13 @@ fn assemble_file(
         _ => e.into(),
     })?;
     let temp = assembly_temp(loaded, out);
+    let mut container_temps = ContainerTemps::default();
     let result = (|| {
-        let argv = ffmpeg::mux::assemble(&loaded.plan, &list, audio, reencode, &temp);
+        let container = prepare_container(dir, loaded, out, &mut container_temps)?;
+        let argv = ffmpeg::mux::assemble(&loaded.plan, &list, audio, container, reencode, &temp);
         run_ffmpeg(dir, &argv, out)?;
         check_assembled(loaded, &temp, out)?;
+        check_container(loaded, &temp, out)?;
         check_inputs_unchanged(loaded)?;
         let bytes = fs::metadata(&temp).map(|m| m.len()).unwrap_or(0);
         let published = if overwrite {
@@ -774,10 +795,95 @@ fn assemble_file(
         Ok(bytes)
     })();
     let _ = fs::remove_file(&list);
+    container_temps.remove();
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
     result.map_err(|e| interrupted_or(e, out))
+}
+
+/// The private files one assembly writes in the planDir for the container data; removed when
+/// it ends.
+#[derive(Debug, Default)]
+struct ContainerTemps {
+    /// The FFMETADATA file.
+    metadata: Option<PathBuf>,
+    /// The cut subtitles.
+    subtitles: Option<PathBuf>,
+}
+
+impl ContainerTemps {
+    /// Removes them.
+    fn remove(&self) {
+        for path in self.metadata.iter().chain(&self.subtitles) {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// Writes what assembly maps the plan's container data from into private files of the planDir
+/// (recorded in `temps`, whatever happens): the FFMETADATA file of its tags and chapters, and
+/// the input's subtitle streams cut for the output (the input must be there, unchanged). `None`
+/// for a plan without container data (written before it existed).
+fn prepare_container<'a>(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    out: &Path,
+    temps: &'a mut ContainerTemps,
+) -> Result<Option<ffmpeg::metadata::ContainerFiles<'a>>, AssembleError> {
+    let plan = &loaded.plan;
+    let Some(data) = &plan.container else {
+        return Ok(None);
+    };
+    let metadata: &Path = temps
+        .metadata
+        .insert(assembly_temp(loaded, &dir.metadata_file()));
+    if let Err(source) = fs::write(metadata, ffmpeg::metadata::ffmetadata(data)) {
+        return Err(
+            blame_environment(dir, out, dir.root(), Some(&source), "").unwrap_or(
+                PlanDirError::Write {
+                    path: metadata.to_path_buf(),
+                    source,
+                }
+                .into(),
+            ),
+        );
+    }
+    let mut subtitles = None;
+    if data.subtitles().next().is_some() {
+        match write::check_file_unchanged(&plan.input.path, &plan.input.stamp) {
+            Err(PlanDirError::InputMissing { path }) => {
+                return Err(AssembleError::InputNeeded { path })
+            }
+            other => other?,
+        }
+        let ext = plan.output.container.subtitle_file_format().1;
+        let cut: &Path = temps
+            .subtitles
+            .insert(assembly_temp(loaded, &dir.subtitles_file(ext)));
+        if let Some(argv) = ffmpeg::metadata::cut_subtitles(plan, cut) {
+            run_ffmpeg(dir, &argv, out)?;
+        }
+        subtitles = Some(cut);
+    }
+    Ok(Some(ffmpeg::metadata::ContainerFiles {
+        metadata,
+        subtitles,
+    }))
+}
+
+/// Checks the assembled file's streams, chapters and tags against the plan's list (see
+/// [`container::check`]).
+fn check_container(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), AssembleError> {
+    let Some(data) = &loaded.plan.container else {
+        return Ok(());
+    };
+    let check = |what: String| AssembleError::Check {
+        out: out.to_path_buf(),
+        what,
+    };
+    let found = probe::container_facts_of(temp).map_err(|e| check(e.to_string()))?;
+    container::check(data, loaded.plan.output.container, &found).map_err(check)
 }
 
 /// `err`, or [`AssembleError::Interrupted`] when a signal caused it (a check's ffprobe killed).

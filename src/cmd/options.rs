@@ -3,8 +3,9 @@
 
 use crate::codecs::{self, Container, VideoCodec};
 use crate::plan::audio::{self, TrackSpec};
+use crate::plan::container::SubtitleChoice;
 use crate::plan::{PlanRequest, RangeBound, RangeSpec};
-use crate::plandir::schema::{Rational, Size, SplitStrategy};
+use crate::plandir::schema::{MetadataMode, Rational, Size, SplitStrategy};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -82,6 +83,14 @@ pub struct PlanOptions {
     /// Leave the input's own audio out.
     #[arg(long = "no-source-audio")]
     pub no_source_audio: bool,
+    /// The input's global tags, stream tags and chapters in the output.
+    #[arg(long, value_enum, default_value_t = Metadata::Keep)]
+    pub metadata: Metadata,
+    /// The input's subtitle streams the output gets: N (its subtitle stream N, from 0), all, or
+    /// none [default: ffmpeg's: the first text subtitle stream, as ASS in mkv and WebVTT in
+    /// webm; none in mp4 and mov].
+    #[arg(long = "subtitle-stream", value_name = "N|all|none", value_parser = parse_subtitle_choice)]
+    pub subtitle_stream: Option<SubtitleChoice>,
     /// Replace a different plan in the planDir (outputs the new plan can use are kept).
     #[arg(long)]
     pub force: bool,
@@ -96,6 +105,27 @@ pub enum Split {
     Keyframes,
     /// At detected scene cuts.
     Scenes,
+}
+
+/// `--metadata`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Metadata {
+    /// Copied from the input, as ffmpeg's default command copies them.
+    Keep,
+    /// Left out, as -map_metadata -1 -map_chapters -1 leaves them out.
+    Strip,
+}
+
+/// Parses `--subtitle-stream N|all|none`.
+pub fn parse_subtitle_choice(text: &str) -> Result<SubtitleChoice, String> {
+    match text {
+        "all" => Ok(SubtitleChoice::All),
+        "none" => Ok(SubtitleChoice::None),
+        n => n
+            .parse()
+            .map(SubtitleChoice::Stream)
+            .map_err(|_| format!("'{text}' is not a subtitle stream number (from 0), all or none")),
+    }
 }
 
 /// Parses `--format`.
@@ -170,6 +200,11 @@ impl PlanOptions {
             audio_tracks: self.audio.clone(),
             audio_filter: self.af.clone(),
             no_source_audio: self.no_source_audio,
+            metadata: match self.metadata {
+                Metadata::Keep => MetadataMode::Keep,
+                Metadata::Strip => MetadataMode::Strip,
+            },
+            subtitles: self.subtitle_stream.unwrap_or_default(),
         }
     }
 }

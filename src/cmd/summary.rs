@@ -43,7 +43,50 @@ fn timing_notes(loaded: &LoadedPlan) -> String {
             "  note       the input's audio starts {delay:.3} s after the file; that delay is kept\n"
         ));
     }
+    for note in plan.container.iter().flat_map(|c| &c.notes) {
+        notes.push_str(&format!("  note       {note}\n"));
+    }
     notes
+}
+
+/// What the output holds besides pictures and sound, in one line: tags, chapters, subtitles.
+fn container_line(plan: &crate::plandir::schema::Plan) -> String {
+    use crate::plandir::schema::MetadataMode;
+    let Some(data) = &plan.container else {
+        return "none".to_string();
+    };
+    let subtitles: Vec<String> = data
+        .subtitles()
+        .map(|s| {
+            let write = s.subtitle.as_ref();
+            let mut text = format!(
+                "input stream {} {} -> {}",
+                s.input_stream.unwrap_or_default(),
+                write.map_or("?", |w| w.from.as_str()),
+                write.map_or("?", |w| w.codec.as_str())
+            );
+            if let Some(language) = s.tags.get("language") {
+                text.push_str(&format!(" ({language})"));
+            }
+            text
+        })
+        .collect();
+    let subtitles = match subtitles.is_empty() {
+        true => "no subtitles".to_string(),
+        false => format!("subtitles {}", subtitles.join(", ")),
+    };
+    match data.metadata {
+        MetadataMode::Keep => format!(
+            "{} global tag(s), {} chapter(s), {subtitles}{}",
+            data.tags.len(),
+            data.chapters.len(),
+            match data.cut {
+                Some(_) => " (cut to the range)",
+                None => "",
+            }
+        ),
+        MetadataMode::Strip => format!("metadata stripped (no tags or chapters), {subtitles}"),
+    }
 }
 
 /// A human description of a plan and of what writing it did.
@@ -86,7 +129,7 @@ pub fn describe_plan(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) 
         None => String::new(),
     };
     format!(
-        "vre: {what}: {}\n{}  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n",
+        "vre: {what}: {}\n{}  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n  data       {}\n",
         dir.root().display(),
         timing_notes(loaded),
         plan.plan_hash,
@@ -113,6 +156,7 @@ pub fn describe_plan(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) 
         plan.encoder.summary(),
         plan.encoder.gop.keyint,
         audio,
+        container_line(plan),
     )
 }
 

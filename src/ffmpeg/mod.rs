@@ -7,6 +7,7 @@ pub mod argv;
 pub mod audio;
 pub mod error;
 pub mod framelog;
+pub mod metadata;
 pub mod mp4;
 pub mod mux;
 pub mod probe;

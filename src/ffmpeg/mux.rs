@@ -2,6 +2,7 @@
 
 use crate::codecs::VideoCodec;
 use crate::ffmpeg::argv::{file_url, Argv};
+use crate::ffmpeg::metadata::{self, ContainerFiles};
 use crate::ffmpeg::video::push_encoder;
 use crate::plandir::schema::Plan;
 use std::ffi::OsString;
@@ -11,10 +12,13 @@ use std::path::Path;
 /// Concatenates the chunks (concat demuxer), muxes the audio (stream copy) and stamps the exact
 /// frame rate, in a single pass; `+faststart` once for mp4/mov. The video is stream-copied, or
 /// re-encoded with the plan's encoder settings when `reencode` (chunks that cannot be copied).
+/// With `container` (a plan that lists its container data), the plan's subtitles, tags and
+/// chapters are mapped from those files ([`metadata`]); without, the output has none.
 pub fn assemble(
     plan: &Plan,
     concat_list: &Path,
     audio: Option<&Path>,
+    container: Option<ContainerFiles>,
     reencode: bool,
     temp_output: &Path,
 ) -> Argv {
@@ -24,11 +28,18 @@ pub fn assemble(
     if let Some(audio) = audio {
         argv.input_file(audio);
     }
+    let container_inputs = container
+        .map(|files| metadata::push_inputs(&mut argv, files, 1 + usize::from(audio.is_some())));
     argv.push_all(["-map", "0:v:0"]);
     if audio.is_some() {
         argv.push_all(["-map", "1:a:0"]);
     }
-    argv.push_all(["-map_metadata", "-1"]);
+    match (&plan.container, container_inputs) {
+        (Some(data), Some(inputs)) => metadata::push_maps(&mut argv, data, inputs),
+        _ => {
+            argv.push_all(["-map_metadata", "-1", "-map_chapters", "-1"]);
+        }
+    }
     if reencode {
         push_encoder(&mut argv, &plan.encoder);
         argv.push_all(["-c:a", "copy"]);

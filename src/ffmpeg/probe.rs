@@ -6,6 +6,7 @@ use crate::ffmpeg::{self, runner};
 use crate::plandir::frameindex::ScannedPacket;
 use crate::plandir::schema::{Rational, StreamFacts};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The first video stream of a file.
@@ -57,6 +58,51 @@ pub struct MediaInfo {
     pub stream_count: usize,
     /// The version of the ffprobe that read it (ffmpeg's, e.g. `5.1.9-0+deb12u1`).
     pub tool_version: String,
+    /// What the container holds besides the pictures and sound: tags, chapters, every stream.
+    pub container: ContainerFacts,
+}
+
+/// One stream of a file, as ffmpeg numbers it (`-map 0:INDEX`), with its tags.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StreamEntry {
+    /// ffmpeg's index of the stream in the file.
+    pub index: u32,
+    /// `video`, `audio`, `subtitle`, `data`, `attachment`.
+    pub codec_type: String,
+    /// Codec name (`subrip`, `dvd_subtitle`, …).
+    pub codec_name: String,
+    /// The stream's tags (language, title, handler_name, …).
+    pub tags: BTreeMap<String, String>,
+    /// The disposition flags set (`default`, `forced`, `attached_pic`, …).
+    pub disposition: Vec<String>,
+}
+
+/// A chapter as the file states it, in its own time base, on the file's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChapterEntry {
+    /// The chapter's time base.
+    pub time_base: Rational,
+    /// Start, in ticks of `time_base`.
+    pub start: i64,
+    /// End, in ticks of `time_base`.
+    pub end: i64,
+    /// Its tags (`title`, …).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The container data of a file: what the default ffmpeg command copies besides the encoded
+/// streams.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContainerFacts {
+    /// The file's global tags.
+    pub tags: BTreeMap<String, String>,
+    /// Its chapters, in order.
+    pub chapters: Vec<ChapterEntry>,
+    /// Every stream, in order.
+    pub streams: Vec<StreamEntry>,
+    /// The libavcodec of the ffprobe that read it, as ffmpeg names itself in encoder tags
+    /// (`Lavc59.37.100`).
+    pub libavcodec: String,
 }
 
 /// Timing of one stream of a finished file.
@@ -195,6 +241,10 @@ struct ProbeOutput {
     streams: Vec<Value>,
     #[serde(default)]
     packets: Vec<PacketEntry>,
+    #[serde(default)]
+    chapters: Vec<Value>,
+    #[serde(default)]
+    library_versions: Vec<Value>,
 }
 
 /// One packet as the probe lists it: timestamps in ticks of its stream's time base, absent
@@ -277,7 +327,75 @@ fn media_info(output: &ProbeOutput) -> MediaInfo {
         stream_count: streams.len(),
         tool_version: text(&output.program_version, "version")
             .unwrap_or_else(|| "unknown".to_string()),
+        container: container_facts(output),
     }
+}
+
+/// A `tags` object as a map of strings.
+fn tags(v: &Value) -> BTreeMap<String, String> {
+    v.get("tags")
+        .and_then(Value::as_object)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The container data of a probed file (see [`ContainerFacts`]).
+fn container_facts(output: &ProbeOutput) -> ContainerFacts {
+    let streams = output
+        .streams
+        .iter()
+        .map(|s| StreamEntry {
+            index: number(s, "index").unwrap_or(0),
+            codec_type: text(s, "codec_type").unwrap_or_default(),
+            codec_name: text(s, "codec_name").unwrap_or_default(),
+            tags: tags(s),
+            disposition: s
+                .get("disposition")
+                .and_then(Value::as_object)
+                .map(|flags| {
+                    flags
+                        .iter()
+                        .filter(|(_, set)| set.as_i64() == Some(1))
+                        .map(|(name, _)| name.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    let chapters = output
+        .chapters
+        .iter()
+        .filter_map(|c| {
+            Some(ChapterEntry {
+                time_base: rational(c, "time_base")?,
+                start: number(c, "start")?,
+                end: number(c, "end")?,
+                tags: tags(c),
+            })
+        })
+        .collect();
+    let libavcodec = output
+        .library_versions
+        .iter()
+        .find(|l| text(l, "name").as_deref() == Some("libavcodec"))
+        .and_then(|l| text(l, "ident"))
+        .unwrap_or_default();
+    ContainerFacts {
+        tags: tags(&output.format),
+        chapters,
+        streams,
+        libavcodec,
+    }
+}
+
+/// Reads the container data of a file (tags, chapters, streams), without reading its packets.
+pub fn container_facts_of(path: &Path) -> Result<ContainerFacts, ProbeError> {
+    let output: ProbeOutput = run_json(&ffmpeg::query::probe(path, false), path)?;
+    Ok(container_facts(&output))
 }
 
 /// The frames of a file's first video stream as its decoder gives them, in output order, each

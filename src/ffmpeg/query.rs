@@ -11,12 +11,18 @@ pub fn version() -> Argv {
     argv
 }
 
-/// ffprobe of a file's container and streams, and of its own version (the installed ffmpeg's,
-/// saving a separate `ffmpeg -version`), as JSON. With `packets`, also every packet's stream,
-/// timestamps and flags (read by demuxing the whole file, no decoding).
+/// ffprobe of a file's container, streams and chapters, and of its own version and libraries
+/// (the installed ffmpeg's, saving a separate `ffmpeg -version`), as JSON. With `packets`, also
+/// every packet's stream, timestamps and flags (read by demuxing the whole file, no decoding).
 pub fn probe(path: &Path, packets: bool) -> Argv {
     let mut argv = Argv::ffprobe();
-    argv.push_all(["-show_program_version", "-show_format", "-show_streams"]);
+    argv.push_all([
+        "-show_program_version",
+        "-show_library_versions",
+        "-show_format",
+        "-show_streams",
+        "-show_chapters",
+    ]);
     if packets {
         argv.push_all(["-show_entries", "packet=stream_index,pts,dts,flags"]);
     }

@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod chain;
 pub mod chunking;
+pub mod container;
 pub mod filter_files;
 pub mod preroll;
 
@@ -17,8 +18,9 @@ use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::FrameLogs;
 use crate::plandir::schema::{
-    AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, FileStamp, GopSettings, InputRecord,
-    Normalize, OutputSpec, Plan, Playback, Rational, Size, SourceFacts, SplitStrategy,
+    AudioPlan, AudioTrack, Chunk, Chunking, ContainerData, EncoderSettings, FileStamp, GopSettings,
+    InputRecord, MetadataMode, Normalize, OutputSpec, Plan, Playback, Rational, Size, SourceFacts,
+    SplitStrategy,
 };
 use crate::sys::fsio;
 use crate::sys::input_file::{self, InputFileError, Unusable};
@@ -103,6 +105,10 @@ pub struct PlanRequest {
     pub audio_filter: Option<String>,
     /// `--no-source-audio`.
     pub no_source_audio: bool,
+    /// `--metadata`.
+    pub metadata: MetadataMode,
+    /// `--subtitle-stream`.
+    pub subtitles: container::SubtitleChoice,
 }
 
 /// A plan that cannot work, found before anything is written.
@@ -820,6 +826,28 @@ fn frame_range(req: &PlanRequest, rate: Rational, total: u64) -> Result<(u64, u6
     Ok((start, end))
 }
 
+/// The output's streams and container data (see [`container`]): `--subtitle-stream` refused
+/// where it asks for what the output cannot hold.
+fn container_data(
+    req: &PlanRequest,
+    info: &probe::MediaInfo,
+    output: &OutputSpec,
+    codec: VideoCodec,
+    audio: Option<&AudioPlan>,
+) -> Result<Option<ContainerData>, PlanError> {
+    container::container_data(container::ContainerRequest {
+        facts: &info.container,
+        start_micros: (info.start_time * 1e6).round() as i64,
+        output,
+        ranged: req.range != RangeSpec::default(),
+        codec,
+        audio,
+        metadata: req.metadata,
+        subtitles: req.subtitles,
+    })
+    .map_err(|refusal| bad("--subtitle-stream", refusal.0))
+}
+
 /// Analyses the input and builds the plan and its chunks, then refuses settings ffmpeg rejects
 /// on a one-frame trial render. Writes nothing.
 pub fn make_plan(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
@@ -918,6 +946,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         .min((rate.as_f64() * MAX_GOP_SECONDS).round() as u64)
         .max(1) as u32;
     let audio = audio_plan(req, &input, &info, &output)?;
+    let container = container_data(req, &info, &output, codec, audio.as_ref())?;
     let strategy = req.split;
     let scenes = strategy == SplitStrategy::Scenes;
     let mut plan = Plan {
@@ -942,6 +971,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             max_frames: scenes.then_some(longest),
         },
         audio,
+        container,
     };
     plan.plan_hash = plandir::hash::compute_plan_hash(&plan, &chunks);
     Ok(LoadedPlan {

@@ -19,6 +19,10 @@ const STAGES_FILE: &str = "stages.json";
 const REPORT_FILE: &str = "report.html";
 /// The name assembly's concat lists are written beside.
 const CONCAT_LIST_FILE: &str = "concat.txt";
+/// The name assembly's FFMETADATA files (tags, chapters) are written beside.
+const METADATA_FILE: &str = "metadata.ffmeta";
+/// The names assembly's cut subtitles are written beside (Matroska, or mp4 for mp4 and mov).
+const SUBTITLE_FILES: [&str; 2] = ["subtitles.mkv", "subtitles.mp4"];
 /// Published chunks and their sidecars.
 const CHUNKS_DIR: &str = "chunks";
 /// The audio task's output and sidecar.
@@ -41,13 +45,16 @@ const LAYOUT_DIRS: [&str; 6] = [
     PROGRESS_DIR,
 ];
 /// The files of the root.
-const ROOT_FILES: [&str; 6] = [
+const ROOT_FILES: [&str; 9] = [
     PLAN_FILE,
     CHUNKS_FILE,
     INDEX_FILE,
     STAGES_FILE,
     REPORT_FILE,
     CONCAT_LIST_FILE,
+    METADATA_FILE,
+    SUBTITLE_FILES[0],
+    SUBTITLE_FILES[1],
 ];
 /// The probe lock `vre doctor --hold` takes in `locks/` of a planDir.
 const DOCTOR_LOCK_FILE: &str = "doctor.lock";
@@ -174,6 +181,34 @@ impl PlanDir {
     /// file beside it).
     pub fn concat_list(&self) -> PathBuf {
         self.root.join(CONCAT_LIST_FILE)
+    }
+
+    /// The name assembly writes the FFMETADATA file of the plan's tags and chapters under (each
+    /// assembly uses a private temp file beside it).
+    pub fn metadata_file(&self) -> PathBuf {
+        self.root.join(METADATA_FILE)
+    }
+
+    /// The name assembly writes the input's subtitles under, cut for the output, in the file
+    /// format with extension `ext` (`mkv`, `mp4`; each assembly uses a private temp file beside
+    /// it).
+    pub fn subtitles_file(&self, ext: &str) -> PathBuf {
+        let name = SUBTITLE_FILES
+            .into_iter()
+            .find(|name| name.strip_prefix("subtitles.") == Some(ext))
+            .unwrap_or(SUBTITLE_FILES[0]);
+        self.root.join(name)
+    }
+
+    /// The names assembly writes its private files under in the root: the concat list, the
+    /// FFMETADATA file and the cut subtitles.
+    pub fn assembly_files(&self) -> [PathBuf; 4] {
+        [
+            self.concat_list(),
+            self.metadata_file(),
+            self.root.join(SUBTITLE_FILES[0]),
+            self.root.join(SUBTITLE_FILES[1]),
+        ]
     }
 
     /// Creates the planDir and its subdirectories.

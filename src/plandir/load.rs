@@ -405,6 +405,7 @@ mod tests {
                 samples: 19_200,
                 tracks: vec![track],
             }),
+            container: None,
         };
         let chunks = vec![Chunk {
             index: 0,

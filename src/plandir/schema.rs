@@ -3,6 +3,7 @@
 
 use crate::codecs::{AudioCodec, Container, VideoCodec};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -463,6 +464,11 @@ pub struct Plan {
     pub chunking: Chunking,
     /// The audio task, if the output has audio.
     pub audio: Option<AudioPlan>,
+    /// The output's streams and what assembly copies into it besides the rendered pictures and
+    /// sound: tags, chapters, subtitles (absent in plans written before it existed, and for a
+    /// PNG sequence; left out of the JSON then, so that such plans hash as written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerData>,
 }
 
 impl Plan {
@@ -593,6 +599,119 @@ pub struct Sidecar {
     pub host: String,
     /// Process id of that worker.
     pub pid: u32,
+}
+
+/// `--metadata`: the input's metadata kept as the default serial ffmpeg command keeps it, or
+/// stripped as `-map_metadata -1 -map_chapters -1` strips it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataMode {
+    /// Global tags, stream tags and chapters copied from the input.
+    #[default]
+    Keep,
+    /// None of them.
+    Strip,
+}
+
+/// The cut `--range` makes, on the output's timeline (from the input's start), as
+/// `ffmpeg -i IN -ss START -t LENGTH` states it: chapters and subtitles are cut by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cut {
+    /// Where the range starts, microseconds.
+    pub start_micros: u64,
+    /// How long it lasts, microseconds.
+    pub length_micros: u64,
+}
+
+/// A chapter of the output, in its own time base, on the output's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChapterRecord {
+    /// The time base of `start` and `end`.
+    pub time_base: Rational,
+    /// Start, in ticks.
+    pub start: i64,
+    /// End, in ticks.
+    pub end: i64,
+    /// Its tags (`title`, …).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What an output stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamKind {
+    /// The rendered video.
+    Video,
+    /// Sound.
+    Audio,
+    /// Subtitles copied from the input at assembly.
+    Subtitle,
+}
+
+impl StreamKind {
+    /// ffprobe's `codec_type` of such a stream.
+    pub fn codec_type(self) -> &'static str {
+        match self {
+            StreamKind::Video => "video",
+            StreamKind::Audio => "audio",
+            StreamKind::Subtitle => "subtitle",
+        }
+    }
+}
+
+/// How a subtitle stream is written into the output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubtitleWrite {
+    /// The input stream's codec (`subrip`, `dvd_subtitle`, …).
+    pub from: String,
+    /// The output's codec, as ffprobe names it (`ass`, `webvtt`, `mov_text`, `dvd_subtitle`).
+    pub codec: String,
+    /// The encoder (`ssa`, `webvtt`, `mov_text`), or `copy` (bitmap subtitles).
+    pub encoder: String,
+}
+
+/// One stream of the assembled output, in the output's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputStream {
+    /// What it is.
+    pub kind: StreamKind,
+    /// The input stream it is made from (ffmpeg's index, `-map 0:N`); `None` for sound mixed
+    /// from several tracks.
+    pub input_stream: Option<u32>,
+    /// Its tags, as serial ffmpeg sets them (the input stream's, and the encoder's name).
+    pub tags: BTreeMap<String, String>,
+    /// Its disposition flags (`default`, `forced`, …), as serial ffmpeg sets them.
+    pub disposition: Vec<String>,
+    /// For a subtitle stream: how it is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtitle: Option<SubtitleWrite>,
+}
+
+/// The output's streams and container data: assembly maps exactly these and checks them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerData {
+    /// `--metadata`.
+    pub metadata: MetadataMode,
+    /// The cut of `--range`; `None` without it.
+    pub cut: Option<Cut>,
+    /// The output's global tags (the muxer adds its own `encoder`).
+    pub tags: BTreeMap<String, String>,
+    /// The output's chapters.
+    pub chapters: Vec<ChapterRecord>,
+    /// The output's streams, in order: the video, the audio, the subtitles.
+    pub streams: Vec<OutputStream>,
+    /// What deliberately differs from the serial ffmpeg command, one line each (`vre plan`
+    /// prints them).
+    pub notes: Vec<String>,
+}
+
+impl ContainerData {
+    /// The subtitle streams, in output order.
+    pub fn subtitles(&self) -> impl Iterator<Item = &OutputStream> {
+        self.streams
+            .iter()
+            .filter(|s| s.kind == StreamKind::Subtitle)
+    }
 }
 
 /// `progress/<task>.json`: how far a running task is, for other processes to read; replaced

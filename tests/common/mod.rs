@@ -500,6 +500,7 @@ pub fn synthetic_plan_dir(
             max_frames: None,
         },
         audio: None,
+        container: None,
     };
     plan.plan_hash = compute_plan_hash(&plan, &list);
     let dir = PlanDir::new(root);
