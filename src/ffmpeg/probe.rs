@@ -361,8 +361,18 @@ pub fn encoder_pix_fmts(encoder: &str, subject: &Path) -> Result<Vec<String>, Pr
         .unwrap_or_default())
 }
 
+/// The pixel format [`crate::ffmpeg::video::serial_picture`]'s `showinfo` logged for its frame.
+fn logged_pix_fmt(log: &[u8]) -> Option<String> {
+    let marker = format!("[showinfo@{} @", ffmpeg::video::PICTURE_LOG);
+    String::from_utf8_lossy(log).lines().find_map(|line| {
+        let (_, rest) = line.split_once(&marker)?.1.split_once(" fmt:")?;
+        rest.split_whitespace().next().map(str::to_string)
+    })
+}
+
 /// What [`crate::ffmpeg::video::serial_picture`] found: the pixel format its `showinfo` logged
-/// (`fmt:NAME`) in `log`, and the tags ffprobe reads from the Matroska file `encoded` it wrote.
+/// in `log` (`[showinfo@vre_picture @ …] n: 0 … fmt:NAME …`), and the tags ffprobe reads from
+/// the Matroska file `encoded` it wrote.
 /// ffprobe's `unknown`/`unspecified` are no tag.
 pub fn serial_picture(encoded: &Path, log: &[u8]) -> Result<SerialPicture, ProbeError> {
     let json: Value = run_json(&ffmpeg::query::probe_picture_tags(encoded), encoded)?;
@@ -375,10 +385,7 @@ pub fn serial_picture(encoded: &Path, log: &[u8]) -> Result<SerialPicture, Probe
     let stated = |key: &str| {
         text(&stream, key).filter(|v| !["unknown", "unspecified", "reserved"].contains(&v.as_str()))
     };
-    let logged = String::from_utf8_lossy(log).lines().find_map(|line| {
-        let (_, rest) = line.split_once(" fmt:")?;
-        rest.split_whitespace().next().map(str::to_string)
-    });
+    let logged = logged_pix_fmt(log);
     Ok(SerialPicture {
         pix_fmt: logged.or_else(|| stated("pix_fmt")).unwrap_or_default(),
         tags: PictureTags {
@@ -511,4 +518,21 @@ pub fn stream_timings_by_ffprobe(
             avg_frame_rate: rational(s, "avg_frame_rate"),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_handed_to_the_encoder_is_read_from_its_own_showinfo_only() {
+        let log = b"[Parsed_showinfo_0 @ 0x1] n:   0 pts:      0 fmt:gray sar:1/1\n\
+[showinfo@vre_picture @ 0x2] config in time_base: 1/25\n\
+[showinfo@vre_picture @ 0x2] n:   0 pts:      0 pts_time:0 pos: 48 fmt:yuv444p sar:16/15 s:320x240 i:T\n";
+        assert_eq!(logged_pix_fmt(log).as_deref(), Some("yuv444p"));
+        assert_eq!(
+            logged_pix_fmt(b"[Parsed_showinfo_0 @ 0x1] n: 0 fmt:gray\n"),
+            None
+        );
+    }
 }

@@ -465,6 +465,10 @@ fn push_codec_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
     x265_params
 }
 
+/// The name of the `showinfo` filter that logs the format [`serial_picture`] hands its encoder:
+/// its lines start `[showinfo@vre_picture @ …]`.
+pub const PICTURE_LOG: &str = "vre_picture";
+
 /// The input's first frame through the serial command's filter chain (`--size`, `--vf`) and
 /// encoder, written as Matroska to `output`, which states every colour tag and the field order
 /// the encoder sets. The chain ends as the serial command's does: in a `format` filter of the
@@ -490,7 +494,7 @@ pub fn serial_picture(
     if !formats.is_empty() {
         chain.push(format!("format={}", formats.join("|")));
     }
-    chain.push("showinfo".to_string());
+    chain.push(format!("showinfo@{PICTURE_LOG}"));
     argv.push("-vf").push(chain.join(","));
     let mut x265_params = push_codec_quality(&mut argv, enc);
     if enc.codec == VideoCodec::Libx265 {
