@@ -55,7 +55,7 @@ pub fn assemble(
 /// encoder and muxer state them (the plan's [`crate::plandir::schema::PictureTags`] and the
 /// first frame's timecode): set on the stream, copied or re-encoded (ffmpeg 5.1 applies these
 /// codec options to a copied stream's parameters), so that the chunks' own container (mp4 and
-/// mov state no colour range or chroma location, mp4 no field order) loses none of them. The
+/// mov state no chroma location, mov no colour range) loses none of them. The
 /// muxer writes each where its container has a place for it, as it does for the serial command.
 fn push_video_stream_facts(argv: &mut Argv, plan: &Plan) {
     for (field, value) in plan.encoder.tags.stated() {
