@@ -16,7 +16,7 @@ DEPS := ffmpeg:ffmpeg ffprobe:ffmpeg
 # Optional, for the tests that need them (each such test says so and skips when missing;
 # CI requires Slurm, see .ci/run):
 TEST_EXTRAS := slurmctld:slurm-wlm slurmd:slurm-wlm munged:munge chromium:chromium parallel:parallel \
-	bindfs:bindfs strace:strace
+	bindfs:bindfs strace:strace mkvpropedit:mkvtoolnix
 
 # $(call install,REQUIRED,OPTIONAL): one `apt-get update`, then one install of what is missing.
 # A failure to install optional packages is reported, not fatal.
@@ -36,7 +36,7 @@ deps:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install a Rust toolchain (rustup.rs) first" >&2; exit 1; }
 	$(call install,$(DEPS),)
 
-## test-deps: deps, plus what some tests use (Slurm, munge, Chromium, bindfs, strace), best effort
+## test-deps: deps, plus what some tests use (Slurm, munge, Chromium, bindfs, strace, mkvtoolnix), best effort
 test-deps:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install a Rust toolchain (rustup.rs) first" >&2; exit 1; }
 	$(call install,$(DEPS),$(TEST_EXTRAS))

@@ -136,6 +136,8 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
             has_audio: false,
             start_micros: 0,
             lead_frames: 0,
+            timecode: None,
+            mastering_display: false,
         },
         index: index.record(&encoded_index),
         output: OutputSpec {
@@ -145,6 +147,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
             frame_rate: rate,
             start_frame: 0,
             end_frame: u64::from(chunks),
+            timecode: None,
         },
         normalize: None,
         video_filter: Some("hue=s=0".to_string()),
@@ -166,6 +169,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
                 scene_cut: false,
                 repeat_headers: true,
             },
+            tags: PictureTags::default(),
         },
         chunking: Chunking {
             strategy: SplitStrategy::Frames,

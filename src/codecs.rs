@@ -221,32 +221,23 @@ impl VideoCodec {
         }
     }
 
-    /// The default output pixel format; `None` keeps the source's (lossless archives).
-    pub fn default_pix_fmt(self) -> Option<&'static str> {
-        match self {
-            VideoCodec::ProresKs => Some("yuv422p10le"),
-            VideoCodec::Png => Some("rgb24"),
-            VideoCodec::Ffv1 => None,
-            _ => Some("yuv420p"),
-        }
-    }
-
     /// Whether every frame is a keyframe (any cut concatenates).
     pub fn is_intra_only(self) -> bool {
         matches!(self, VideoCodec::ProresKs | VideoCodec::Png)
     }
 
     /// The muxer and extension chunks of this codec are written with: mp4 where the codec is
-    /// at home in it (exact timestamps), mov for ProRes, NUT (exact timestamps, any codec) for
-    /// FFV1 and PNG.
+    /// at home in it (exact timestamps), mov for ProRes and FFV1 (exact timestamps; mov keeps
+    /// the colour primaries, transfer, matrix, field order and HDR10 metadata, which assembly
+    /// hands on), NUT (exact timestamps, any codec) for PNG, whose files carry their own.
     pub fn chunk_format(self) -> (&'static str, &'static str) {
         match self {
             VideoCodec::Libx264
             | VideoCodec::Libx265
             | VideoCodec::Libsvtav1
             | VideoCodec::LibvpxVp9 => ("mp4", "mp4"),
-            VideoCodec::ProresKs => ("mov", "mov"),
-            VideoCodec::Ffv1 | VideoCodec::Png => ("nut", "nut"),
+            VideoCodec::ProresKs | VideoCodec::Ffv1 => ("mov", "mov"),
+            VideoCodec::Png => ("nut", "nut"),
         }
     }
 }

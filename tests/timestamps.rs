@@ -261,7 +261,7 @@ fn a_chunk_made_of_shifted_frames_is_refused_at_publish_time() {
         stderr(&out)
     );
     assert!(!dir.join("chunks/chunk-000001.json").exists());
-    assert!(!dir.join("chunks/chunk-000001.nut").exists());
+    assert!(!dir.join("chunks/chunk-000001.mov").exists());
     assert!(dir.join("chunks/chunk-000000.json").exists());
     assert!(temp_files(&dir).is_empty(), "{:?}", temp_files(&dir));
     // Without the fault the same planDir completes, frame-exact.

@@ -29,11 +29,11 @@ pub struct PlanOptions {
     #[arg(long, value_name = "N")]
     pub crf: Option<u32>,
     /// Encoder preset: x264/x265 name, SVT-AV1 speed 0-13, VP9 speed 0-8, ProRes profile
-    /// [default: veryfast, 10, 5, hq].
+    /// [default: veryfast, 10, 5, hq (4444 for 4:4:4 video)].
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
-    /// Pixel format of the output video [default: yuv420p; yuv422p10le for ProRes, rgb24 for
-    /// PNG, the source's for FFV1].
+    /// Pixel format of the output video, one the encoder takes [default: the one the serial
+    /// ffmpeg command's encoder picks: its closest supported format to the source's].
     #[arg(long = "pix-fmt", value_name = "FMT")]
     pub pix_fmt: Option<String>,
     /// Encoder threads per chunk (recorded in the plan so retries are byte-identical)

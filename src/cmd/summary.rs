@@ -89,6 +89,27 @@ fn container_line(plan: &crate::plandir::schema::Plan) -> String {
     }
 }
 
+/// What vre does about the picture's tags that differs from the serial command, one line each.
+fn picture_notes(loaded: &LoadedPlan) -> String {
+    let plan = &loaded.plan;
+    let mut notes = String::new();
+    if let (Some(input), Some(output)) = (&plan.source.timecode, &plan.output.timecode) {
+        if input != output {
+            notes.push_str(&format!(
+                "  note       the output's timecode is {output}, its first frame's (the input's starts at {input}); serial ffmpeg keeps the input's start timecode however it is cut\n"
+            ));
+        }
+    }
+    if plan.source.mastering_display
+        && matches!(plan.output.container, Container::Mkv | Container::Webm)
+    {
+        notes.push_str(
+            "  note       the HDR10 mastering-display metadata travel in the chunks' mp4/mov box, which rounds them to 0.00002 (chromaticity) and 0.0001 cd/m² (luminance); serial ffmpeg copies Matroska's values unrounded\n",
+        );
+    }
+    notes
+}
+
 /// A human description of a plan and of what writing it did.
 pub fn describe_plan(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> String {
     let plan = &loaded.plan;
@@ -129,9 +150,10 @@ pub fn describe_plan(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) 
         None => String::new(),
     };
     format!(
-        "vre: {what}: {}\n{}  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n  data       {}\n",
+        "vre: {what}: {}\n{}{}  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n  data       {}\n",
         dir.root().display(),
         timing_notes(loaded),
+        picture_notes(loaded),
         plan.plan_hash,
         plan.input.path.display(),
         plan.source.width,

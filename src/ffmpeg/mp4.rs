@@ -326,10 +326,15 @@ pub fn chunk_facts(path: &Path, pix_fmt: &str) -> Option<(u64, StreamFacts)> {
     let (ticks, timescale) = (u64::from(track.frame_ticks?), u64::from(track.timescale));
     let common = super::mux::gcd(timescale, ticks);
     (ticks > 0).then_some(())?;
+    // Only the H.264 decoder names a full-range stream `yuvj…`; the others say `yuv…`.
+    let pix_fmt = match codec {
+        "h264" => pix_fmt.to_string(),
+        _ => pix_fmt.replacen("yuvj", "yuv", 1),
+    };
     let facts = StreamFacts {
         codec: codec.to_string(),
         profile,
-        pix_fmt: pix_fmt.to_string(),
+        pix_fmt,
         width: track.width,
         height: track.height,
         frame_rate: format!("{}/{}", timescale / common, ticks / common),

@@ -49,6 +49,7 @@ pub fn assemble(
             argv.push_all(["-tag:v", "hvc1"]);
         }
     }
+    push_video_stream_facts(&mut argv, plan);
     argv.push("-r").push(plan.output.frame_rate.to_string());
     let container = plan.output.container;
     if container.is_quicktime() {
@@ -59,6 +60,32 @@ pub fn assemble(
     argv.push("-f").push(container.muxer());
     argv.push(file_url(temp_output));
     argv
+}
+
+/// The video stream's colour description, field order and timecode, as the serial command's
+/// encoder and muxer state them (the plan's [`crate::plandir::schema::PictureTags`] and the
+/// first frame's timecode): set on the stream, copied or re-encoded (ffmpeg 5.1 applies these
+/// codec options to a copied stream's parameters), so that the chunks' own container (mp4 and
+/// mov state no chroma location, mov no colour range) loses none of them. The
+/// muxer writes each where its container has a place for it, as it does for the serial command.
+fn push_video_stream_facts(argv: &mut Argv, plan: &Plan) {
+    for (field, value) in plan.encoder.tags.stated() {
+        let option = match field {
+            "color_range" => "-color_range",
+            "color_primaries" => "-color_primaries",
+            "color_transfer" => "-color_trc",
+            "color_space" => "-colorspace",
+            "chroma_location" => "-chroma_sample_location",
+            _ => "-field_order",
+        };
+        // ffprobe names RGB's matrix `gbr`; the option calls it `rgb`.
+        let value = if value == "gbr" { "rgb" } else { value };
+        argv.push(option).push(value);
+    }
+    if let Some(timecode) = &plan.output.timecode {
+        argv.push("-metadata:s:v:0")
+            .push(format!("timecode={timecode}"));
+    }
 }
 
 /// The name pattern of the frames of a PNG sequence, for the image2 muxer.

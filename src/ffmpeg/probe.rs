@@ -4,7 +4,7 @@ use crate::exit::{Code, HasCode};
 use crate::ffmpeg::error::FfmpegError;
 use crate::ffmpeg::{self, runner};
 use crate::plandir::frameindex::ScannedPacket;
-use crate::plandir::schema::{Rational, StreamFacts};
+use crate::plandir::schema::{PictureTags, Rational, StreamFacts};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,20 @@ pub struct VideoInfo {
     pub pix_fmt: String,
     /// Time base of the stream's timestamps.
     pub time_base: Rational,
+    /// Its timecode: the stream's `timecode` tag (a MOV `tmcd` track), or the file's.
+    pub timecode: Option<String>,
+    /// Whether the stream states HDR10 mastering-display metadata.
+    pub mastering_display: bool,
+}
+
+/// What the serial command's encoder makes of the input's picture: the pixel format it is
+/// handed and the colour tags and field order it writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialPicture {
+    /// The pixel format the encoder encodes.
+    pub pix_fmt: String,
+    /// The colour description and field order it states.
+    pub tags: PictureTags,
 }
 
 /// The first audio stream of a file.
@@ -225,6 +239,16 @@ fn number<T: std::str::FromStr>(v: &Value, key: &str) -> Option<T> {
     }
 }
 
+/// A tag of a stream or of the container, whatever the case of its key (Matroska's `TIMECODE`).
+fn tag(v: &Value, key: &str) -> Option<String> {
+    v.get("tags")?
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .and_then(|(_, value)| value.as_str())
+        .map(str::to_string)
+}
+
 fn rational(v: &Value, key: &str) -> Option<Rational> {
     v.get(key).and_then(Value::as_str).and_then(Rational::parse)
 }
@@ -306,6 +330,16 @@ fn media_info(output: &ProbeOutput) -> MediaInfo {
                 avg_frame_rate: rational(s, "avg_frame_rate"),
                 pix_fmt: text(s, "pix_fmt").unwrap_or_default(),
                 time_base: rational(s, "time_base")?,
+                timecode: tag(s, "timecode").or_else(|| tag(&output.format, "timecode")),
+                mastering_display: s
+                    .get("side_data_list")
+                    .and_then(Value::as_array)
+                    .is_some_and(|list| {
+                        list.iter().any(|d| {
+                            text(d, "side_data_type").as_deref()
+                                == Some("Mastering display metadata")
+                        })
+                    }),
             })
         });
     let audio = streams
@@ -433,6 +467,56 @@ pub fn decoded_video_frames(path: &Path) -> Result<Vec<ScannedPacket>, ProbeErro
     Ok(frames)
 }
 
+/// The pixel formats an encoder takes, in the order it lists them (`ffmpeg -h encoder=NAME`'s
+/// `Supported pixel formats:`); empty where it lists none. `subject` names the input the plan
+/// is for, in an error.
+pub fn encoder_pix_fmts(encoder: &str, subject: &Path) -> Result<Vec<String>, ProbeError> {
+    let stdout = ffmpeg::runner::run_capture(&ffmpeg::query::encoder_help(encoder), subject)?;
+    Ok(String::from_utf8_lossy(&stdout)
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Supported pixel formats:"))
+        .map(|list| list.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default())
+}
+
+/// The pixel format [`crate::ffmpeg::video::serial_picture`]'s `showinfo` logged for its frame.
+fn logged_pix_fmt(log: &[u8]) -> Option<String> {
+    let marker = format!("[showinfo@{} @", ffmpeg::video::PICTURE_LOG);
+    String::from_utf8_lossy(log).lines().find_map(|line| {
+        let (_, rest) = line.split_once(&marker)?.1.split_once(" fmt:")?;
+        rest.split_whitespace().next().map(str::to_string)
+    })
+}
+
+/// What [`crate::ffmpeg::video::serial_picture`] found: the pixel format its `showinfo` logged
+/// in `log` (`[showinfo@vre_picture @ …] n: 0 … fmt:NAME …`), and the tags ffprobe reads from
+/// the Matroska file `encoded` it wrote.
+/// ffprobe's `unknown`/`unspecified` are no tag.
+pub fn serial_picture(encoded: &Path, log: &[u8]) -> Result<SerialPicture, ProbeError> {
+    let json: Value = run_json(&ffmpeg::query::probe_picture_tags(encoded), encoded)?;
+    let stream = json
+        .get("streams")
+        .and_then(Value::as_array)
+        .and_then(|s| s.first())
+        .cloned()
+        .unwrap_or_default();
+    let stated = |key: &str| {
+        text(&stream, key).filter(|v| !["unknown", "unspecified", "reserved"].contains(&v.as_str()))
+    };
+    let logged = logged_pix_fmt(log);
+    Ok(SerialPicture {
+        pix_fmt: logged.or_else(|| stated("pix_fmt")).unwrap_or_default(),
+        tags: PictureTags {
+            color_range: stated("color_range"),
+            color_primaries: stated("color_primaries"),
+            color_transfer: stated("color_transfer"),
+            color_space: stated("color_space"),
+            chroma_location: stated("chroma_location"),
+            field_order: stated("field_order"),
+        },
+    })
+}
+
 /// The time of the first decoded frame of a file's first audio stream, seconds, if it has one.
 pub fn first_audio_frame_time(path: &Path) -> Result<Option<f64>, ProbeError> {
     let json: Value = run_json(&ffmpeg::query::probe_first_audio_frame(path), path)?;
@@ -552,4 +636,21 @@ pub fn stream_timings_by_ffprobe(
             avg_frame_rate: rational(s, "avg_frame_rate"),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_handed_to_the_encoder_is_read_from_its_own_showinfo_only() {
+        let log = b"[Parsed_showinfo_0 @ 0x1] n:   0 pts:      0 fmt:gray sar:1/1\n\
+[showinfo@vre_picture @ 0x2] config in time_base: 1/25\n\
+[showinfo@vre_picture @ 0x2] n:   0 pts:      0 pts_time:0 pos: 48 fmt:yuv444p sar:16/15 s:320x240 i:T\n";
+        assert_eq!(logged_pix_fmt(log).as_deref(), Some("yuv444p"));
+        assert_eq!(
+            logged_pix_fmt(b"[Parsed_showinfo_0 @ 0x1] n: 0 fmt:gray\n"),
+            None
+        );
+    }
 }

@@ -67,6 +67,23 @@ pub fn probe_chunk(path: &Path) -> Argv {
     )
 }
 
+/// `ffmpeg -h encoder=NAME`: the encoder's options and the pixel formats it takes.
+pub fn encoder_help(encoder: &str) -> Argv {
+    let mut argv = Argv::new("ffmpeg");
+    argv.push_all(["-hide_banner", "-h"]);
+    argv.push(format!("encoder={encoder}"));
+    argv
+}
+
+/// ffprobe of the colour description and field order a file's first video stream states.
+pub fn probe_picture_tags(path: &Path) -> Argv {
+    show_entries(
+        path,
+        &["-select_streams", "v:0"],
+        "stream=pix_fmt,color_range,color_primaries,color_transfer,color_space,chroma_location,field_order",
+    )
+}
+
 /// ffprobe of every stream's timing in a finished output (start, duration, sample rate, frame
 /// count and rates). With `count_packets` the frames are counted by demuxing the whole file;
 /// without, the container's index states them (mp4/mov).

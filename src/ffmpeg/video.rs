@@ -9,7 +9,7 @@ use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::FrameLogs;
 use crate::plandir::schema::{
     micros_to_seconds_text, AudioPlan, AudioTrack, Chunk, EncoderSettings, Normalize, Plan,
-    Playback, Rational,
+    Playback, Rational, Size,
 };
 use std::path::Path;
 
@@ -416,10 +416,18 @@ pub fn trial_frames(plan: &Plan, index: &FrameIndex, logs: &FrameLogs) -> Argv {
     argv
 }
 
-/// The quality options vre's chunks and the serial reference share: the codec, its preset and
-/// CRF (or lossless mode), and the pixel format. Returns the x265 parameters the quality needs
-/// (`lossless=1`), for the caller's `-x265-params`.
+/// The quality options vre's chunks and the serial reference share: [`push_codec_quality`] and
+/// the pixel format. Returns the x265 parameters the quality needs (`lossless=1`), for the
+/// caller's `-x265-params`.
 fn push_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
+    let x265_params = push_codec_quality(argv, enc);
+    argv.push("-pix_fmt").push(&enc.pix_fmt);
+    x265_params
+}
+
+/// The codec, its preset and CRF (or lossless mode); returns the x265 parameters the quality
+/// needs (`lossless=1`), for the caller's `-x265-params`.
+fn push_codec_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
     let crf = enc.crf.unwrap_or(0);
     let preset = enc.preset.as_deref().unwrap_or_default();
     let mut x265_params = Vec::new();
@@ -454,8 +462,48 @@ fn push_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
         }
         VideoCodec::Png => {}
     }
-    argv.push("-pix_fmt").push(&enc.pix_fmt);
     x265_params
+}
+
+/// The name of the `showinfo` filter that logs the format [`serial_picture`] hands its encoder:
+/// its lines start `[showinfo@vre_picture @ …]`.
+pub const PICTURE_LOG: &str = "vre_picture";
+
+/// The input's first frame through the serial command's filter chain (`--size`, `--vf`) and
+/// encoder, written as Matroska to `output`, which states every colour tag and the field order
+/// the encoder sets. The chain ends as the serial command's does: in a `format` filter of the
+/// formats the encoder takes (`formats`: its whole list, or the `--pix-fmt` asked for), before
+/// which the filter graph converts to the one closest to what the chain hands on; a `showinfo`
+/// after it logs that format (on stderr: the command logs at `info` level).
+pub fn serial_picture(
+    input: &Path,
+    size: Option<Size>,
+    video_filter: Option<&str>,
+    (enc, formats): (&EncoderSettings, &[String]),
+    output: &Path,
+) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.push_all(["-loglevel", "info"]);
+    argv.input_file(input);
+    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-frames:v", "1"]);
+    let mut chain: Vec<String> = size
+        .map(|s| format!("scale={}:{}", s.width, s.height))
+        .into_iter()
+        .collect();
+    chain.extend(video_filter.map(str::to_string));
+    if !formats.is_empty() {
+        chain.push(format!("format={}", formats.join("|")));
+    }
+    chain.push(format!("showinfo@{PICTURE_LOG}"));
+    argv.push("-vf").push(chain.join(","));
+    let mut x265_params = push_codec_quality(&mut argv, enc);
+    if enc.codec == VideoCodec::Libx265 {
+        x265_params.push("log-level=error".to_string());
+        argv.push("-x265-params").push(x265_params.join(":"));
+    }
+    argv.push_all(["-f", "matroska"]);
+    argv.push(file_url(output));
+    argv
 }
 
 /// The encoder's arguments: [`push_quality`], then threads fixed and every threaded stage

@@ -7,6 +7,7 @@ pub mod chunking;
 pub mod container;
 pub mod filter_files;
 pub mod preroll;
+pub mod timecode;
 
 use crate::codecs::{self, Container, Knobs, VideoCodec};
 use crate::exit::{Code, HasCode};
@@ -253,12 +254,12 @@ fn container_and_codec(req: &PlanRequest) -> Result<(Container, VideoCodec), Pla
     Ok((container, codec))
 }
 
-/// The encoder settings asked for, checked against what the codec accepts.
+/// The rate-control settings asked for (`--crf`, `--preset`), checked against what the codec
+/// accepts, defaults filled in.
 fn encoder_knobs(
     req: &PlanRequest,
     codec: VideoCodec,
-    source_pix_fmt: &str,
-) -> Result<(Option<u32>, Option<String>, String), PlanError> {
+) -> Result<(Option<u32>, Option<String>), PlanError> {
     let crf = match (codec.knobs(), req.crf) {
         (Knobs::Crf { max, .. }, Some(crf)) if crf > max => {
             return Err(bad(
@@ -297,12 +298,64 @@ fn encoder_knobs(
         }
         None => presets.first().map(|p| p.to_string()),
     };
-    let pix_fmt = req
-        .pix_fmt
-        .clone()
-        .or_else(|| codec.default_pix_fmt().map(str::to_string))
-        .unwrap_or_else(|| source_pix_fmt.to_string());
-    Ok((crf, preset, pix_fmt))
+    Ok((crf, preset))
+}
+
+/// Whether a pixel format has full-resolution chroma (`yuv444p10le`, `yuva444p10le`, …).
+fn is_444(pix_fmt: &str) -> bool {
+    pix_fmt.starts_with("yuv444") || pix_fmt.starts_with("yuva444")
+}
+
+/// What the serial command's encoder makes of the input's picture: its first frame encoded
+/// through `--size`, `--vf` and the encoder (with `--pix-fmt` if given) as the serial command
+/// would, in a scratch directory. The pixel format is the encoder's own choice (its closest
+/// supported format to what the chain hands on: 10-bit stays 10-bit, 4:4:4 stays 4:4:4, a
+/// full-range `yuvj` source stays full range where the encoder takes it), and the colour tags
+/// and field order are those it writes.
+fn serial_picture(
+    req: &PlanRequest,
+    input: &Path,
+    codec: VideoCodec,
+    (crf, preset): (Option<u32>, Option<String>),
+) -> Result<probe::SerialPicture, PlanError> {
+    let scratch = tempfile::tempdir().map_err(|source| PlanError::Read {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let encoded = scratch.path().join("picture.mkv");
+    let mut settings = encoder_settings(req, codec, (crf, preset, String::new()), 1);
+    settings.threads = 1;
+    let takes = probe::encoder_pix_fmts(codec.name(), input)?;
+    let formats = match &req.pix_fmt {
+        Some(asked) if takes.is_empty() || takes.contains(asked) => vec![asked.clone()],
+        Some(asked) => {
+            return Err(bad(
+                "--pix-fmt",
+                format!(
+                    "{codec} does not encode {asked}; it takes {}",
+                    takes.join(", ")
+                ),
+            ))
+        }
+        None => takes,
+    };
+    let argv = ffmpeg::video::serial_picture(
+        input,
+        req.size,
+        req.video_filter.as_deref(),
+        (&settings, &formats),
+        &encoded,
+    );
+    let (_, log) = ffmpeg::runner::run_capture_all(&argv, input).map_err(|e| match e {
+        ffmpeg::error::FfmpegError::Failed {
+            subject, stderr, ..
+        } => PlanError::Rejected {
+            input: subject,
+            stderr,
+        },
+        other => PlanError::Input(ProbeError::Tool(other)),
+    })?;
+    Ok(probe::serial_picture(&encoded, &log)?)
 }
 
 fn validate_counts(req: &PlanRequest) -> Result<(), PlanError> {
@@ -784,10 +837,13 @@ fn source_facts(
         has_audio: info.audio.is_some(),
         start_micros: (info.start_time * 1e6).round() as i64,
         lead_frames: lead,
+        timecode: video.timecode,
+        mastering_display: video.mastering_display,
     }
 }
 
-/// The encoder settings: the codec, its knobs, and closed GOPs of at most `keyint` frames.
+/// The encoder settings: the codec, its knobs, and closed GOPs of at most `keyint` frames (the
+/// colour tags are the caller's to fill in).
 fn encoder_settings(
     req: &PlanRequest,
     codec: VideoCodec,
@@ -807,6 +863,7 @@ fn encoder_settings(
             scene_cut: false,
             repeat_headers: true,
         },
+        tags: Default::default(),
     }
 }
 
@@ -884,8 +941,24 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     chain::check_audio_timing(req.audio_filter.as_deref()).map_err(|why| bad("--af", why))?;
     let (req, read_by_filters) = &filter_files::resolve_request(req)?;
     let (container, codec) = container_and_codec(req)?;
-    let analysis = analyse(req)?;
-    let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &analysis.video.pix_fmt)?;
+    let knobs = encoder_knobs(req, codec)?;
+    // The serial command's picture is found beside the analysis, on an input proven a file.
+    check_input_files(req)?;
+    let input_path = absolute(&req.input)?;
+    let (analysis, picture) = std::thread::scope(|scope| {
+        let picture = scope.spawn(|| serial_picture(req, &input_path, codec, knobs.clone()));
+        let analysis = analyse(req);
+        (
+            analysis,
+            picture.join().expect("the picture probe does not panic"),
+        )
+    });
+    let (analysis, picture) = (analysis?, picture?);
+    let (crf, mut preset) = knobs;
+    if codec == VideoCodec::ProresKs && req.preset.is_none() && is_444(&picture.pix_fmt) {
+        // prores_ks's own default profile for 4:4:4 (as the serial command has it): 4444.
+        preset = Some("4444".to_string());
+    }
     let (normalize, rate, total, lead) = output_grid(req, &analysis)?;
     let Analysis {
         path: input_path,
@@ -900,6 +973,11 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let (width, height) = req
         .size
         .map_or((video.width, video.height), |s| (s.width, s.height));
+    // The first rendered frame's timecode: the input's, moved on by the frames before it.
+    let timecode = video.timecode.as_deref().and_then(|tc| {
+        let frames = (rate.seconds_of(start) * video.frame_rate.as_f64()).round() as u64;
+        timecode::advance(tc, video.frame_rate, frames)
+    });
     let output = OutputSpec {
         container,
         width,
@@ -907,6 +985,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         frame_rate: rate,
         start_frame: start,
         end_frame: end,
+        timecode,
     };
     let mut preroll = preroll::choose(req.video_filter.as_deref(), rate, req.preroll);
     let target = match req.chunk_frames {
@@ -963,7 +1042,10 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         preroll,
         video_filter: req.video_filter.clone().filter(|f| !f.trim().is_empty()),
         filter_files: read_by_filters.clone(),
-        encoder: encoder_settings(req, codec, (crf, preset, pix_fmt), keyint),
+        encoder: EncoderSettings {
+            tags: picture.tags,
+            ..encoder_settings(req, codec, (crf, preset, picture.pix_fmt), keyint)
+        },
         chunking: Chunking {
             strategy,
             target_frames: target,

@@ -281,6 +281,7 @@ mod tests {
             frame_rate: Rational { num: 25, den: 1 },
             start_frame: 0,
             end_frame: 10,
+            timecode: None,
         };
         let chunk = |index, start_frame, end_frame| Chunk {
             index,
@@ -333,6 +334,7 @@ mod tests {
                 scene_cut: false,
                 repeat_headers: true,
             },
+            tags: PictureTags::default(),
         }
     }
     /// A plan whose floats are all drawn from `next`, with one chunk over ten frames.
@@ -367,6 +369,8 @@ mod tests {
                 has_audio: true,
                 start_micros: 0,
                 lead_frames: 0,
+                timecode: None,
+                mastering_display: false,
             },
             index: index.record(&encoded),
             output: OutputSpec {
@@ -376,6 +380,7 @@ mod tests {
                 frame_rate: rate,
                 start_frame: 0,
                 end_frame: 10,
+                timecode: None,
             },
             normalize: Some(Normalize {
                 fps: Some(rate),

@@ -192,6 +192,19 @@ pub struct SourceFacts {
     /// Output frames before the first video frame, where the video starts after the container
     /// does: serial ffmpeg fills them by repeating the first frame, and so does vre.
     pub lead_frames: u64,
+    /// The timecode of the input's first frame (a MOV `tmcd` track, a `timecode` tag), as
+    /// ffprobe prints it, e.g. `01:02:03:04` (`;` before the frames: drop-frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timecode: Option<String>,
+    /// Whether the input's video states HDR10 mastering-display metadata (copied to the output
+    /// stream, as the serial command copies it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mastering_display: bool,
+}
+
+/// Whether a flag is off (left out of the JSON then).
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// The frame index as planned (`index.bin`): its blake3 ties the file to the plan hash.
@@ -222,6 +235,10 @@ pub struct OutputSpec {
     pub start_frame: u64,
     /// One past the last frame rendered.
     pub end_frame: u64,
+    /// The timecode of the first frame rendered (the input's, moved on by the frames before
+    /// `start_frame`), written as the video stream's `timecode` (a `tmcd` track in mp4/mov).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timecode: Option<String>,
 }
 
 impl OutputSpec {
@@ -262,6 +279,57 @@ pub struct EncoderSettings {
     pub threads: u32,
     /// GOP settings.
     pub gop: GopSettings,
+    /// The colour description and field order the serial command's encoder writes (found at
+    /// plan time by encoding the input's first frame so); assembly sets them on the output
+    /// stream, so that chunk containers that store none of them (or only some) lose nothing.
+    #[serde(default, skip_serializing_if = "PictureTags::is_empty")]
+    pub tags: PictureTags,
+}
+
+/// The colour description and field order of an encoded video stream, as ffprobe names them
+/// (`tv`, `bt2020`, `smpte2084`, `bt2020nc`, `left`, `tb`, …); `None` where it states none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PictureTags {
+    /// `tv` (limited) or `pc` (full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_range: Option<String>,
+    /// Colour primaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_primaries: Option<String>,
+    /// Transfer characteristics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_transfer: Option<String>,
+    /// Matrix coefficients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_space: Option<String>,
+    /// Chroma sample location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chroma_location: Option<String>,
+    /// Field order: `progressive`, `tt`, `bb`, `tb`, `bt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_order: Option<String>,
+}
+
+impl PictureTags {
+    /// Whether no tag is stated.
+    pub fn is_empty(&self) -> bool {
+        self == &PictureTags::default()
+    }
+
+    /// The tags as `(ffprobe field, value)` pairs, in a fixed order, stated ones only.
+    pub fn stated(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("color_range", &self.color_range),
+            ("color_primaries", &self.color_primaries),
+            ("color_transfer", &self.color_transfer),
+            ("color_space", &self.color_space),
+            ("chroma_location", &self.chroma_location),
+            ("field_order", &self.field_order),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+        .collect()
+    }
 }
 
 impl EncoderSettings {

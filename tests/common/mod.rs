@@ -462,6 +462,8 @@ pub fn synthetic_plan_dir(
             has_audio: false,
             start_micros: 0,
             lead_frames: 0,
+            timecode: None,
+            mastering_display: false,
         },
         index: index.record(&encoded_index),
         output: OutputSpec {
@@ -471,6 +473,7 @@ pub fn synthetic_plan_dir(
             frame_rate: rate,
             start_frame: 0,
             end_frame: u64::from(chunks) * 10,
+            timecode: None,
         },
         normalize: None,
         video_filter: Some("hue=s=0,drawtext=text='</script>'".to_string()),
@@ -492,6 +495,7 @@ pub fn synthetic_plan_dir(
                 scene_cut: false,
                 repeat_headers: true,
             },
+            tags: PictureTags::default(),
         },
         chunking: Chunking {
             strategy: SplitStrategy::Frames,
