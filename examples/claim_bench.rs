@@ -174,6 +174,8 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
             max_frames: None,
         },
         audio: None,
+        extra_audio: Vec::new(),
+        notes: Vec::new(),
     };
     plan.plan_hash = compute_plan_hash(&plan, &list);
     let dir = PlanDir::new(root.join("job.vre"));

@@ -2,7 +2,7 @@
 //! parsers of their values.
 
 use crate::codecs::{self, Container, VideoCodec};
-use crate::plan::audio::{self, TrackSpec};
+use crate::plan::audio::{self, AudioStreams, TrackSpec};
 use crate::plan::{PlanRequest, RangeBound, RangeSpec};
 use crate::plandir::schema::{Rational, Size, SplitStrategy};
 use clap::Args;
@@ -82,6 +82,11 @@ pub struct PlanOptions {
     /// Leave the input's own audio out.
     #[arg(long = "no-source-audio")]
     pub no_source_audio: bool,
+    /// Which of the input's audio streams to keep: N (as ffmpeg's 0:a:N), or `all` (every
+    /// stream, each rendered once as a track of its own; --audio and --af apply to the first)
+    /// [default: the one ffmpeg picks: packets, then the default flag, then most channels].
+    #[arg(long = "audio-stream", value_name = "N|all", value_parser = audio::parse_audio_streams)]
+    pub audio_stream: Option<AudioStreams>,
     /// Replace a different plan in the planDir (outputs the new plan can use are kept).
     #[arg(long)]
     pub force: bool,
@@ -170,6 +175,7 @@ impl PlanOptions {
             audio_tracks: self.audio.clone(),
             audio_filter: self.af.clone(),
             no_source_audio: self.no_source_audio,
+            audio_streams: self.audio_stream.unwrap_or_default(),
         }
     }
 }

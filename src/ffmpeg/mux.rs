@@ -6,29 +6,31 @@ use crate::ffmpeg::video::push_encoder;
 use crate::plandir::schema::Plan;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Concatenates the chunks (concat demuxer), muxes the audio (stream copy) and stamps the exact
-/// frame rate, in a single pass; `+faststart` once for mp4/mov. The video is stream-copied, or
-/// re-encoded with the plan's encoder settings when `reencode` (chunks that cannot be copied).
+/// Concatenates the chunks (concat demuxer), muxes the audio outputs (stream copy, in the plan's
+/// order, one file each) and stamps the exact frame rate, in a single pass; `+faststart` once
+/// for mp4/mov. The video is stream-copied, or re-encoded with the plan's encoder settings when
+/// `reencode` (chunks that cannot be copied).
 pub fn assemble(
     plan: &Plan,
     concat_list: &Path,
-    audio: Option<&Path>,
+    audio: &[PathBuf],
     reencode: bool,
     temp_output: &Path,
 ) -> Argv {
     let mut argv = Argv::ffmpeg();
     argv.push_all(["-f", "concat", "-safe", "1"]);
     argv.input_file(concat_list);
-    if let Some(audio) = audio {
-        argv.input_file(audio);
+    for file in audio {
+        argv.input_file(file);
     }
     argv.push_all(["-map", "0:v:0"]);
-    if audio.is_some() {
-        argv.push_all(["-map", "1:a:0"]);
+    for n in 1..=audio.len() {
+        argv.push("-map").push(format!("{n}:a:0"));
     }
     argv.push_all(["-map_metadata", "-1"]);
+    push_audio_stream_data(&mut argv, plan);
     if reencode {
         push_encoder(&mut argv, &plan.encoder);
         argv.push_all(["-c:a", "copy"]);
@@ -48,6 +50,24 @@ pub fn assemble(
     argv.push("-f").push(container.muxer());
     argv.push(file_url(temp_output));
     argv
+}
+
+/// What the serial command keeps of each input audio stream an audio output is made of: its
+/// `language`, `title` and `handler_name` tags and its default flag (the muxer applies its own
+/// rule where no stream of a kind is flagged, as for the serial command). Outputs made of
+/// `--audio` tracks alone keep what their file says.
+fn push_audio_stream_data(argv: &mut Argv, plan: &Plan) {
+    for (n, (_, audio)) in plan.audio_outputs().into_iter().enumerate() {
+        let Some(source) = &audio.source else {
+            continue;
+        };
+        for (key, value) in &source.tags {
+            argv.push(format!("-metadata:s:a:{n}"))
+                .push(format!("{key}={value}"));
+        }
+        argv.push(format!("-disposition:a:{n}"))
+            .push(if source.default { "default" } else { "0" });
+    }
 }
 
 /// The name pattern of the frames of a PNG sequence, for the image2 muxer.
@@ -102,10 +122,11 @@ pub fn extract_png_frames(chunk: &Path, first_number: u64, directory: &Path) -> 
 /// to milliseconds). Falls back to the frame-rate numerator if the common multiple is too large.
 fn movie_timescale(plan: &Plan) -> u64 {
     let video = u64::from(plan.output.frame_rate.num);
-    let Some(audio) = plan.audio.as_ref().map(|a| u64::from(a.sample_rate)) else {
-        return video;
-    };
-    let lcm = video / gcd(video, audio) * audio;
+    let lcm = plan
+        .audio_outputs()
+        .iter()
+        .map(|(_, a)| u64::from(a.sample_rate))
+        .fold(video, |lcm, rate| lcm / gcd(lcm, rate) * rate);
     if lcm <= i32::MAX as u64 {
         lcm
     } else {

@@ -80,8 +80,8 @@ fn expected_media(loaded: &LoadedPlan, task: TaskId, media: &Media) -> Result<()
                 )))
             }
         }
-        (TaskId::Audio, Media::Audio { samples, .. }) => {
-            let expected = loaded.plan.audio.as_ref().map_or(0, |a| a.samples);
+        (TaskId::Audio(_), Media::Audio { samples, .. }) => {
+            let expected = loaded.plan.audio_output(task).map_or(0, |a| a.samples);
             if *samples == expected {
                 Ok(())
             } else {

@@ -500,6 +500,8 @@ pub fn synthetic_plan_dir(
             max_frames: None,
         },
         audio: None,
+        extra_audio: Vec::new(),
+        notes: Vec::new(),
     };
     plan.plan_hash = compute_plan_hash(&plan, &list);
     let dir = PlanDir::new(root);
