@@ -261,9 +261,9 @@ impl fmt::Display for VideoCodec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AudioCodec {
-    /// AAC in an m4a, 192 kb/s.
+    /// AAC in an m4a, 96 kb/s a channel (192 kb/s stereo).
     Aac,
-    /// Opus in an Ogg file, 160 kb/s.
+    /// Opus in an Ogg file, 80 kb/s a channel (160 kb/s stereo).
     Opus,
     /// FLAC (lossless).
     Flac,
@@ -279,13 +279,15 @@ impl AudioCodec {
         }
     }
 
-    /// Bit rate in bits per second (`None`: lossless).
-    pub fn bitrate(self) -> Option<u32> {
-        match self {
-            AudioCodec::Aac => Some(192_000),
-            AudioCodec::Opus => Some(160_000),
-            AudioCodec::Flac => None,
-        }
+    /// Bit rate in bits per second for `channels` channels (`None`: lossless): the same for
+    /// each channel, so that surround is encoded as well as stereo.
+    pub fn bitrate(self, channels: u32) -> Option<u32> {
+        let per_channel = match self {
+            AudioCodec::Aac => 96_000,
+            AudioCodec::Opus => 80_000,
+            AudioCodec::Flac => return None,
+        };
+        Some(per_channel * channels.max(1))
     }
 
     /// Where the first audible sample sits in a muxed stream's timestamps: Opus starts with

@@ -631,7 +631,7 @@ fn output_audio(
         / u128::from(frame_rate.num);
     AudioPlan {
         codec,
-        bitrate: codec.bitrate(),
+        bitrate: codec.bitrate(format.channels),
         sample_rate: format.sample_rate,
         channels: format.channels,
         channel_layout: format.channel_layout,
