@@ -387,6 +387,11 @@ fn every_audio_stream_is_kept_as_a_task_of_its_own_with_its_tags() {
         ["audio:1", "audio:2", "audio:null", "chunk:0", "chunk:1"],
         "one task per audio stream"
     );
+    let schema = read_json(&Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/plan.schema.json"));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let plan = read_json(&plan_dir.join("plan.json"));
+    assert!(validator.is_valid(&plan), "plan.json matches its schema");
+    assert_eq!(plan["extra_audio"].as_array().map(Vec::len), Some(2));
     let audio_files: Vec<String> = ["audio.flac", "audio-1.flac", "audio-2.flac"]
         .into_iter()
         .filter(|name| plan_dir.join("audio").join(name).is_file())
