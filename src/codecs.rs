@@ -500,4 +500,30 @@ mod tests {
         );
         assert_eq!(serde_json::to_string(&Container::Webm).unwrap(), "\"webm\"");
     }
+
+    #[test]
+    fn encoders_take_the_source_format_or_their_nearest_as_ffmpeg_negotiates_it() {
+        let format = |codec: AudioCodec, rate, layout| {
+            let (f, changes) = codec.output_format(rate, layout);
+            (f.sample_rate, f.channel_layout, f.channels, changes.len())
+        };
+        assert_eq!(
+            format(AudioCodec::Aac, 96000, "5.1(side)"),
+            (96000, "5.1(side)".to_string(), 6, 0)
+        );
+        // 37800 Hz is nearer 32000 than 44100: AAC's nearest, as ffmpeg measured it.
+        assert_eq!(format(AudioCodec::Aac, 37800, "mono").0, 32000);
+        assert_eq!(format(AudioCodec::Aac, 192000, "stereo").0, 96000);
+        assert_eq!(
+            format(AudioCodec::Opus, 44100, "5.1(side)"),
+            (48000, "5.1".to_string(), 6, 2)
+        );
+        assert_eq!(format(AudioCodec::Opus, 22050, "quad").0, 24000);
+        assert_eq!(
+            format(AudioCodec::Flac, 96000, "22.2"),
+            (96000, "7.1".to_string(), 8, 1)
+        );
+        assert_eq!(AudioCodec::Aac.bitrate(6), Some(576_000));
+        assert_eq!(AudioCodec::Flac.bitrate(2), None);
+    }
 }

@@ -536,3 +536,38 @@ pub fn stream_timings_by_ffprobe(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(channels: u32, packets: u64, default: bool) -> AudioInfo {
+        AudioInfo {
+            index: 0,
+            codec: "aac".to_string(),
+            sample_rate: 48000,
+            channels,
+            channel_layout: None,
+            default,
+            tags: BTreeMap::new(),
+            packets: Some(packets),
+            end: None,
+            first_frame_time: None,
+        }
+    }
+
+    #[test]
+    fn the_default_audio_stream_is_ffmpegs_pick() {
+        let pick = |streams: &[AudioInfo]| default_audio_stream(streams);
+        // A default 5.1 beats a first stereo; without flags, most channels; first on a tie.
+        assert_eq!(pick(&[stream(2, 9, false), stream(6, 9, true)]), Some(1));
+        assert_eq!(pick(&[stream(6, 9, false), stream(2, 9, true)]), Some(1));
+        assert_eq!(pick(&[stream(2, 9, false), stream(6, 9, false)]), Some(1));
+        assert_eq!(pick(&[stream(2, 9, false), stream(2, 9, false)]), Some(0));
+        // Packets first: a stream that has them beats a default one that has none.
+        assert_eq!(pick(&[stream(8, 0, true), stream(1, 9, false)]), Some(1));
+        // A declared stream that never had a packet nor known channels is not mapped.
+        assert_eq!(pick(&[stream(0, 0, true)]), None);
+        assert_eq!(pick(&[]), None);
+    }
+}
