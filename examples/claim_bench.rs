@@ -179,6 +179,8 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
         },
         audio: None,
         container: None,
+        extra_audio: Vec::new(),
+        notes: Vec::new(),
     };
     plan.plan_hash = compute_plan_hash(&plan, &list);
     let dir = PlanDir::new(root.join("job.vre"));

@@ -252,9 +252,9 @@ impl fmt::Display for VideoCodec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AudioCodec {
-    /// AAC in an m4a, 192 kb/s.
+    /// AAC in an m4a, 96 kb/s a channel (192 kb/s stereo).
     Aac,
-    /// Opus in an Ogg file, 160 kb/s.
+    /// Opus in an Ogg file, 80 kb/s a channel (160 kb/s stereo).
     Opus,
     /// FLAC (lossless).
     Flac,
@@ -270,13 +270,15 @@ impl AudioCodec {
         }
     }
 
-    /// Bit rate in bits per second (`None`: lossless).
-    pub fn bitrate(self) -> Option<u32> {
-        match self {
-            AudioCodec::Aac => Some(192_000),
-            AudioCodec::Opus => Some(160_000),
-            AudioCodec::Flac => None,
-        }
+    /// Bit rate in bits per second for `channels` channels (`None`: lossless): the same for
+    /// each channel, so that surround is encoded as well as stereo.
+    pub fn bitrate(self, channels: u32) -> Option<u32> {
+        let per_channel = match self {
+            AudioCodec::Aac => 96_000,
+            AudioCodec::Opus => 80_000,
+            AudioCodec::Flac => return None,
+        };
+        Some(per_channel * channels.max(1))
     }
 
     /// Where the first audible sample sits in a muxed stream's timestamps: Opus starts with
@@ -300,6 +302,149 @@ impl AudioCodec {
             AudioCodec::Aac => ("mp4", "m4a"),
             AudioCodec::Opus => ("ogg", "ogg"),
             AudioCodec::Flac => ("flac", "flac"),
+        }
+    }
+}
+
+/// The sample rates ffmpeg 5.1's native AAC encoder takes, in the order it lists them.
+const AAC_SAMPLE_RATES: [u32; 13] = [
+    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+];
+/// The sample rates libopus takes, in the order ffmpeg lists them.
+const OPUS_SAMPLE_RATES: [u32; 5] = [48000, 24000, 16000, 12000, 8000];
+/// The most channels any of the audio encoders takes.
+const MAX_AUDIO_CHANNELS: u32 = 8;
+
+/// ffmpeg's default channel layout for a channel count (`av_channel_layout_default`: the first
+/// standard layout with that many channels), used where a stream names none.
+pub fn default_channel_layout(channels: u32) -> &'static str {
+    match channels {
+        1 => "mono",
+        3 => "2.1",
+        4 => "4.0",
+        5 => "5.0",
+        6 => "5.1",
+        7 => "6.1",
+        8 => "7.1",
+        _ => "stereo",
+    }
+}
+
+/// The layout libopus takes for a channel count (the Vorbis channel order of its mapping
+/// family 1; for more than 8 channels, 7.1).
+fn opus_layout(channels: u32) -> &'static str {
+    match channels {
+        1 => "mono",
+        3 => "3.0",
+        4 => "quad",
+        5 => "5.0",
+        6 => "5.1",
+        7 => "6.1",
+        8.. => "7.1",
+        _ => "stereo",
+    }
+}
+
+/// The number of channels of a layout ffmpeg names (`5.1(side)` → 6), if vre knows it.
+pub fn layout_channels(layout: &str) -> Option<u32> {
+    Some(match layout {
+        "mono" => 1,
+        "stereo" | "downmix" => 2,
+        "2.1" | "3.0" | "3.0(back)" => 3,
+        "4.0" | "quad" | "quad(side)" | "3.1" => 4,
+        "5.0" | "5.0(side)" | "4.1" => 5,
+        "5.1" | "5.1(side)" | "6.0" | "6.0(front)" | "hexagonal" => 6,
+        "6.1" | "6.1(back)" | "6.1(front)" | "7.0" | "7.0(front)" => 7,
+        "7.1" | "7.1(wide)" | "7.1(wide-side)" | "octagonal" => 8,
+        "hexadecagonal" => 16,
+        "22.2" => 24,
+        _ => return None,
+    })
+}
+
+/// What an audio encoder is fed for a source of a given sample rate and channel layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioFormat {
+    /// Sample rate the encoder is fed.
+    pub sample_rate: u32,
+    /// Channel layout the encoder is fed, as ffmpeg names it.
+    pub channel_layout: String,
+    /// Its channels.
+    pub channels: u32,
+}
+
+/// How an encoder's format differs from its source's, in words for a plan's note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormatChange {
+    /// The encoder takes no other rate; serial ffmpeg converts alike (its filter graph picks
+    /// the encoder's nearest rate).
+    Rate {
+        /// The source's rate.
+        from: u32,
+        /// The rate the encoder is fed.
+        to: u32,
+    },
+    /// The encoder cannot take the layout: serial ffmpeg fails there; vre converts it.
+    Layout {
+        /// The source's layout.
+        from: String,
+        /// The layout the encoder is fed.
+        to: String,
+    },
+}
+
+impl AudioCodec {
+    /// The format this encoder is fed from a source of `sample_rate` Hz and `layout`, as serial
+    /// ffmpeg 5.1 negotiates it: the source's where the encoder takes it, otherwise the
+    /// encoder's nearest rate (`|difference|`, first listed on ties) and, where serial ffmpeg
+    /// would fail (a layout libopus does not take, more than 8 channels), a layout with as many
+    /// channels as the encoder takes. With the changes made, for the plan's notes.
+    pub fn output_format(self, sample_rate: u32, layout: &str) -> (AudioFormat, Vec<FormatChange>) {
+        let channels = layout_channels(layout).unwrap_or(2);
+        let nearest = |rates: &[u32]| {
+            rates
+                .iter()
+                .copied()
+                .min_by_key(|r| r.abs_diff(sample_rate))
+                .unwrap_or(sample_rate)
+        };
+        let rate = match self {
+            AudioCodec::Aac => nearest(&AAC_SAMPLE_RATES),
+            AudioCodec::Opus => nearest(&OPUS_SAMPLE_RATES),
+            AudioCodec::Flac => sample_rate,
+        };
+        let target_layout = match self {
+            AudioCodec::Opus if opus_layout(channels) != layout => opus_layout(channels),
+            AudioCodec::Aac | AudioCodec::Flac if channels > MAX_AUDIO_CHANNELS => "7.1",
+            _ => layout,
+        };
+        let mut changes = Vec::new();
+        if rate != sample_rate {
+            changes.push(FormatChange::Rate {
+                from: sample_rate,
+                to: rate,
+            });
+        }
+        if target_layout != layout {
+            changes.push(FormatChange::Layout {
+                from: layout.to_string(),
+                to: target_layout.to_string(),
+            });
+        }
+        let format = AudioFormat {
+            sample_rate: rate,
+            channels: layout_channels(target_layout).unwrap_or(channels),
+            channel_layout: target_layout.to_string(),
+        };
+        (format, changes)
+    }
+
+    /// The sample rate a decoder of this codec's streams plays at, for a stream encoded from
+    /// `sample_rate` Hz: Opus always decodes at 48 kHz.
+    pub fn decoded_rate(self, sample_rate: u32) -> u32 {
+        match self {
+            AudioCodec::Opus => 48_000,
+            AudioCodec::Aac | AudioCodec::Flac => sample_rate,
         }
     }
 }
@@ -416,5 +561,31 @@ mod tests {
             "\"libvpx-vp9\""
         );
         assert_eq!(serde_json::to_string(&Container::Webm).unwrap(), "\"webm\"");
+    }
+
+    #[test]
+    fn encoders_take_the_source_format_or_their_nearest_as_ffmpeg_negotiates_it() {
+        let format = |codec: AudioCodec, rate, layout| {
+            let (f, changes) = codec.output_format(rate, layout);
+            (f.sample_rate, f.channel_layout, f.channels, changes.len())
+        };
+        assert_eq!(
+            format(AudioCodec::Aac, 96000, "5.1(side)"),
+            (96000, "5.1(side)".to_string(), 6, 0)
+        );
+        // 37800 Hz is nearer 32000 than 44100: AAC's nearest, as ffmpeg measured it.
+        assert_eq!(format(AudioCodec::Aac, 37800, "mono").0, 32000);
+        assert_eq!(format(AudioCodec::Aac, 192000, "stereo").0, 96000);
+        assert_eq!(
+            format(AudioCodec::Opus, 44100, "5.1(side)"),
+            (48000, "5.1".to_string(), 6, 2)
+        );
+        assert_eq!(format(AudioCodec::Opus, 22050, "quad").0, 24000);
+        assert_eq!(
+            format(AudioCodec::Flac, 96000, "22.2"),
+            (96000, "7.1".to_string(), 8, 1)
+        );
+        assert_eq!(AudioCodec::Aac.bitrate(6), Some(576_000));
+        assert_eq!(AudioCodec::Flac.bitrate(2), None);
     }
 }

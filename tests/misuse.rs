@@ -112,7 +112,7 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
     let future = copy_dir(&done, &t.join("future.vre"));
     edit_file(
         &future.join("plan.json"),
-        "\"format_version\": 2",
+        "\"format_version\": 3",
         "\"format_version\": 9",
     );
     // A tamperer who also recomputes the plan hash still cannot point vre at a relative path.

@@ -460,9 +460,9 @@ pub fn wait_until_complete(
     runner::install_signal_handlers();
     let loaded = dir.load()?;
     let watcher = DirWatcher::new([
-        dir.output_dir(TaskId::Audio).as_path(),
+        dir.output_dir(TaskId::Audio(0)).as_path(),
         dir.output_dir(TaskId::Chunk(0)).as_path(),
-        fsio::parent_dir(&dir.attempts(TaskId::Audio)),
+        fsio::parent_dir(&dir.attempts(TaskId::Audio(0))),
     ]);
     let started = Instant::now();
     let tasks = loaded.tasks();
@@ -578,11 +578,16 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
             video.r_frame_rate, video.avg_frame_rate
         )));
     }
-    if let Some(audio_plan) = &plan.audio {
-        let audio = timings
-            .iter()
-            .find(|t| t.codec_type == "audio")
-            .ok_or_else(|| check("no audio stream".to_string()))?;
+    let audio_streams: Vec<_> = timings.iter().filter(|t| t.codec_type == "audio").collect();
+    let outputs = plan.audio_outputs();
+    if audio_streams.len() != outputs.len() {
+        return Err(check(format!(
+            "{} audio stream(s), the plan has {}",
+            audio_streams.len(),
+            outputs.len()
+        )));
+    }
+    for (audio, (_, audio_plan)) in audio_streams.into_iter().zip(outputs) {
         let offset = audio_plan.codec.start_offset_seconds();
         if (audio.start_time - offset).abs() > 1e-3 {
             return Err(check(format!(
@@ -707,10 +712,10 @@ pub fn assemble(
     let clock = Instant::now();
     let chunks = verify_all(dir, &loaded)?;
     let verify_seconds = clock.elapsed().as_secs_f64();
-    let audio_bytes = match &loaded.plan.audio {
-        Some(_) => dir.read_sidecar(TaskId::Audio)?.map_or(0, |s| s.bytes),
-        None => 0,
-    };
+    let mut audio_bytes = 0;
+    for task in loaded.audio_tasks() {
+        audio_bytes += dir.read_sidecar(task)?.map_or(0, |s| s.bytes);
+    }
     let needed = chunks.iter().map(|s| s.bytes).sum::<u64>() + audio_bytes;
     if !options.skip_space_check {
         crate::sys::disk::ensure_free(fsio::parent_dir(out), "the assembled output", needed)?;
@@ -721,28 +726,21 @@ pub fn assemble(
         None => false,
     };
     let clock = Instant::now();
-    let audio = loaded
-        .plan
-        .audio
-        .as_ref()
-        .map(|_| dir.output(&loaded.plan, TaskId::Audio));
+    let audio: Vec<PathBuf> = loaded
+        .audio_tasks()
+        .into_iter()
+        .map(|task| dir.output(&loaded.plan, task))
+        .collect();
     let bytes = if loaded.plan.output.container == Container::Png {
-        assemble_png(dir, &loaded, audio.as_deref(), out, options.overwrite)?
+        assemble_png(dir, &loaded, &audio, out, options.overwrite)?
     } else {
-        assemble_file(
-            dir,
-            &loaded,
-            audio.as_deref(),
-            reencode,
-            out,
-            options.overwrite,
-        )?
+        assemble_file(dir, &loaded, &audio, reencode, out, options.overwrite)?
     };
     Ok(Assembled {
         output: out.to_path_buf(),
         frames: loaded.plan.output.total_frames(),
         bytes,
-        has_audio: audio.is_some(),
+        has_audio: !audio.is_empty(),
         verify_seconds,
         mux_seconds: clock.elapsed().as_secs_f64(),
         chunks,
@@ -753,7 +751,7 @@ pub fn assemble(
 fn assemble_file(
     dir: &PlanDir,
     loaded: &LoadedPlan,
-    audio: Option<&Path>,
+    audio: &[PathBuf],
     reencode: bool,
     out: &Path,
     overwrite: bool,
@@ -902,7 +900,7 @@ fn interrupted_or(err: AssembleError, out: &Path) -> AssembleError {
 fn assemble_png(
     dir: &PlanDir,
     loaded: &LoadedPlan,
-    audio: Option<&Path>,
+    audio: &[PathBuf],
     out: &Path,
     overwrite: bool,
 ) -> Result<u64, AssembleError> {
@@ -927,9 +925,9 @@ fn assemble_png(
             );
             run_ffmpeg(dir, &argv, out)?;
         }
-        if let Some(audio) = audio {
-            let name = audio.file_name().unwrap_or_default();
-            fs::copy(audio, staging.join(name)).map_err(|e| cannot("cannot copy the audio", e))?;
+        for file in audio {
+            let name = file.file_name().unwrap_or_default();
+            fs::copy(file, staging.join(name)).map_err(|e| cannot("cannot copy the audio", e))?;
         }
         let total = loaded.plan.output.total_frames();
         let mut bytes = 0;
@@ -945,7 +943,7 @@ fn assemble_png(
         let files = fs::read_dir(&staging)
             .map_err(|e| cannot("cannot list the staging directory", e))?
             .count() as u64;
-        if files != total + u64::from(audio.is_some()) {
+        if files != total + audio.len() as u64 {
             return Err(AssembleError::Check {
                 out: out.to_path_buf(),
                 what: format!("{files} files for {total} frames"),

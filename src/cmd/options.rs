@@ -2,7 +2,7 @@
 //! parsers of their values.
 
 use crate::codecs::{self, Container, VideoCodec};
-use crate::plan::audio::{self, TrackSpec};
+use crate::plan::audio::{self, AudioStreams, TrackSpec};
 use crate::plan::container::SubtitleChoice;
 use crate::plan::{PlanRequest, RangeBound, RangeSpec};
 use crate::plandir::schema::{MetadataMode, Rational, Size, SplitStrategy};
@@ -91,6 +91,11 @@ pub struct PlanOptions {
     /// webm; none in mp4 and mov].
     #[arg(long = "subtitle-stream", value_name = "N|all|none", value_parser = parse_subtitle_choice)]
     pub subtitle_stream: Option<SubtitleChoice>,
+    /// Which of the input's audio streams to keep: N (as ffmpeg's 0:a:N), or `all` (every
+    /// stream, each rendered once as a track of its own; --audio and --af apply to the first)
+    /// [default: the one ffmpeg picks: packets, then the default flag, then most channels].
+    #[arg(long = "audio-stream", value_name = "N|all", value_parser = audio::parse_audio_streams)]
+    pub audio_stream: Option<AudioStreams>,
     /// Replace a different plan in the planDir (outputs the new plan can use are kept).
     #[arg(long)]
     pub force: bool,
@@ -205,6 +210,7 @@ impl PlanOptions {
                 Metadata::Strip => MetadataMode::Strip,
             },
             subtitles: self.subtitle_stream.unwrap_or_default(),
+            audio_streams: self.audio_stream.unwrap_or_default(),
         }
     }
 }

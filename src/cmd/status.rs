@@ -50,10 +50,10 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<Code> {
 fn watch(dir: &PlanDir) -> anyhow::Result<Code> {
     let loaded = dir.load()?;
     let watched = [
-        dir.output_dir(TaskId::Audio),
+        dir.output_dir(TaskId::Audio(0)),
         dir.output_dir(TaskId::Chunk(0)),
-        parent_dir(&dir.progress(TaskId::Audio)).to_path_buf(),
-        parent_dir(&dir.attempts(TaskId::Audio)).to_path_buf(),
+        parent_dir(&dir.progress(TaskId::Audio(0))).to_path_buf(),
+        parent_dir(&dir.attempts(TaskId::Audio(0))).to_path_buf(),
     ];
     let _ = std::fs::create_dir_all(&watched[2]);
     let watcher = DirWatcher::new(watched.iter().map(|p| p.as_path()));

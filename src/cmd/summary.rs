@@ -5,6 +5,7 @@ use crate::assemble::Assembled;
 use crate::codecs::Container;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
+use crate::plandir::schema::Plan;
 use crate::plandir::write::PlanOutcome;
 
 /// What vre does about the input's timing that a user may not expect, one line each.
@@ -36,14 +37,17 @@ fn timing_notes(loaded: &LoadedPlan) -> String {
     let delay = plan
         .audio
         .as_ref()
-        .and_then(|a| a.tracks.iter().find(|t| t.is_source))
-        .map_or(0.0, |t| t.media_start);
-    if delay > 0.0 {
+        .and_then(|a| a.source.as_ref())
+        .map_or(0.0, |s| s.start);
+    if delay >= 0.0005 {
         notes.push_str(&format!(
             "  note       the input's audio starts {delay:.3} s after the file; that delay is kept\n"
         ));
     }
     for note in plan.container.iter().flat_map(|c| &c.notes) {
+        notes.push_str(&format!("  note       {note}\n"));
+    }
+    for note in &plan.notes {
         notes.push_str(&format!("  note       {note}\n"));
     }
     notes
@@ -110,6 +114,29 @@ fn picture_notes(loaded: &LoadedPlan) -> String {
     notes
 }
 
+/// The plan's audio outputs in words: what each is made of, its codec and format.
+fn describe_audio(plan: &Plan) -> String {
+    let outputs = plan.audio_outputs();
+    if outputs.is_empty() {
+        return "none".to_string();
+    }
+    outputs
+        .iter()
+        .map(|(_, a)| {
+            let made_of = match (&a.source, a.tracks.len()) {
+                (Some(s), 1) => format!("input stream #{}", s.stream),
+                (Some(s), n) => format!("input stream #{} + {} track(s) mixed", s.stream, n - 1),
+                (None, n) => format!("{n} track(s) mixed"),
+            };
+            format!(
+                "{made_of}, once: {} {} Hz {}",
+                a.codec, a.sample_rate, a.channel_layout
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A human description of a plan and of what writing it did.
 pub fn describe_plan(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> String {
     let plan = &loaded.plan;
@@ -126,15 +153,7 @@ pub fn describe_plan(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) 
             format!("plan replaced ({kept} finished pieces kept, {withdrawn} withdrawn)")
         }
     };
-    let audio = match &plan.audio {
-        Some(a) => format!(
-            "{} track(s) mixed once, {} {} Hz",
-            a.tracks.len(),
-            a.codec,
-            a.sample_rate
-        ),
-        None => "none".to_string(),
-    };
+    let audio = describe_audio(plan);
     let grid = match &plan.normalize {
         Some(n) => format!(
             " (normalised from {}x{} at {} fps{})",

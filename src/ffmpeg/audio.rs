@@ -1,10 +1,17 @@
 //! The audio mix: tracks on a timeline, mixed once for the whole range.
 //!
-//! Chunks are silent; the audio task renders every track positioned on the timeline, mixes them
-//! without attenuation, and pads or trims the mix to exactly the video's length. A render that
-//! starts at timeline time `rs` places a track by seed 002's rule: a track that starts after `rs`
-//! is delayed by the difference; otherwise it is seeked to `seek + (rs - offset) * rate`. A seek
-//! into a looped track wraps around the media's length.
+//! Chunks are silent; an audio task renders every track of its output positioned on the
+//! timeline, mixes them without attenuation, and pads or trims the mix to exactly the video's
+//! length. A render that starts at timeline time `rs` places a track by seed 002's rule: a track
+//! that starts after `rs` is delayed by the difference; otherwise it is seeked to
+//! `seek + (rs - offset) * rate`. A seek into a looped track wraps around the media's length.
+//!
+//! A track is placed by its timestamps, never by counting samples from where a seek landed:
+//! decoding starts a second before its in-point, the decoded audio is cut at the in-point by
+//! timestamp, and silence fills any gap before its first sample (audio that starts late, the
+//! first packet of a cut segment or a Vorbis stream's first block decoding to nothing). The
+//! input's own audio keeps its rate and layout where the encoder takes them; every track is
+//! converted to the output's format, as serial ffmpeg converts for its encoder.
 //!
 //! A rate changes tempo and pitch together, like a tape played faster (`asetrate` + `aresample`).
 //! That keeps every sound sample-exactly where the timeline puts it; pitch-preserving stretchers
@@ -69,14 +76,6 @@ pub struct MixGraph {
     pub output_label: String,
 }
 
-fn channel_layout(channels: u32) -> &'static str {
-    if channels == 1 {
-        "mono"
-    } else {
-        "stereo"
-    }
-}
-
 /// Plays the track `rate` times faster: relabel its sample rate, then resample back to `sr`.
 fn rate_filters(rate: f64, sr: u32) -> Vec<String> {
     if (rate - 1.0).abs() < 0.5 / f64::from(sr) {
@@ -112,13 +111,34 @@ fn gain_filter(track: &AudioTrack, start_out: f64, end_out: f64) -> Option<Strin
     ))
 }
 
-/// Builds the audio task's inputs and graph: each audible track resampled, tempo-scaled,
-/// gain-shaped and delayed into place, mixed with `normalize=0` (no automatic attenuation) over
-/// silence that fixes the format and length, and cut at exactly the plan's sample count. A
-/// single track needs no mix: it is padded with silence instead (the same samples, less work).
+/// How far before a track's in-point decoding starts, seconds: a decoder drops or garbles what
+/// it decodes first after a seek (Vorbis its first block, up to 8192 samples; Opus its 80 ms
+/// pre-roll; MP3 its bit reservoir), so the track is decoded from earlier and cut at the
+/// in-point by its timestamps.
+const DECODE_LEAD_SECONDS: f64 = 1.0;
+
+/// The filters that place a decoded track on the output's clock by its timestamps: cut at
+/// `in_point` (seconds after where decoding started), which becomes time 0, with silence
+/// before a first sample that comes later (`aresample`'s `first_pts`, compensating any gap of
+/// more than 0.01 ms at the start).
+fn place_by_timestamps(in_point: f64) -> Vec<String> {
+    let mut steps = Vec::new();
+    if in_point > 0.0 {
+        steps.push(format!("atrim=start={in_point:.6}"));
+        steps.push(format!("asetpts=PTS-round({in_point:.6}/TB)"));
+    }
+    steps.push("aresample=async=1:first_pts=0:min_comp=0.00001".to_string());
+    steps
+}
+
+/// Builds an audio task's inputs and graph: each audible track placed by its timestamps,
+/// converted to the output's rate and layout, tempo-scaled, gain-shaped and delayed into place,
+/// mixed with `normalize=0` (no automatic attenuation) over silence that fixes the format and
+/// length, and cut at exactly the plan's sample count. A single track needs no mix: it is padded
+/// with silence instead (the same samples, less work).
 pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
     let sr = audio.sample_rate;
-    let layout = channel_layout(audio.channels);
+    let layout = &audio.channel_layout;
     let range_start = plan.output.frame_rate.seconds_of(plan.output.start_frame);
     let length = audio.samples as f64 / f64::from(sr);
     let audible: Vec<(&AudioTrack, Placement)> = audio
@@ -140,21 +160,16 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
     let mut chains = Vec::new();
     for (track, placement) in audible {
         let index = inputs.len();
-        let file_seek = if placement.media_seek > 0.0 {
-            placement.media_seek + track.media_start
-        } else {
-            0.0
-        };
+        let lead = placement.media_seek.min(DECODE_LEAD_SECONDS);
         inputs.push(MixInput::File {
             path: track.path.clone(),
-            seek: file_seek,
+            seek: placement.media_seek - lead,
             looped: track.playback.looped,
         });
-        let mut steps = vec![
-            format!("aresample={sr}"),
-            format!("aformat=sample_fmts=fltp:channel_layouts={layout}"),
-        ];
+        let mut steps = place_by_timestamps(lead);
         steps.extend(track.filter.clone());
+        steps.push(format!("aresample={sr}"));
+        steps.push(format!("aformat=channel_layouts={layout}"));
         steps.extend(rate_filters(track.playback.rate, sr));
         if placement.delay > 0.0 {
             let samples = (placement.delay * f64::from(sr)).round() as u64;
@@ -169,7 +184,11 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
         };
         steps.extend(gain_filter(track, start_out, end_out));
         let label = format!("[t{index}]");
-        chains.push(format!("[{index}:a:0]{}{label}", steps.join(",")));
+        chains.push(format!(
+            "[{index}:a:{}]{}{label}",
+            track.audio_stream,
+            steps.join(",")
+        ));
         labels.push(label);
     }
     let end = format!("atrim=end_sample={}", audio.samples);
@@ -190,11 +209,10 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
     }
 }
 
-/// Renders the audio task: every track positioned on the timeline, mixed without attenuation,
-/// padded or trimmed to exactly the output's length, encoded once.
-pub fn render_audio(plan: &Plan, temp_output: &Path) -> Option<Argv> {
-    let audio_plan = plan.audio.as_ref()?;
-    let graph = mix_graph(plan, audio_plan);
+/// Renders an audio task: every track of `audio` positioned on the timeline, mixed without
+/// attenuation, padded or trimmed to exactly the output's length, encoded once.
+pub fn render_audio(plan: &Plan, audio: &AudioPlan, temp_output: &Path) -> Argv {
+    let graph = mix_graph(plan, audio);
     let mut argv = Argv::ffmpeg();
     for input in &graph.inputs {
         match input {
@@ -214,8 +232,8 @@ pub fn render_audio(plan: &Plan, temp_output: &Path) -> Option<Argv> {
     }
     argv.push("-filter_complex").push(&graph.filter);
     argv.push("-map").push(format!("[{}]", graph.output_label));
-    argv.push("-c:a").push(audio_plan.codec.encoder());
-    if let Some(bitrate) = audio_plan.bitrate {
+    argv.push("-c:a").push(audio.codec.encoder());
+    if let Some(bitrate) = audio.bitrate {
         argv.push("-b:a").push(bitrate.to_string());
     }
     argv.push_all([
@@ -226,15 +244,15 @@ pub fn render_audio(plan: &Plan, temp_output: &Path) -> Option<Argv> {
         "-progress",
         "pipe:1",
     ]);
-    let (muxer, _) = audio_plan.codec.file_format();
+    let (muxer, _) = audio.codec.file_format();
     if muxer == "mp4" {
         // The default movie timescale (1/1000 s) would cut the audio to whole milliseconds.
         argv.push("-movie_timescale")
-            .push(audio_plan.sample_rate.to_string());
+            .push(audio.sample_rate.to_string());
     }
     argv.push("-f").push(muxer);
     argv.push(file_url(temp_output));
-    Some(argv)
+    argv
 }
 
 #[cfg(test)]
@@ -245,6 +263,7 @@ mod tests {
     fn track(offset: f64, seek: f64, rate: f64) -> AudioTrack {
         AudioTrack {
             path: PathBuf::from("/m.wav"),
+            audio_stream: 0,
             blake3: String::new(),
             stamp: None,
             is_source: false,
@@ -256,7 +275,6 @@ mod tests {
             },
             filter: None,
             media_duration: 30.0,
-            media_start: 0.0,
         }
     }
 

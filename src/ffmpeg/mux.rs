@@ -7,17 +7,19 @@ use crate::ffmpeg::video::push_encoder;
 use crate::plandir::schema::Plan;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Concatenates the chunks (concat demuxer), muxes the audio (stream copy) and stamps the exact
-/// frame rate, in a single pass; `+faststart` once for mp4/mov. The video is stream-copied, or
-/// re-encoded with the plan's encoder settings when `reencode` (chunks that cannot be copied).
-/// With `container` (a plan that lists its container data), the plan's subtitles, tags and
-/// chapters are mapped from those files ([`metadata`]); without, the output has none.
+/// Concatenates the chunks (concat demuxer), muxes the audio outputs (stream copy, in the plan's
+/// order, one file each) and stamps the exact frame rate, in a single pass; `+faststart` once
+/// for mp4/mov. The video is stream-copied, or re-encoded with the plan's encoder settings when
+/// `reencode` (chunks that cannot be copied). With `container` (a plan that lists its container
+/// data), the plan's subtitles, tags (of every stream, the audio outputs' from the input streams
+/// they are made of) and chapters are mapped from those files ([`metadata`]); without, the output
+/// has none.
 pub fn assemble(
     plan: &Plan,
     concat_list: &Path,
-    audio: Option<&Path>,
+    audio: &[PathBuf],
     container: Option<ContainerFiles>,
     reencode: bool,
     temp_output: &Path,
@@ -25,14 +27,14 @@ pub fn assemble(
     let mut argv = Argv::ffmpeg();
     argv.push_all(["-f", "concat", "-safe", "1"]);
     argv.input_file(concat_list);
-    if let Some(audio) = audio {
-        argv.input_file(audio);
+    for file in audio {
+        argv.input_file(file);
     }
-    let container_inputs = container
-        .map(|files| metadata::push_inputs(&mut argv, files, 1 + usize::from(audio.is_some())));
+    let container_inputs =
+        container.map(|files| metadata::push_inputs(&mut argv, files, 1 + audio.len()));
     argv.push_all(["-map", "0:v:0"]);
-    if audio.is_some() {
-        argv.push_all(["-map", "1:a:0"]);
+    for n in 1..=audio.len() {
+        argv.push("-map").push(format!("{n}:a:0"));
     }
     match (&plan.container, container_inputs) {
         (Some(data), Some(inputs)) => metadata::push_maps(&mut argv, data, inputs),
@@ -140,10 +142,11 @@ pub fn extract_png_frames(chunk: &Path, first_number: u64, directory: &Path) -> 
 /// to milliseconds). Falls back to the frame-rate numerator if the common multiple is too large.
 fn movie_timescale(plan: &Plan) -> u64 {
     let video = u64::from(plan.output.frame_rate.num);
-    let Some(audio) = plan.audio.as_ref().map(|a| u64::from(a.sample_rate)) else {
-        return video;
-    };
-    let lcm = video / gcd(video, audio) * audio;
+    let lcm = plan
+        .audio_outputs()
+        .iter()
+        .map(|(_, a)| u64::from(a.sample_rate))
+        .fold(video, |lcm, rate| lcm / gcd(lcm, rate) * rate);
     if lcm <= i32::MAX as u64 {
         lcm
     } else {

@@ -42,17 +42,64 @@ pub struct SerialPicture {
     pub tags: PictureTags,
 }
 
-/// The first audio stream of a file.
+/// An audio stream of a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AudioInfo {
+    /// Its index among all the file's streams.
+    pub index: u32,
     /// Codec name.
     pub codec: String,
-    /// Sample rate.
+    /// Sample rate (0 where nothing was decoded to learn it).
     pub sample_rate: u32,
-    /// Channels.
+    /// Channels (0 where nothing was decoded to learn them).
     pub channels: u32,
+    /// Channel layout as ffmpeg names it, if it knows one.
+    pub channel_layout: Option<String>,
+    /// Whether it is flagged as the default audio stream.
+    pub default: bool,
+    /// Its `language`, `title` and `handler_name` tags (those it has).
+    pub tags: BTreeMap<String, String>,
+    /// Packets read from it (`None` where they were not counted).
+    pub packets: Option<u64>,
+    /// When its last packet ends, seconds after the container's start (where packets were read).
+    pub end: Option<f64>,
     /// Time of the first decoded audio frame, seconds (edit lists and late starts included).
     pub first_frame_time: Option<f64>,
+}
+
+impl AudioInfo {
+    /// Its channel layout, or ffmpeg's default one for its channel count where the file names
+    /// none (as ffmpeg guesses it when decoding).
+    pub fn layout(&self) -> String {
+        match &self.channel_layout {
+            Some(layout) if !layout.is_empty() && layout != "unknown" => layout.clone(),
+            _ => crate::codecs::default_channel_layout(self.channels).to_string(),
+        }
+    }
+}
+
+/// The audio stream serial ffmpeg maps from a file when no `-map` is given, as an index among
+/// its audio streams (`0:a:N`): ffmpeg 5.1's `open_output_file` scores each audio stream as
+/// channels + 100000000 if it had packets + 5000000 if it is flagged default, keeps the first of
+/// the highest scores, and maps it only if its score without the default bonus is above 0 (a
+/// declared stream that never had a packet and whose channels are unknown is left out).
+/// ffmpeg counts the packets it read while probing; vre counts the whole file's (the same for
+/// every file whose streams all start within the probe's first seconds). A stream whose packets
+/// were not counted counts as having them.
+pub fn default_audio_stream(streams: &[AudioInfo]) -> Option<u32> {
+    let score = |s: &AudioInfo| {
+        u64::from(s.channels)
+            + 100_000_000 * u64::from(s.packets != Some(0))
+            + 5_000_000 * u64::from(s.default)
+    };
+    let mut best: Option<(usize, u64)> = None;
+    for (n, stream) in streams.iter().enumerate() {
+        if best.map_or(score(stream) > 0, |(_, top)| score(stream) > top) {
+            best = Some((n, score(stream)));
+        }
+    }
+    let (n, top) = best?;
+    (top - 5_000_000 * u64::from(streams[n].default) > 0).then_some(n as u32)
 }
 
 /// What ffprobe says about a file.
@@ -66,8 +113,8 @@ pub struct MediaInfo {
     pub start_time: f64,
     /// First video stream (attached pictures such as cover art are not video).
     pub video: Option<VideoInfo>,
-    /// First audio stream.
-    pub audio: Option<AudioInfo>,
+    /// Every audio stream, in file order.
+    pub audio_streams: Vec<AudioInfo>,
     /// How many streams of any kind the file has.
     pub stream_count: usize,
     /// The version of the ffprobe that read it (ffmpeg's, e.g. `5.1.9-0+deb12u1`).
@@ -278,6 +325,7 @@ struct PacketEntry {
     stream_index: usize,
     pts: Option<i64>,
     dts: Option<i64>,
+    duration: Option<i64>,
     #[serde(default)]
     flags: String,
 }
@@ -342,22 +390,61 @@ fn media_info(output: &ProbeOutput) -> MediaInfo {
                     }),
             })
         });
-    let audio = streams
+    let start_time = number(&output.format, "start_time").unwrap_or(0.0);
+    let audio_streams = streams
         .iter()
-        .find(|s| text(s, "codec_type").as_deref() == Some("audio"))
-        .map(|s| AudioInfo {
-            codec: text(s, "codec_name").unwrap_or_default(),
-            sample_rate: number(s, "sample_rate").unwrap_or(0),
-            channels: number(s, "channels").unwrap_or(0),
-            first_frame_time: None,
-        });
+        .filter(|s| text(s, "codec_type").as_deref() == Some("audio"))
+        .map(|s| {
+            let index = number(s, "index").unwrap_or(0);
+            let (packets, end) = match output.packets.is_empty() {
+                // Counted by ffprobe (`-count_packets`), or not at all.
+                true => (number(s, "nb_read_packets"), None),
+                false => {
+                    let time_base = rational(s, "time_base");
+                    let mine = output.packets.iter().filter(|p| p.stream_index == index);
+                    let end = mine
+                        .clone()
+                        .filter_map(|p| Some(p.pts? + p.duration.unwrap_or(0)))
+                        .max()
+                        .zip(time_base)
+                        .map(|(ticks, tb)| {
+                            ticks as f64 * tb.num as f64 / tb.den as f64 - start_time
+                        });
+                    (Some(mine.count() as u64), end)
+                }
+            };
+            let tags = ["language", "title", "handler_name"]
+                .iter()
+                .filter_map(|key| {
+                    let value = s.get("tags")?.get(*key)?.as_str()?;
+                    Some((key.to_string(), value.to_string()))
+                })
+                .collect();
+            AudioInfo {
+                index: index as u32,
+                codec: text(s, "codec_name").unwrap_or_default(),
+                sample_rate: number(s, "sample_rate").unwrap_or(0),
+                channels: number(s, "channels").unwrap_or(0),
+                channel_layout: text(s, "channel_layout"),
+                default: s
+                    .get("disposition")
+                    .and_then(|d| d.get("default"))
+                    .and_then(Value::as_i64)
+                    == Some(1),
+                tags,
+                packets,
+                end,
+                first_frame_time: None,
+            }
+        })
+        .collect();
     let format = &output.format;
     MediaInfo {
         format_name: text(format, "format_name").unwrap_or_default(),
         duration: number(format, "duration"),
         start_time: number(format, "start_time").unwrap_or(0.0),
         video,
-        audio,
+        audio_streams,
         stream_count: streams.len(),
         tool_version: text(&output.program_version, "version")
             .unwrap_or_else(|| "unknown".to_string()),
@@ -517,14 +604,27 @@ pub fn serial_picture(encoded: &Path, log: &[u8]) -> Result<SerialPicture, Probe
     })
 }
 
-/// The time of the first decoded frame of a file's first audio stream, seconds, if it has one.
-pub fn first_audio_frame_time(path: &Path) -> Result<Option<f64>, ProbeError> {
-    let json: Value = run_json(&ffmpeg::query::probe_first_audio_frame(path), path)?;
-    Ok(json
+/// The time of the first decoded frame of each audio stream of a file, seconds, by stream
+/// index (absent for a stream whose first packets decode to nothing): decoding goes on past
+/// packets that decode to nothing (the first packet of a cut MPEG-TS segment, a Vorbis stream's
+/// first block).
+pub fn first_audio_frame_times(path: &Path) -> Result<BTreeMap<u32, f64>, ProbeError> {
+    let json: Value = run_json(&ffmpeg::query::probe_first_audio_frames(path), path)?;
+    let mut first = BTreeMap::new();
+    for frame in json
         .get("frames")
         .and_then(Value::as_array)
-        .and_then(|frames| frames.first())
-        .and_then(|frame| number(frame, "best_effort_timestamp_time")))
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(stream), Some(time)) = (
+            number::<u32>(frame, "stream_index"),
+            number::<f64>(frame, "best_effort_timestamp_time"),
+        ) {
+            first.entry(stream).or_insert(time);
+        }
+    }
+    Ok(first)
 }
 
 /// A rendered chunk's frame count and the stream parameters that must agree between chunks:
@@ -652,5 +752,35 @@ mod tests {
             logged_pix_fmt(b"[Parsed_showinfo_0 @ 0x1] n: 0 fmt:gray\n"),
             None
         );
+    }
+
+    fn stream(channels: u32, packets: u64, default: bool) -> AudioInfo {
+        AudioInfo {
+            index: 0,
+            codec: "aac".to_string(),
+            sample_rate: 48000,
+            channels,
+            channel_layout: None,
+            default,
+            tags: BTreeMap::new(),
+            packets: Some(packets),
+            end: None,
+            first_frame_time: None,
+        }
+    }
+
+    #[test]
+    fn the_default_audio_stream_is_ffmpegs_pick() {
+        let pick = |streams: &[AudioInfo]| default_audio_stream(streams);
+        // A default 5.1 beats a first stereo; without flags, most channels; first on a tie.
+        assert_eq!(pick(&[stream(2, 9, false), stream(6, 9, true)]), Some(1));
+        assert_eq!(pick(&[stream(6, 9, false), stream(2, 9, true)]), Some(1));
+        assert_eq!(pick(&[stream(2, 9, false), stream(6, 9, false)]), Some(1));
+        assert_eq!(pick(&[stream(2, 9, false), stream(2, 9, false)]), Some(0));
+        // Packets first: a stream that has them beats a default one that has none.
+        assert_eq!(pick(&[stream(8, 0, true), stream(1, 9, false)]), Some(1));
+        // A declared stream that never had a packet nor known channels is not mapped.
+        assert_eq!(pick(&[stream(0, 0, true)]), None);
+        assert_eq!(pick(&[]), None);
     }
 }

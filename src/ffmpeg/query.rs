@@ -13,7 +13,8 @@ pub fn version() -> Argv {
 
 /// ffprobe of a file's container, streams and chapters, and of its own version and libraries
 /// (the installed ffmpeg's, saving a separate `ffmpeg -version`), as JSON. With `packets`, also
-/// every packet's stream, timestamps and flags (read by demuxing the whole file, no decoding).
+/// every packet's stream, timestamps, duration and flags; without, each stream's packets counted
+/// (either way read by demuxing the whole file, no decoding).
 pub fn probe(path: &Path, packets: bool) -> Argv {
     let mut argv = Argv::ffprobe();
     argv.push_all([
@@ -24,7 +25,12 @@ pub fn probe(path: &Path, packets: bool) -> Argv {
         "-show_chapters",
     ]);
     if packets {
-        argv.push_all(["-show_entries", "packet=stream_index,pts,dts,flags"]);
+        argv.push_all([
+            "-show_entries",
+            "packet=stream_index,pts,dts,duration,flags",
+        ]);
+    } else {
+        argv.push("-count_packets");
     }
     argv.push_all(["-protocol_whitelist", "file"]);
     argv.push(file_url(path));
@@ -48,12 +54,19 @@ pub fn list_decoded_video_frames(path: &Path) -> Argv {
     video_csv(path, "frame=key_frame,best_effort_timestamp")
 }
 
-/// ffprobe decoding the first frame of a file's first audio stream and printing its time.
-pub fn probe_first_audio_frame(path: &Path) -> Argv {
+/// Packets of the audio streams decoded to find each one's first frame: enough for the packets
+/// that decode to nothing (a damaged first packet, a Vorbis stream's first block) to be passed
+/// in every stream of a file of several.
+const FIRST_AUDIO_FRAME_PACKETS: u32 = 96;
+
+/// ffprobe decoding the first packets of every audio stream of a file and printing the stream
+/// and time of each frame they give.
+pub fn probe_first_audio_frames(path: &Path) -> Argv {
+    let interval = format!("%+#{FIRST_AUDIO_FRAME_PACKETS}");
     show_entries(
         path,
-        &["-select_streams", "a:0", "-read_intervals", "%+#1"],
-        "frame=best_effort_timestamp_time",
+        &["-select_streams", "a", "-read_intervals", &interval],
+        "frame=stream_index,best_effort_timestamp_time",
     )
 }
 

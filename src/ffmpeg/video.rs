@@ -285,12 +285,13 @@ pub fn render_chunk(
     argv
 }
 
-/// The input's own audio, if that is all the plan's audio is (one plain ffmpeg command can
-/// encode it alongside); `Err` when the plan mixes anything else.
-fn serial_audio(plan: &Plan) -> Result<Option<(&AudioPlan, &AudioTrack)>, &'static str> {
-    Ok(match &plan.audio {
-        None => None,
-        Some(audio) => match audio.tracks.as_slice() {
+/// The input's own audio streams, if that is all the plan's audio is (one plain ffmpeg command
+/// can encode them alongside): each output's stream and the `--af` chain of the first; `Err`
+/// when the plan mixes anything else.
+fn serial_audio(plan: &Plan) -> Result<Vec<(&AudioPlan, &AudioTrack)>, &'static str> {
+    plan.audio_outputs()
+        .into_iter()
+        .map(|(_, audio)| match audio.tracks.as_slice() {
             [t] if t.is_source
                 && t.playback
                     == (Playback {
@@ -298,35 +299,37 @@ fn serial_audio(plan: &Plan) -> Result<Option<(&AudioPlan, &AudioTrack)>, &'stat
                         ..Playback::default()
                     }) =>
             {
-                Some((audio, t))
+                Ok((audio, t))
             }
-            _ => return Err("audio tracks other than the input's own"),
-        },
-    })
+            _ => Err("audio tracks other than the input's own"),
+        })
+        .collect()
 }
 
-/// The serial command's audio: the input's track, cut like the video and encoded like vre's mix.
-fn push_serial_audio(argv: &mut Argv, plan: &Plan, audio: &AudioPlan, track: &AudioTrack) {
+/// The serial command's audio: the input's streams, cut like the video, encoded in the format
+/// ffmpeg negotiates for the codec (as vre's outputs are).
+fn push_serial_audio(argv: &mut Argv, plan: &Plan, outputs: &[(&AudioPlan, &AudioTrack)]) {
     let rate = plan.output.frame_rate;
     let start = plan.output.start_frame;
-    argv.push_all(["-map", "0:a:0"]);
-    let mut audio_chain = Vec::new();
-    if start > 0 {
-        // The video was trimmed by frame number, not seeked: trim the audio alike.
-        let seconds = rate.seconds_of(start);
-        audio_chain.push(format!("atrim=start={seconds:.6},asetpts=PTS-STARTPTS"));
+    for (n, (audio, track)) in outputs.iter().enumerate() {
+        argv.push("-map")
+            .push(format!("0:a:{}", track.audio_stream));
+        let mut audio_chain = Vec::new();
+        if start > 0 {
+            // The video was trimmed by frame number, not seeked: trim the audio alike.
+            let seconds = rate.seconds_of(start);
+            audio_chain.push(format!("atrim=start={seconds:.6},asetpts=PTS-STARTPTS"));
+        }
+        audio_chain.extend(track.filter.clone());
+        if !audio_chain.is_empty() {
+            argv.push(format!("-filter:a:{n}"))
+                .push(audio_chain.join(","));
+        }
+        argv.push(format!("-c:a:{n}")).push(audio.codec.encoder());
+        if let Some(bitrate) = audio.bitrate {
+            argv.push(format!("-b:a:{n}")).push(bitrate.to_string());
+        }
     }
-    audio_chain.extend(track.filter.clone());
-    if !audio_chain.is_empty() {
-        argv.push("-af").push(audio_chain.join(","));
-    }
-    argv.push("-c:a").push(audio.codec.encoder());
-    if let Some(bitrate) = audio.bitrate {
-        argv.push("-b:a").push(bitrate.to_string());
-    }
-    // The same audio as vre's mix: its rate and channels, ending with the video.
-    argv.push("-ar").push(audio.sample_rate.to_string());
-    argv.push("-ac").push(audio.channels.to_string());
     let seconds = rate.seconds_of(plan.output.total_frames());
     argv.push("-t").push(format!("{seconds:.6}"));
 }
@@ -376,9 +379,9 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
     if !x265_quality.is_empty() {
         argv.push("-x265-params").push(x265_quality.join(":"));
     }
-    match source_audio {
-        Some((audio, track)) => push_serial_audio(&mut argv, plan, audio, track),
-        None => {
+    match source_audio.is_empty() {
+        false => push_serial_audio(&mut argv, plan, &source_audio),
+        true => {
             argv.push("-an");
         }
     }

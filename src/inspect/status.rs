@@ -28,7 +28,7 @@ pub enum TaskState {
 pub struct TaskStatus {
     /// `chunk` or `audio`.
     pub kind: &'static str,
-    /// Chunk index.
+    /// Chunk index; for audio, the output's number (absent for the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
     /// State.
@@ -100,10 +100,10 @@ pub struct Status {
 }
 
 impl TaskStatus {
-    /// `chunk N`, or `audio`.
+    /// `chunk N`, `audio`, or `audio N` (the further audio outputs).
     pub fn name(&self) -> String {
         match self.index {
-            Some(i) => format!("chunk {i}"),
+            Some(i) => format!("{} {i}", self.kind),
             None => self.kind.to_string(),
         }
     }
@@ -146,7 +146,8 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
             TaskState::Pending
         };
         let (kind, index) = match task {
-            TaskId::Audio => ("audio", None),
+            TaskId::Audio(0) => ("audio", None),
+            TaskId::Audio(n) => ("audio", Some(n)),
             TaskId::Chunk(i) => ("chunk", Some(i)),
         };
         let progress = (state == TaskState::Running)

@@ -1,5 +1,6 @@
 //! Audio tracks as the user asks for them: `--audio file=PATH[,offset=S]...` specs and their
-//! errors. The mix itself is built in `ffmpeg::audio`.
+//! errors, and which of the input's own audio streams to keep (`--audio-stream`). The mix itself
+//! is built in `ffmpeg::audio`.
 
 use crate::exit::{Code, HasCode};
 use crate::plandir::schema::Playback;
@@ -21,6 +22,28 @@ impl TrackSpec {
             path,
             playback: Playback::default(),
         }
+    }
+}
+
+/// Which of the input's audio streams the output keeps (`--audio-stream`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AudioStreams {
+    /// The one serial ffmpeg picks without `-map` ([`crate::ffmpeg::probe::default_audio_stream`]).
+    #[default]
+    Default,
+    /// The input's audio stream `N` (ffmpeg's `0:a:N`).
+    One(u32),
+    /// Every audio stream, each an output of its own, in input order (ffmpeg's `-map 0:a`).
+    All,
+}
+
+/// Parses `--audio-stream N|all`.
+pub fn parse_audio_streams(text: &str) -> Result<AudioStreams, String> {
+    match text.trim() {
+        "all" => Ok(AudioStreams::All),
+        n => n.parse().map(AudioStreams::One).map_err(|_| {
+            format!("'{text}' is neither an audio stream number (0 is the first, as in ffmpeg's 0:a:0) nor 'all'")
+        }),
     }
 }
 
@@ -175,5 +198,12 @@ mod tests {
         assert!(msg("file=a,seek=-1").contains("'seek=-1'"));
         assert!(msg("file=a,speed=2").contains("'speed'"));
         assert!(msg("offset=1").contains("no file"));
+    }
+
+    #[test]
+    fn audio_stream_choices_parse() {
+        assert_eq!(parse_audio_streams("2"), Ok(AudioStreams::One(2)));
+        assert_eq!(parse_audio_streams("all"), Ok(AudioStreams::All));
+        assert!(parse_audio_streams("-1").unwrap_err().contains("'-1'"));
     }
 }

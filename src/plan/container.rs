@@ -7,7 +7,7 @@
 use crate::codecs::{self, Container, SubtitleCodec, VideoCodec};
 use crate::ffmpeg::probe::{ChapterEntry, ContainerFacts, StreamEntry};
 use crate::plandir::schema::{
-    AudioPlan, ChapterRecord, ContainerData, Cut, MetadataMode, OutputSpec, OutputStream, Playback,
+    AudioPlan, ChapterRecord, ContainerData, Cut, MetadataMode, OutputSpec, OutputStream,
     StreamKind, SubtitleWrite,
 };
 use std::collections::BTreeMap;
@@ -40,8 +40,8 @@ pub struct ContainerRequest<'a> {
     pub ranged: bool,
     /// The video encoder.
     pub codec: VideoCodec,
-    /// The audio task.
-    pub audio: Option<&'a AudioPlan>,
+    /// The audio outputs, in output order.
+    pub audio: &'a [&'a AudioPlan],
     /// `--metadata`.
     pub metadata: MetadataMode,
     /// `--subtitle-stream`.
@@ -315,23 +315,6 @@ pub fn output_stream(
     }
 }
 
-/// Whether the audio task is the input's own track alone, played as it is: the sound serial
-/// ffmpeg makes of its audio stream (anything else is a mix of vre's, from no one stream).
-fn is_source_audio(audio: &AudioPlan) -> bool {
-    match audio.tracks.as_slice() {
-        [track] => {
-            track.is_source
-                && track.playback
-                    == Playback {
-                        offset: track.playback.offset,
-                        seek: track.playback.seek,
-                        ..Playback::default()
-                    }
-        }
-        _ => false,
-    }
-}
-
 /// The output's streams and container data (see the module's documentation); `Err` when
 /// `--subtitle-stream` asks for what cannot be written. `None` for a PNG sequence, which holds
 /// none of it.
@@ -356,8 +339,13 @@ pub fn container_data(req: ContainerRequest) -> Result<Option<ContainerData>, Su
         keep,
         encoder_tag(req.codec.name()),
     )];
-    if let Some(audio) = req.audio {
-        let source = first_of("audio").filter(|_| is_source_audio(audio));
+    // Each audio output made of an input stream carries that stream's tags and disposition;
+    // one made of `--audio` files alone is vre's mix, from no one stream.
+    for audio in req.audio {
+        let source = audio
+            .source
+            .as_ref()
+            .and_then(|source| req.facts.streams.iter().find(|s| s.index == source.stream));
         streams.push(output_stream(
             StreamKind::Audio,
             source,

@@ -13,25 +13,26 @@ use crate::codecs::{self, Container, Knobs, VideoCodec};
 use crate::exit::{Code, HasCode};
 use crate::ffmpeg;
 use crate::ffmpeg::probe::{self, ProbeError};
-use crate::plan::audio::{AudioSpecError, TrackSpec};
+use crate::plan::audio::{AudioSpecError, AudioStreams, TrackSpec};
 use crate::plandir;
 use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::FrameLogs;
 use crate::plandir::schema::{
     AudioPlan, AudioTrack, Chunk, Chunking, ContainerData, EncoderSettings, FileStamp, GopSettings,
-    InputRecord, MetadataMode, Normalize, OutputSpec, Plan, Playback, Rational, Size, SourceFacts,
-    SplitStrategy,
+    InputRecord, MetadataMode, Normalize, OutputSpec, Plan, Playback, Rational, Size, SourceAudio,
+    SourceFacts, SplitStrategy,
 };
 use crate::sys::fsio;
 use crate::sys::input_file::{self, InputFileError, Unusable};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Sample rate of the audio mix.
-const AUDIO_SAMPLE_RATE: u32 = 48_000;
-/// Channels of the audio mix.
-const AUDIO_CHANNELS: u32 = 2;
+/// Sample rate of a mix of `--audio` tracks alone (with the input's audio, the mix takes its
+/// stream's rate and layout).
+const MIX_SAMPLE_RATE: u32 = 48_000;
+/// Channel layout of a mix of `--audio` tracks alone.
+const MIX_LAYOUT: &str = "stereo";
 /// The longest GOP vre makes, in seconds of frames.
 const MAX_GOP_SECONDS: f64 = 10.0;
 /// scdet's threshold (percent of change) for `--split scenes`.
@@ -110,6 +111,8 @@ pub struct PlanRequest {
     pub metadata: MetadataMode,
     /// `--subtitle-stream`.
     pub subtitles: container::SubtitleChoice,
+    /// `--audio-stream`: which of the input's audio streams the output keeps.
+    pub audio_streams: AudioStreams,
 }
 
 /// A plan that cannot work, found before anything is written.
@@ -568,120 +571,244 @@ fn cut_chunks(
     })
 }
 
-/// A track of the plan: `spec` placed on the timeline, with the facts of its media.
-struct PlannedTrack<'a> {
-    spec: TrackSpec,
-    blake3: &'a str,
-    stamp: FileStamp,
-    is_source: bool,
-    filter: Option<String>,
-    media: &'a probe::MediaInfo,
-    media_start: f64,
-}
-
-impl PlannedTrack<'_> {
-    fn into_track(self) -> AudioTrack {
-        let spec = self.spec;
-        AudioTrack {
-            path: spec.path,
-            blake3: self.blake3.to_string(),
-            stamp: Some(self.stamp),
-            is_source: self.is_source,
-            playback: spec.playback,
-            filter: self.filter,
-            media_duration: self.media.duration.unwrap_or(0.0),
-            media_start: self.media_start,
-        }
-    }
-}
-
-/// An `--audio` track (a regular file: [`check_input_files`]), checked: it has audio.
+/// An `--audio` track (a regular file: [`check_input_files`]), checked: it has audio. Its
+/// stream is the one serial ffmpeg would pick from it.
 fn user_track(spec: &TrackSpec) -> Result<AudioTrack, PlanError> {
     let spec_text = || format!("file={}", spec.path.display());
     let path = absolute(&spec.path)?;
     let media = probe::probe(&path)?;
-    if media.audio.is_none() {
+    let Some(audio_stream) = probe::default_audio_stream(&media.audio_streams) else {
         return Err(AudioSpecError::NoAudio {
             spec: spec_text(),
             path,
         }
         .into());
-    }
+    };
     let record = file_record(&path)?;
-    Ok(PlannedTrack {
-        spec: TrackSpec {
-            path,
-            ..spec.clone()
-        },
-        blake3: &record.blake3,
-        stamp: record.stamp,
+    Ok(AudioTrack {
+        path,
+        audio_stream,
+        blake3: record.blake3,
+        stamp: Some(record.stamp),
         is_source: false,
+        playback: spec.playback.clone(),
         filter: None,
-        media: &media,
-        media_start: 0.0,
-    }
-    .into_track())
+        media_duration: media.duration.unwrap_or(0.0),
+    })
 }
 
-fn audio_plan(
+/// The input's audio streams the output keeps, as (`0:a:N` number, stream): the one serial
+/// ffmpeg picks, the one `--audio-stream N` names, or every one with `--audio-stream all`.
+/// A stream without packets (declared, never sent: common in HLS segments) is left out, as
+/// serial ffmpeg leaves it out, or refused when named.
+fn source_streams<'a>(
+    req: &PlanRequest,
+    info: &'a probe::MediaInfo,
+) -> Result<Vec<(u32, &'a probe::AudioInfo)>, PlanError> {
+    let streams = &info.audio_streams;
+    let numbered = |n: u32| (n, &streams[n as usize]);
+    let has_packets = |(_, s): &(u32, &probe::AudioInfo)| s.packets != Some(0);
+    if req.no_source_audio {
+        if req.audio_streams != AudioStreams::Default {
+            return Err(bad(
+                "--audio-stream",
+                "chooses among the input's audio streams, which --no-source-audio leaves out; give one or the other",
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    Ok(match req.audio_streams {
+        AudioStreams::Default => probe::default_audio_stream(streams)
+            .map(numbered)
+            .filter(has_packets)
+            .into_iter()
+            .collect(),
+        AudioStreams::One(n) => {
+            if n as usize >= streams.len() {
+                return Err(bad(
+                    "--audio-stream",
+                    match streams.len() {
+                        0 => format!("{n}: the input has no audio stream"),
+                        count => format!(
+                            "{n}: the input has {count} audio stream(s), numbered from 0 to {}",
+                            count - 1
+                        ),
+                    },
+                ));
+            }
+            let chosen = numbered(n);
+            if !has_packets(&chosen) {
+                return Err(bad(
+                    "--audio-stream",
+                    format!("{n}: that stream (#{}) has no packets; choose another, or leave --audio-stream out", chosen.1.index),
+                ));
+            }
+            vec![chosen]
+        }
+        AudioStreams::All => (0..streams.len() as u32)
+            .map(numbered)
+            .filter(has_packets)
+            .collect(),
+    })
+}
+
+/// What the plan records of an input audio stream.
+fn source_audio(info: &probe::MediaInfo, audio_stream: u32, s: &probe::AudioInfo) -> SourceAudio {
+    SourceAudio {
+        stream: s.index,
+        audio_stream,
+        codec: s.codec.clone(),
+        sample_rate: s.sample_rate,
+        channel_layout: s.layout(),
+        start: s
+            .first_frame_time
+            .map_or(0.0, |t| (t - info.start_time).max(0.0)),
+        end: s.end.or(info.duration).unwrap_or(0.0),
+        default: s.default,
+        tags: s.tags.clone(),
+    }
+}
+
+/// One audio output: its tracks, in the format its encoder takes from the source stream (the
+/// stream's rate and layout, where the encoder takes them), exactly as long as the video.
+fn output_audio(
+    output: &OutputSpec,
+    source: Option<SourceAudio>,
+    tracks: Vec<AudioTrack>,
+) -> AudioPlan {
+    let codec = output.container.audio_codec();
+    let (rate, layout) = match &source {
+        Some(s) if s.sample_rate > 0 => (s.sample_rate, s.channel_layout.as_str()),
+        _ => (MIX_SAMPLE_RATE, MIX_LAYOUT),
+    };
+    let (format, _) = codec.output_format(rate, layout);
+    let frame_rate = output.frame_rate;
+    let samples = (u128::from(output.total_frames())
+        * u128::from(frame_rate.den)
+        * u128::from(format.sample_rate)
+        + u128::from(frame_rate.num) / 2)
+        / u128::from(frame_rate.num);
+    AudioPlan {
+        codec,
+        bitrate: codec.bitrate(format.channels),
+        sample_rate: format.sample_rate,
+        channels: format.channels,
+        channel_layout: format.channel_layout,
+        samples: samples as u64,
+        source,
+        tracks,
+    }
+}
+
+/// The plan's audio outputs: the first (the input's chosen stream, run through `--af` and mixed
+/// with the `--audio` tracks), then, with `--audio-stream all`, one for each further stream of
+/// the input.
+fn audio_plans(
     req: &PlanRequest,
     input: &InputRecord,
     info: &probe::MediaInfo,
     output: &OutputSpec,
-) -> Result<Option<AudioPlan>, PlanError> {
-    let codec = output.container.audio_codec();
-    let mut tracks = Vec::new();
-    // The input's own audio plays where it starts in the file.
-    let source_audio_delay = info
-        .audio
-        .as_ref()
-        .and_then(|a| a.first_frame_time)
-        .map_or(0.0, |t| (t - info.start_time).max(0.0));
-    if info.audio.is_some() && !req.no_source_audio {
-        let spec = TrackSpec {
-            path: input.path.clone(),
-            playback: Playback {
-                offset: source_audio_delay,
-                ..Playback::default()
-            },
-        };
-        tracks.push(
-            PlannedTrack {
-                spec,
-                blake3: &input.blake3,
-                stamp: input.stamp,
-                is_source: true,
-                filter: req.audio_filter.clone(),
-                media: info,
-                media_start: source_audio_delay,
-            }
-            .into_track(),
-        );
-    } else if req.audio_filter.is_some() {
+) -> Result<(Option<AudioPlan>, Vec<AudioPlan>), PlanError> {
+    let sources = source_streams(req, info)?;
+    if sources.is_empty() && req.audio_filter.is_some() {
         return Err(bad(
             "--af",
             "applies to the input's own audio, but there is none (or --no-source-audio is set)",
         ));
     }
+    let mut user_tracks = Vec::new();
     for spec in &req.audio_tracks {
-        tracks.push(user_track(spec)?);
+        user_tracks.push(user_track(spec)?);
     }
-    if tracks.is_empty() {
-        return Ok(None);
+    let mut outputs = Vec::new();
+    for (n, &(audio_stream, stream)) in sources.iter().enumerate() {
+        // The input's own audio plays where its timestamps put it.
+        let mut tracks = vec![AudioTrack {
+            path: input.path.clone(),
+            audio_stream,
+            blake3: input.blake3.clone(),
+            stamp: Some(input.stamp),
+            is_source: true,
+            playback: Playback::default(),
+            filter: if n == 0 {
+                req.audio_filter.clone()
+            } else {
+                None
+            },
+            media_duration: info.duration.unwrap_or(0.0),
+        }];
+        if n == 0 {
+            tracks.append(&mut user_tracks);
+        }
+        let source = source_audio(info, audio_stream, stream);
+        outputs.push(output_audio(output, Some(source), tracks));
     }
-    let rate = output.frame_rate;
-    let samples =
-        (u128::from(output.total_frames()) * u128::from(rate.den) * u128::from(AUDIO_SAMPLE_RATE)
-            + u128::from(rate.num) / 2)
-            / u128::from(rate.num);
-    Ok(Some(AudioPlan {
-        codec,
-        bitrate: codec.bitrate(),
-        sample_rate: AUDIO_SAMPLE_RATE,
-        channels: AUDIO_CHANNELS,
-        samples: samples as u64,
-        tracks,
-    }))
+    if outputs.is_empty() && !user_tracks.is_empty() {
+        outputs.push(output_audio(output, None, user_tracks));
+    }
+    let mut outputs = outputs.into_iter();
+    Ok((outputs.next(), outputs.collect()))
+}
+
+/// What the audio outputs deliberately do differently from the serial command, one line each:
+/// streams left out for having no packets, formats the encoder cannot take, the audio cut or
+/// padded to the video's length (a `--range` that ends before the grid's last frame, of `total`,
+/// cuts the audio as it cuts the video), and a codec other than the serial command's default.
+fn audio_notes(
+    req: &PlanRequest,
+    info: &probe::MediaInfo,
+    (output, total): (&OutputSpec, u64),
+    outputs: &[&AudioPlan],
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !req.no_source_audio {
+        for s in info.audio_streams.iter().filter(|s| s.packets == Some(0)) {
+            notes.push(format!(
+                "the input's audio stream #{} ({}) has no packets: it is left out, as the serial command leaves it out",
+                s.index, s.codec
+            ));
+        }
+    }
+    let video_end = output.frame_rate.seconds_of(output.end_frame);
+    let whole_end = output.end_frame == total;
+    for audio in outputs {
+        let Some(source) = &audio.source else {
+            continue;
+        };
+        let stream = format!("audio stream #{}", source.stream);
+        let encoder = audio.codec.encoder();
+        let (_, changes) = audio
+            .codec
+            .output_format(source.sample_rate, &source.channel_layout);
+        for change in changes {
+            notes.push(match change {
+                codecs::FormatChange::Rate { from, to } => format!(
+                    "{stream}: {from} Hz becomes {to} Hz, the nearest rate {encoder} takes (the serial command converts alike)"
+                ),
+                codecs::FormatChange::Layout { from, to } => format!(
+                    "{stream}: {from} becomes {to}: {encoder} cannot take {from} (the serial command fails there)"
+                ),
+            });
+        }
+        let end = source.end;
+        if end > video_end + 0.001 && whole_end {
+            notes.push(format!(
+                "{stream} ends at {end:.3} s, the video at {video_end:.3} s: vre cuts the audio at the video's end (the serial command keeps the last {:.3} s)",
+                end - video_end
+            ));
+        } else if end < video_end - 0.001 {
+            notes.push(format!(
+                "{stream} ends at {end:.3} s, the video at {video_end:.3} s: vre pads it with silence to the video's end (the serial command's audio stops there)"
+            ));
+        }
+    }
+    if output.container == Container::Mkv && !outputs.is_empty() {
+        notes.push(
+            "the audio is FLAC (lossless); the serial command's default for mkv is Vorbis"
+                .to_string(),
+        );
+    }
+    notes
 }
 
 /// What planning learns from the input before deciding anything.
@@ -727,19 +854,20 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
     // ffprobe, the content hash, the audio's first frame.
     let (probed, record, audio_start) = std::thread::scope(|scope| {
         let record = scope.spawn(|| file_record(&input_path));
-        let audio_start = scope.spawn(|| probe::first_audio_frame_time(&input_path));
+        let audio_start = scope.spawn(|| probe::first_audio_frame_times(&input_path));
         let probed = probe::probe_with_video_packets(&input_path);
         let record = record.join().expect("hashing does not panic");
         let audio_start = audio_start.join().expect("the audio probe does not panic");
         (probed, record, audio_start)
     });
     let (mut info, mut packets) = probed?;
-    if let Some(audio) = info.audio.as_mut() {
-        audio.first_frame_time = audio_start?;
+    let audio_start = audio_start?;
+    for audio in &mut info.audio_streams {
+        audio.first_frame_time = audio_start.get(&audio.index).copied();
     }
     let video = info.video.clone().ok_or_else(|| ProbeError::NoVideo {
         path: input_path.clone(),
-        what: match &info.audio {
+        what: match info.audio_streams.first() {
             Some(a) => format!("only audio ({})", a.codec),
             None => "no audio or video streams".to_string(),
         },
@@ -834,7 +962,7 @@ fn source_facts(
         frame_rate: video.frame_rate,
         total_frames: index.len() as u64,
         pix_fmt: video.pix_fmt,
-        has_audio: info.audio.is_some(),
+        has_audio: !info.audio_streams.is_empty(),
         start_micros: (info.start_time * 1e6).round() as i64,
         lead_frames: lead,
         timecode: video.timecode,
@@ -890,7 +1018,7 @@ fn container_data(
     info: &probe::MediaInfo,
     output: &OutputSpec,
     codec: VideoCodec,
-    audio: Option<&AudioPlan>,
+    audio: &[&AudioPlan],
 ) -> Result<Option<ContainerData>, PlanError> {
     container::container_data(container::ContainerRequest {
         facts: &info.container,
@@ -1024,8 +1152,10 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let keyint = longest
         .min((rate.as_f64() * MAX_GOP_SECONDS).round() as u64)
         .max(1) as u32;
-    let audio = audio_plan(req, &input, &info, &output)?;
-    let container = container_data(req, &info, &output, codec, audio.as_ref())?;
+    let (audio, extra_audio) = audio_plans(req, &input, &info, &output)?;
+    let outputs: Vec<&AudioPlan> = audio.iter().chain(&extra_audio).collect();
+    let notes = audio_notes(req, &info, (&output, total), &outputs);
+    let container = container_data(req, &info, &output, codec, &outputs)?;
     let strategy = req.split;
     let scenes = strategy == SplitStrategy::Scenes;
     let mut plan = Plan {
@@ -1054,6 +1184,8 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         },
         audio,
         container,
+        extra_audio,
+        notes,
     };
     plan.plan_hash = plandir::hash::compute_plan_hash(&plan, &chunks);
     Ok(LoadedPlan {

@@ -145,7 +145,7 @@ pub fn check_can_hold_plan(dir: &PlanDir) -> Result<(), PlanDirError> {
 /// loads and resumes: sidecars first (nothing stays proven without its output), plan.json last.
 fn removal_rank(dir: &PlanDir, path: &Path) -> u8 {
     let in_output_dir = path.parent().is_some_and(|p| {
-        [TaskId::Audio, TaskId::Chunk(0)]
+        [TaskId::Audio(0), TaskId::Chunk(0)]
             .iter()
             .any(|&task| dir.output_dir(task) == p)
     });
@@ -243,10 +243,13 @@ mod tests {
             render_temp.clone(),
             logs.source,
             logs.filtered,
-            dir.output_dir(TaskId::Audio).join("audio.m4a"),
-            dir.sidecar(TaskId::Audio),
+            dir.output_dir(TaskId::Audio(0)).join("audio.m4a"),
+            dir.sidecar(TaskId::Audio(0)),
+            dir.output_dir(TaskId::Audio(2)).join("audio-2.ogg"),
+            dir.sidecar(TaskId::Audio(2)),
             dir.lock(chunk),
-            dir.lock(TaskId::Audio),
+            dir.lock(TaskId::Audio(0)),
+            dir.lock(TaskId::Audio(1)),
             dir.plan_lock(),
             dir.locks_dir().join("doctor.lock"),
             dir.locks_dir()
@@ -255,7 +258,8 @@ mod tests {
             fsio::locked_temp_path(&dir.attempts(chunk)),
             dir.attempt_log(chunk, 2),
             fsio::locked_temp_path(&dir.attempt_log(chunk, 3)),
-            dir.progress(TaskId::Audio),
+            dir.progress(TaskId::Audio(0)),
+            dir.attempts(TaskId::Audio(3)),
         ];
         for path in &own {
             fs::write(path, b"vre").unwrap();
@@ -267,6 +271,8 @@ mod tests {
             root.join("locks").join("mine.lock"),
             root.join(".plan.json.tmp-mine"),
             root.join("audio").join("audio.wav"),
+            root.join("audio").join("audio-x.flac"),
+            root.join("audio").join("audio-0.flac"),
         ];
         for path in &foreign {
             fs::write(path, b"user").unwrap();

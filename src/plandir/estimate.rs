@@ -35,10 +35,7 @@ pub fn estimate_remaining(dir: &PlanDir, loaded: &LoadedPlan) -> u64 {
             TaskId::Chunk(_) => {
                 (per_frame * loaded.chunk(task).map_or(0, |c| c.frames()) as f64) as u64
             }
-            TaskId::Audio => loaded.plan.audio.as_ref().map_or(0, |a| {
-                u64::from(a.bitrate.unwrap_or(LOSSLESS_AUDIO_BITRATE)) / 8
-                    * (a.samples / u64::from(a.sample_rate) + 1)
-            }),
+            TaskId::Audio(_) => loaded.plan.audio_output(task).map_or(0, audio_bytes),
         })
         .sum()
 }
@@ -46,11 +43,19 @@ pub fn estimate_remaining(dir: &PlanDir, loaded: &LoadedPlan) -> u64 {
 /// Estimated bytes of the whole assembled output.
 pub fn estimate_output(loaded: &LoadedPlan) -> u64 {
     let video = bytes_per_frame(loaded) * loaded.plan.output.total_frames() as f64;
-    let audio = loaded.plan.audio.as_ref().map_or(0, |a| {
-        u64::from(a.bitrate.unwrap_or(LOSSLESS_AUDIO_BITRATE)) / 8
-            * (a.samples / u64::from(a.sample_rate) + 1)
-    });
+    let audio: u64 = loaded
+        .plan
+        .audio_outputs()
+        .into_iter()
+        .map(|(_, a)| audio_bytes(a))
+        .sum();
     video as u64 + audio
+}
+
+/// Estimated bytes of an audio output.
+fn audio_bytes(audio: &crate::plandir::schema::AudioPlan) -> u64 {
+    u64::from(audio.bitrate.unwrap_or(LOSSLESS_AUDIO_BITRATE)) / 8
+        * (audio.samples / u64::from(audio.sample_rate) + 1)
 }
 
 /// The longest a published chunk of this plan took per frame, seconds (its sidecar's encode time

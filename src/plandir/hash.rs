@@ -1,7 +1,7 @@
 //! The plan hash and the task keys: blake3 over canonical JSON, so that the same plan hashes
 //! the same on every machine and a task's output can be reused by any plan it fits.
 
-use crate::plandir::schema::{Chunk, FilterChain, Plan};
+use crate::plandir::schema::{Chunk, FilterChain, Plan, TaskId};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -113,11 +113,12 @@ pub fn chunk_task_key(plan: &Plan, chunk: &Chunk) -> String {
     hash_parts("vre-chunk-v1", &[&video_basis(plan), &range])
 }
 
-/// The key of the audio task: the tracks, their content, the content of the files `--af` reads,
-/// and the range and grid they are cut to. A track's file stamp is left out: a file touched or
-/// copied back with the same content keeps the key.
-pub fn audio_task_key(plan: &Plan) -> String {
-    let mut audio = to_value(&plan.audio);
+/// The key of an audio task: its output's tracks, their content, the content of the files
+/// `--af` reads (for the first output, which runs it), and the range and grid they are cut to.
+/// A track's file stamp is left out: a file touched or copied back with the same content keeps
+/// the key.
+pub fn audio_task_key(plan: &Plan, task: TaskId) -> String {
+    let mut audio = to_value(&plan.audio_output(task));
     if let Some(Value::Array(tracks)) = audio.get_mut("tracks") {
         for track in tracks {
             if let Value::Object(fields) = track {
@@ -132,7 +133,9 @@ pub fn audio_task_key(plan: &Plan) -> String {
         "range": [plan.output.start_frame, plan.output.end_frame],
         "frame_rate": to_value(&plan.output.frame_rate),
     });
-    add_filter_files(&mut basis, plan, FilterChain::Audio);
+    if task == TaskId::Audio(0) {
+        add_filter_files(&mut basis, plan, FilterChain::Audio);
+    }
     hash_parts("vre-audio-v1", &[&basis])
 }
 

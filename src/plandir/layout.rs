@@ -104,9 +104,8 @@ impl PlanDir {
     /// The published output of a task.
     pub fn output(&self, plan: &Plan, task: TaskId) -> PathBuf {
         let ext = match task {
-            TaskId::Audio => plan
-                .audio
-                .as_ref()
+            TaskId::Audio(_) => plan
+                .audio_output(task)
                 .map_or("m4a", |a| a.codec.file_format().1),
             TaskId::Chunk(_) => plan.chunk_extension(),
         };
@@ -121,7 +120,7 @@ impl PlanDir {
     /// The directory holding a task's output (and its temp files while it renders).
     pub fn output_dir(&self, task: TaskId) -> PathBuf {
         self.root.join(match task {
-            TaskId::Audio => AUDIO_DIR,
+            TaskId::Audio(_) => AUDIO_DIR,
             TaskId::Chunk(_) => CHUNKS_DIR,
         })
     }
@@ -258,12 +257,21 @@ impl PlanDir {
     }
 }
 
-/// The task part of a name: `chunk-NNNNNN` (six digits or more) or `audio`.
+/// The task part of a name: `chunk-NNNNNN` (six digits or more), `audio` or `audio-N` (N from
+/// 1, no leading zero).
 fn is_task_stem(stem: &str) -> bool {
-    stem == "audio"
+    is_audio_stem(stem)
         || stem
             .strip_prefix("chunk-")
             .is_some_and(|n| n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether a stem names an audio task: `audio` (the first output) or `audio-N` (N from 1).
+fn is_audio_stem(stem: &str) -> bool {
+    stem == "audio"
+        || stem.strip_prefix("audio-").is_some_and(|n| {
+            !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())
+        })
 }
 
 /// Whether `name` is a name vre gives a file of its own in the layout folder `folder` (`None`:
@@ -279,14 +287,17 @@ pub fn names_own_file(folder: Option<&str>, name: &str) -> bool {
                 .to_vec();
             exts.push("json");
             exts.iter()
-                .any(|ext| split(&format!(".{ext}")).is_some_and(|s| s != "audio"))
+                .any(|ext| split(&format!(".{ext}")).is_some_and(|s| !is_audio_stem(s)))
         }
         Some(AUDIO_DIR) => {
             let mut exts = crate::codecs::Container::ALL
                 .map(|c| c.audio_codec().file_format().1)
                 .to_vec();
             exts.push("json");
-            exts.iter().any(|ext| name == format!("audio.{ext}"))
+            exts.iter().any(|ext| {
+                name.strip_suffix(&format!(".{ext}"))
+                    .is_some_and(is_audio_stem)
+            })
         }
         Some(LOCKS_DIR) => {
             let Some(stem) = name.strip_suffix(".lock") else {

@@ -26,13 +26,21 @@ pub struct LoadedPlan {
 }
 
 impl LoadedPlan {
-    /// Every task of the plan: the audio first (so that a failing track shows up early), then
-    /// the chunks in order.
+    /// Every task of the plan: the audio outputs first (so that a failing track shows up
+    /// early), then the chunks in order.
     pub fn tasks(&self) -> Vec<TaskId> {
-        let audio = self.plan.audio.as_ref().map(|_| TaskId::Audio);
-        audio
+        self.audio_tasks()
             .into_iter()
             .chain(self.chunks.iter().map(|c| TaskId::Chunk(c.index)))
+            .collect()
+    }
+
+    /// The plan's audio tasks, one per audio output, in output order.
+    pub fn audio_tasks(&self) -> Vec<TaskId> {
+        self.plan
+            .audio_outputs()
+            .into_iter()
+            .map(|(task, _)| task)
             .collect()
     }
 
@@ -40,14 +48,14 @@ impl LoadedPlan {
     pub fn chunk(&self, task: TaskId) -> Option<&Chunk> {
         match task {
             TaskId::Chunk(i) => self.chunks.get(i as usize),
-            TaskId::Audio => None,
+            TaskId::Audio(_) => None,
         }
     }
 
     /// The key of exactly what a task's output depends on.
     pub fn task_key(&self, task: TaskId) -> String {
         match task {
-            TaskId::Audio => audio_task_key(&self.plan),
+            TaskId::Audio(_) => audio_task_key(&self.plan, task),
             TaskId::Chunk(i) => chunk_task_key(&self.plan, &self.chunks[i as usize]),
         }
     }
@@ -302,6 +310,7 @@ mod tests {
     fn track_with_floats(next: &mut impl FnMut() -> f64) -> AudioTrack {
         AudioTrack {
             path: PathBuf::from("/in.mp4"),
+            audio_stream: 0,
             blake3: "0".repeat(64),
             stamp: None,
             is_source: true,
@@ -316,7 +325,6 @@ mod tests {
             },
             filter: None,
             media_duration: next(),
-            media_start: next(),
         }
     }
     /// x264 at crf 20 with a closed ten-frame GOP.
@@ -407,10 +415,24 @@ mod tests {
                 bitrate: None,
                 sample_rate: 48_000,
                 channels: 2,
+                channel_layout: "stereo".to_string(),
                 samples: 19_200,
+                source: Some(SourceAudio {
+                    stream: 1,
+                    audio_stream: 0,
+                    codec: "aac".to_string(),
+                    sample_rate: 48_000,
+                    channel_layout: "stereo".to_string(),
+                    start: next(),
+                    end: next(),
+                    default: true,
+                    tags: [("language".to_string(), "eng".to_string())].into(),
+                }),
                 tracks: vec![track],
             }),
             container: None,
+            extra_audio: Vec::new(),
+            notes: vec!["a note".to_string()],
         };
         let chunks = vec![Chunk {
             index: 0,

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// The version of the planDir format this vre reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A frame rate (or any ratio) as an exact fraction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,6 +451,8 @@ impl Default for Playback {
 pub struct AudioTrack {
     /// Absolute path of the track's media.
     pub path: PathBuf,
+    /// Which of the media's audio streams plays (`N` as in ffmpeg's `0:a:N`).
+    pub audio_stream: u32,
     /// blake3 of the media's content.
     pub blake3: String,
     /// Size, times and inode of the media when planned (absent in plans written before it was
@@ -466,25 +468,49 @@ pub struct AudioTrack {
     pub filter: Option<String>,
     /// Duration of the media, seconds.
     pub media_duration: f64,
-    /// Where in the file media time 0 is, seconds from the container's start: the input's own
-    /// audio may start after its container does (an edit list, a late first packet), and
-    /// serial ffmpeg keeps that delay.
-    pub media_start: f64,
 }
 
-/// The audio task: every track mixed once for the whole range.
+/// The input's audio stream an audio output is made of: what the serial command would keep of
+/// it (its format, tags and default flag) and where it lies in time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceAudio {
+    /// The stream's index among all the input's streams (ffmpeg's `0:N`).
+    pub stream: u32,
+    /// The stream's index among the input's audio streams (ffmpeg's `0:a:N`).
+    pub audio_stream: u32,
+    /// Codec name.
+    pub codec: String,
+    /// Sample rate.
+    pub sample_rate: u32,
+    /// Channel layout, as ffmpeg names it (`5.1(side)`, `stereo`, …).
+    pub channel_layout: String,
+    /// When its first decoded sample plays, seconds after the container's start.
+    pub start: f64,
+    /// When its last packet ends, seconds after the container's start.
+    pub end: f64,
+    /// Whether the stream is flagged as the default one of its kind.
+    pub default: bool,
+    /// Its `language`, `title` and `handler_name` tags (those it has).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An audio task: every track of one audio output mixed once for the whole range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioPlan {
     /// Audio codec.
     pub codec: AudioCodec,
     /// Bit rate, bits per second (`None`: lossless).
     pub bitrate: Option<u32>,
-    /// Sample rate of the mix.
+    /// Sample rate of the output (the source's, or the nearest the codec takes).
     pub sample_rate: u32,
-    /// Channels of the mix.
+    /// Channels of the output.
     pub channels: u32,
+    /// Channel layout of the output, as ffmpeg names it.
+    pub channel_layout: String,
     /// Exact length of the mix in samples: the video's frames × den / num seconds.
     pub samples: u64,
+    /// The input's audio stream this output is made of (`None`: only `--audio` tracks).
+    pub source: Option<SourceAudio>,
     /// The tracks mixed.
     pub tracks: Vec<AudioTrack>,
 }
@@ -530,16 +556,45 @@ pub struct Plan {
     pub encoder: EncoderSettings,
     /// How the range was chunked.
     pub chunking: Chunking,
-    /// The audio task, if the output has audio.
+    /// The first audio output, if the output has audio: the input's audio stream serial ffmpeg
+    /// picks (or the one `--audio-stream` names), mixed with the `--audio` tracks.
     pub audio: Option<AudioPlan>,
     /// The output's streams and what assembly copies into it besides the rendered pictures and
     /// sound: tags, chapters, subtitles (absent in plans written before it existed, and for a
     /// PNG sequence; left out of the JSON then, so that such plans hash as written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<ContainerData>,
+    /// The input's other audio streams, kept with `--audio-stream all`: one output (and one
+    /// task) each, in input order (left out of the JSON when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_audio: Vec<AudioPlan>,
+    /// What the output deliberately does differently from the serial command, and why, found
+    /// while planning: one line each, printed by `vre plan` (left out of the JSON when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Plan {
+    /// Every audio output in output order, each with the task that renders it: the first (the
+    /// mix), then one for each further stream of `--audio-stream all`.
+    pub fn audio_outputs(&self) -> Vec<(TaskId, &AudioPlan)> {
+        self.audio
+            .iter()
+            .chain(&self.extra_audio)
+            .enumerate()
+            .map(|(n, audio)| (TaskId::Audio(n as u32), audio))
+            .collect()
+    }
+
+    /// The audio output a task renders, if it is an audio task of this plan.
+    pub fn audio_output(&self, task: TaskId) -> Option<&AudioPlan> {
+        match task {
+            TaskId::Audio(0) => self.audio.as_ref(),
+            TaskId::Audio(n) => self.extra_audio.get(n as usize - 1),
+            TaskId::Chunk(_) => None,
+        }
+    }
+
     /// File extension of a rendered chunk.
     pub fn chunk_extension(&self) -> &'static str {
         self.encoder.codec.chunk_format().1
@@ -569,17 +624,19 @@ impl Chunk {
 /// A unit of work in a planDir.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TaskId {
-    /// The audio mix.
-    Audio,
+    /// An audio output, by its number (0: the first, the mix).
+    Audio(u32),
     /// The video chunk with this index.
     Chunk(u32),
 }
 
 impl TaskId {
-    /// The stem every file of this task is named by (`chunk-000003`, `audio`).
+    /// The stem every file of this task is named by (`chunk-000003`; `audio` for the first
+    /// audio output, `audio-N` for the others).
     pub fn stem(self) -> String {
         match self {
-            TaskId::Audio => "audio".to_string(),
+            TaskId::Audio(0) => "audio".to_string(),
+            TaskId::Audio(n) => format!("audio-{n}"),
             TaskId::Chunk(i) => format!("chunk-{i:06}"),
         }
     }
@@ -588,7 +645,8 @@ impl TaskId {
 impl fmt::Display for TaskId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TaskId::Audio => write!(f, "audio"),
+            TaskId::Audio(0) => write!(f, "audio"),
+            TaskId::Audio(n) => write!(f, "audio {n}"),
             TaskId::Chunk(i) => write!(f, "chunk {i}"),
         }
     }

@@ -80,8 +80,8 @@ fn expected_media(loaded: &LoadedPlan, task: TaskId, media: &Media) -> Result<()
                 )))
             }
         }
-        (TaskId::Audio, Media::Audio { samples, .. }) => {
-            let expected = loaded.plan.audio.as_ref().map_or(0, |a| a.samples);
+        (TaskId::Audio(_), Media::Audio { samples, .. }) => {
+            let expected = loaded.plan.audio_output(task).map_or(0, |a| a.samples);
             if *samples == expected {
                 Ok(())
             } else {
@@ -201,7 +201,8 @@ pub struct InputCheck {
 /// Re-hashes (blake3) the input and every audio track the plan mixes against the plan's records,
 /// and compares their stamps: what `vre verify --input` reports. Reads every byte of them.
 pub fn verify_inputs(plan: &Plan) -> Vec<InputCheck> {
-    let tracks = plan.audio.iter().flat_map(|a| &a.tracks);
+    let outputs = plan.audio_outputs();
+    let tracks = outputs.iter().flat_map(|(_, a)| &a.tracks);
     let files = std::iter::once((
         &plan.input.path,
         Some(&plan.input.stamp),

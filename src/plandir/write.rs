@@ -40,8 +40,11 @@ pub fn check_file_unchanged(path: &Path, planned: &FileStamp) -> Result<(), Plan
 /// The files a plan reads, with their stamps when planned: the input, then every audio track
 /// whose stamp the plan records (the input's own audio is the input again).
 pub fn input_files(plan: &Plan) -> Vec<(&Path, &FileStamp)> {
-    let tracks = plan.audio.iter().flat_map(|a| &a.tracks);
     let mut files = vec![(plan.input.path.as_path(), &plan.input.stamp)];
+    let tracks = plan
+        .audio_outputs()
+        .into_iter()
+        .flat_map(|(_, a)| &a.tracks);
     for track in tracks.filter(|t| !t.is_source) {
         if let Some(stamp) = &track.stamp {
             files.push((track.path.as_path(), stamp));

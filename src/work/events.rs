@@ -14,7 +14,7 @@ use std::sync::Mutex;
 pub struct TaskRef {
     /// `chunk` or `audio`.
     pub kind: &'static str,
-    /// The chunk index (absent for audio).
+    /// The chunk index; for audio, the output's number (absent for the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
 }
@@ -22,9 +22,9 @@ pub struct TaskRef {
 impl From<TaskId> for TaskRef {
     fn from(task: TaskId) -> Self {
         match task {
-            TaskId::Audio => TaskRef {
+            TaskId::Audio(n) => TaskRef {
                 kind: "audio",
-                index: None,
+                index: (n > 0).then_some(n),
             },
             TaskId::Chunk(i) => TaskRef {
                 kind: "chunk",

@@ -128,8 +128,11 @@ pub fn render_task(
                 .expect("chunk tasks come from chunks.json");
             ffmpeg::video::render_chunk(loaded, chunk, &temp, &logs)
         }
-        TaskId::Audio => {
-            ffmpeg::audio::render_audio(plan, &temp).expect("audio task implies an audio plan")
+        TaskId::Audio(_) => {
+            let audio = plan
+                .audio_output(task)
+                .expect("audio tasks come from the plan's audio outputs");
+            ffmpeg::audio::render_audio(plan, audio, &temp)
         }
     };
     crate::sys::log::log(
@@ -245,7 +248,7 @@ fn run_and_verify(
     }
     let (media, stream) = match task {
         TaskId::Chunk(_) => verify_chunk(loaded, task, temp, &fail),
-        TaskId::Audio => verify_audio(loaded, temp, &fail),
+        TaskId::Audio(_) => verify_audio(loaded, task, temp, &fail),
     }?;
     Ok((media, stream, encode_seconds))
 }
@@ -343,17 +346,18 @@ fn verify_chunk(
     Ok((media, Some(facts)))
 }
 
-/// Checks the rendered audio: exactly the plan's number of samples.
+/// Checks a rendered audio output: exactly the plan's number of samples (counted at the rate
+/// its decoder plays: Opus at 48 kHz).
 fn verify_audio(
     loaded: &LoadedPlan,
+    task: TaskId,
     temp: &Path,
     fail: &dyn Fn(String) -> RenderError,
 ) -> Result<(Media, Option<StreamFacts>), RenderError> {
     let audio = loaded
         .plan
-        .audio
-        .as_ref()
-        .expect("audio task implies an audio plan");
+        .audio_output(task)
+        .expect("audio tasks come from the plan's audio outputs");
     let timings = probe::stream_timings(temp, false).map_err(|e| fail(e.to_string()))?;
     let stream = timings
         .iter()
@@ -362,7 +366,21 @@ fn verify_audio(
     let samples = if audio.codec.container_counts_samples() {
         (stream.duration * f64::from(audio.sample_rate)).round() as u64
     } else {
-        probe::decoded_audio_samples(temp).map_err(|e| fail(e.to_string()))?
+        // Counted at the decoder's rate; a count that is not a whole number of the encoder's
+        // samples is off by a fraction, never rounded into a match.
+        let decoded = probe::decoded_audio_samples(temp).map_err(|e| fail(e.to_string()))?;
+        let (rate, decoded_rate) = (
+            u64::from(audio.sample_rate),
+            u64::from(audio.codec.decoded_rate(audio.sample_rate)),
+        );
+        match (decoded * rate) % decoded_rate {
+            0 => decoded * rate / decoded_rate,
+            _ => {
+                return Err(fail(format!(
+                    "rendered {decoded} audio samples at {decoded_rate} Hz, not a whole number of the plan's {rate} Hz samples"
+                )))
+            }
+        }
     };
     if samples != audio.samples {
         return Err(fail(format!(

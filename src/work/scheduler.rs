@@ -325,7 +325,7 @@ pub fn work_with(
         observer,
         renderer,
         watcher: DirWatcher::new([
-            dir.output_dir(TaskId::Audio).as_path(),
+            dir.output_dir(TaskId::Audio(0)).as_path(),
             dir.output_dir(TaskId::Chunk(0)).as_path(),
         ]),
         queue: Mutex::new(Queue {
@@ -343,11 +343,16 @@ pub fn work_with(
         warned: Mutex::new(HashSet::new()),
         stall_limit,
     };
-    let audio_thread = loaded.plan.audio.is_some() && !done_tasks.contains(&TaskId::Audio);
+    let audio_tasks: Vec<TaskId> = loaded
+        .audio_tasks()
+        .into_iter()
+        .filter(|task| !done_tasks.contains(task))
+        .collect();
+    let audio_thread = !audio_tasks.is_empty();
     let first_error = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| scope.spawn(|| scheduler.run_thread()))
-            .chain(audio_thread.then(|| scope.spawn(|| scheduler.run_audio_thread())))
+            .chain(audio_thread.then(|| scope.spawn(|| scheduler.run_audio_thread(audio_tasks))))
             .collect();
         handles
             .into_iter()
@@ -476,7 +481,7 @@ impl Scheduler<'_> {
         match outcome {
             Outcome::Done | Outcome::Held | Outcome::Retry => {}
             Outcome::Published(sidecar) => {
-                q.one_chunk_done |= self.options.once && task != TaskId::Audio;
+                q.one_chunk_done |= self.options.once && matches!(task, TaskId::Chunk(_));
                 self.summary_mut().rendered.push(*sidecar);
             }
             Outcome::Exhausted(error) => self.summary_mut().exhausted.push((task, error)),
@@ -493,27 +498,33 @@ impl Scheduler<'_> {
         }
     }
 
-    /// The audio task's own thread: renders it (retrying failed attempts) or, while another
-    /// worker holds it, waits for that one to publish it or die — except with `--once`, which
-    /// leaves it to its holder.
-    fn run_audio_thread(&self) -> Result<(), PlanDirError> {
+    /// The audio tasks' own thread: renders them one after the other (retrying failed
+    /// attempts); a task another worker holds is left for later, and once only such tasks are
+    /// left it waits for their holders to publish them or die — except with `--once`, which
+    /// leaves them to their holders.
+    fn run_audio_thread(&self, tasks: Vec<TaskId>) -> Result<(), PlanDirError> {
+        let mut pending: VecDeque<TaskId> = tasks.into();
+        let mut held = Vec::new();
         loop {
             if self.lock_queue().stop || runner::interrupted() || self.trial_failed() {
                 return Ok(());
             }
-            let outcome = self.attempt(TaskId::Audio);
+            let Some(task) = pending.pop_front() else {
+                if held.is_empty() || self.options.once {
+                    return Ok(());
+                }
+                self.watcher.wait(RECHECK_HELD);
+                pending.extend(held.drain(..));
+                continue;
+            };
+            let outcome = self.attempt(task);
             let mut q = self.lock_queue();
             match outcome {
-                Ok(Outcome::Retry) => {}
-                Ok(Outcome::Held) if self.options.once => return Ok(()),
-                Ok(Outcome::Held) => {
-                    drop(q);
-                    self.watcher.wait(RECHECK_HELD);
-                }
+                Ok(Outcome::Retry) => pending.push_front(task),
+                Ok(Outcome::Held) => held.push(task),
                 Ok(outcome) => {
-                    self.record(&mut q, TaskId::Audio, outcome);
+                    self.record(&mut q, task, outcome);
                     self.wake.notify_all();
-                    return Ok(());
                 }
                 Err(e) => {
                     q.stop = true;

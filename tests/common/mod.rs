@@ -259,21 +259,27 @@ pub fn chunk_files(plan_dir: &Path) -> Vec<PathBuf> {
 
 /// Decodes a file's first audio stream to mono 48 kHz float samples.
 pub fn audio_samples(path: &Path) -> Vec<f32> {
-    decode_mono(path, None)
+    decode_mono(path, 0, None)
 }
 
 /// Decodes a file's first audio stream to mono 48 kHz float samples placed on the file's
 /// timeline: silence fills from time 0 to where the stream's timestamps say it starts, so the
 /// index of a sample is its presentation time (A/V offsets survive).
 pub fn audio_on_timeline(path: &Path) -> Vec<f32> {
-    decode_mono(path, Some("aresample=async=1:first_pts=0"))
+    audio_stream_on_timeline(path, 0)
 }
 
-fn decode_mono(path: &Path, filter: Option<&str>) -> Vec<f32> {
+/// [`audio_on_timeline`] of the file's audio stream `0:a:N`.
+pub fn audio_stream_on_timeline(path: &Path, audio_stream: usize) -> Vec<f32> {
+    decode_mono(path, audio_stream, Some("aresample=async=1:first_pts=0"))
+}
+
+fn decode_mono(path: &Path, audio_stream: usize, filter: Option<&str>) -> Vec<f32> {
     let mut cmd = Command::new("ffmpeg");
     cmd.args(["-nostdin", "-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:a:0"]);
+        .arg("-map")
+        .arg(format!("0:a:{audio_stream}"));
     if let Some(filter) = filter {
         cmd.args(["-af", filter]);
     }
@@ -505,6 +511,8 @@ pub fn synthetic_plan_dir(
         },
         audio: None,
         container: None,
+        extra_audio: Vec::new(),
+        notes: Vec::new(),
     };
     plan.plan_hash = compute_plan_hash(&plan, &list);
     let dir = PlanDir::new(root);

@@ -54,7 +54,7 @@ impl RunReport {
             .filter_map(|t| {
                 let sidecar = t.sidecar.clone()?;
                 Some(Bar {
-                    index: t.index,
+                    index: t.index.filter(|_| t.kind == "chunk"),
                     frames: t.frames,
                     sidecar,
                     lane: 0,

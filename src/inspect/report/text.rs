@@ -110,18 +110,25 @@ pub fn facts(r: &RunReport) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The audio plan in one line.
+/// The audio outputs in one line.
 fn audio_fact(r: &RunReport) -> String {
-    match &r.loaded.plan.audio {
-        Some(a) => format!(
-            "{} track(s) mixed once, {} {} Hz {} ch",
-            a.tracks.len(),
-            a.codec,
-            a.sample_rate,
-            a.channels
-        ),
-        None => "none".to_string(),
+    let outputs = r.loaded.plan.audio_outputs();
+    if outputs.is_empty() {
+        return "none".to_string();
     }
+    outputs
+        .iter()
+        .map(|(_, a)| {
+            format!(
+                "{} track(s) mixed once, {} {} Hz {} ch",
+                a.tracks.len(),
+                a.codec,
+                a.sample_rate,
+                a.channels
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
