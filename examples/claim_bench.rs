@@ -127,6 +127,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
             blake3: fsio::hash_file(&input).unwrap().1,
         },
         source: SourceFacts {
+            video_stream: None,
             codec: "h264".to_string(),
             width: 1280,
             height: 720,

@@ -82,6 +82,11 @@ pub struct PlanOptions {
     /// Leave the input's own audio out.
     #[arg(long = "no-source-audio")]
     pub no_source_audio: bool,
+    /// The input's video stream to render, by its index in the file as ffprobe lists it
+    /// [default: the one `ffmpeg -i INPUT OUT` renders, by packets, default disposition and size;
+    /// cover art last].
+    #[arg(long = "video-stream", value_name = "N")]
+    pub video_stream: Option<usize>,
     /// Replace a different plan in the planDir (outputs the new plan can use are kept).
     #[arg(long)]
     pub force: bool,
@@ -170,6 +175,7 @@ impl PlanOptions {
             audio_tracks: self.audio.clone(),
             audio_filter: self.af.clone(),
             no_source_audio: self.no_source_audio,
+            video_stream: self.video_stream,
         }
     }
 }

@@ -86,11 +86,14 @@ pub fn describe_plan(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) 
         None => String::new(),
     };
     format!(
-        "vre: {what}: {}\n{}  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n",
+        "vre: {what}: {}\n{}  plan hash  {}\n  input      {} ({}{}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n",
         dir.root().display(),
         timing_notes(loaded),
         plan.plan_hash,
         plan.input.path.display(),
+        plan.source
+            .video_stream
+            .map_or(String::new(), |n| format!("stream {n}: ")),
         plan.source.width,
         plan.source.height,
         plan.source.frame_rate,

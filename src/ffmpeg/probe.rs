@@ -8,9 +8,11 @@ use crate::plandir::schema::{Rational, StreamFacts};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// The first video stream of a file.
+/// A video stream of a file: the one vre renders (see [`default_video_stream`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoInfo {
+    /// Index of the stream in the file (`-map 0:N`).
+    pub stream_index: usize,
     /// Codec name.
     pub codec: String,
     /// Width.
@@ -49,14 +51,84 @@ pub struct MediaInfo {
     pub duration: Option<f64>,
     /// Start time of the container, seconds (ffmpeg counts timestamps from it).
     pub start_time: f64,
-    /// First video stream (attached pictures such as cover art are not video).
+    /// The video stream serial ffmpeg renders by default ([`default_video_stream`]); where the
+    /// packets were not scanned, every stream counts as having packets.
     pub video: Option<VideoInfo>,
+    /// Every video stream of the file, attached pictures (cover art) included, in file order.
+    pub video_streams: Vec<VideoStream>,
     /// First audio stream.
     pub audio: Option<AudioInfo>,
     /// How many streams of any kind the file has.
     pub stream_count: usize,
     /// The version of the ffprobe that read it (ffmpeg's, e.g. `5.1.9-0+deb12u1`).
     pub tool_version: String,
+}
+
+/// A video stream as ffmpeg's default stream choice weighs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoStream {
+    /// Index of the stream in the file.
+    pub index: usize,
+    /// Width (0 where the container does not say).
+    pub width: u32,
+    /// Height (0 where the container does not say).
+    pub height: u32,
+    /// Whether it has the default disposition.
+    pub default: bool,
+    /// Whether it is an attached picture (cover art): one image, not a video.
+    pub attached_pic: bool,
+    /// Its packets in the file (`None`: not scanned).
+    pub packets: Option<u64>,
+    /// What vre needs to render it (`None` where ffprobe states no frame rate or time base).
+    pub info: Option<VideoInfo>,
+}
+
+impl VideoStream {
+    /// One line for people: `stream 2 (wmv2, 320x240, 50 packets)`.
+    pub fn describe(&self) -> String {
+        let codec = self.info.as_ref().map_or("video", |i| i.codec.as_str());
+        let what = match (self.attached_pic, self.packets) {
+            (true, _) => "attached picture".to_string(),
+            (false, Some(0)) => "no packets".to_string(),
+            (false, Some(n)) => format!("{n} packets"),
+            (false, None) => "packets not counted".to_string(),
+        };
+        format!(
+            "stream {} ({codec}, {}x{}, {what})",
+            self.index, self.width, self.height
+        )
+    }
+}
+
+/// The video stream the default serial command (`ffmpeg -i IN OUT`, no `-map`) renders, by
+/// ffmpeg 5.1's rule (`open_output_file`): the highest score, the first on a tie, where a stream
+/// scores width × height, plus 100,000,000 if it had packets while probing, plus 5,000,000 for
+/// the default disposition, and an attached picture scores 1; the winner's default bonus is
+/// taken off again, and a winner left at 0 means no video at all. "Had packets while probing"
+/// is read as "has packets in the file" (an unscanned stream counts as having them): they
+/// differ only for a stream whose first packet lies beyond ffmpeg's probing (5 MB, 5 s).
+pub fn default_video_stream(streams: &[VideoStream]) -> Option<&VideoStream> {
+    let score = |s: &VideoStream| -> i64 {
+        if s.attached_pic {
+            return 1;
+        }
+        i64::from(s.width) * i64::from(s.height)
+            + 100_000_000 * i64::from(s.packets != Some(0))
+            + 5_000_000 * i64::from(s.default)
+    };
+    let mut best: Option<(&VideoStream, i64)> = None;
+    for stream in streams {
+        let s = score(stream);
+        if s > best.map_or(0, |(_, b)| b) {
+            best = Some((stream, s));
+        }
+    }
+    let (stream, s) = best?;
+    let kept = match stream.attached_pic {
+        true => s,
+        false => s - 5_000_000 * i64::from(stream.default),
+    };
+    (kept > 0).then_some(stream)
 }
 
 /// Timing of one stream of a finished file.
@@ -214,25 +286,50 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
     Ok(media_info(&output))
 }
 
-/// [`probe`], and the packets of the file's first video stream (as ffmpeg's `0:v:0` picks it)
-/// in file order, read by demuxing only (no decoding): the frame index is made from them. One
-/// ffprobe reads both.
-pub fn probe_with_video_packets(
-    path: &Path,
-) -> Result<(MediaInfo, Vec<ScannedPacket>), ProbeError> {
+/// What the probe and packet scan of a file found: its streams, and the packets of its video
+/// streams in file order (read by demuxing only, no decoding).
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// The streams and the container, every video stream's packets counted.
+    pub info: MediaInfo,
+    /// `(stream index, packet)` of every video packet.
+    packets: Vec<(usize, ScannedPacket)>,
+}
+
+impl Scanned {
+    /// The packets of stream `index`, in file order: the frame index is made from them.
+    pub fn packets_of(&self, index: usize) -> Vec<ScannedPacket> {
+        self.packets
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, p)| *p)
+            .collect()
+    }
+}
+
+/// [`probe`], and the packets of every video stream: one ffprobe reads both. The packets tell
+/// which video streams are empty, so [`MediaInfo::video`] is the stream ffmpeg's default choice
+/// takes ([`default_video_stream`]).
+pub fn probe_with_video_packets(path: &Path) -> Result<Scanned, ProbeError> {
     let output: ProbeOutput = run_json(&ffmpeg::query::probe(path, true), path)?;
-    let first_video = output
-        .streams
-        .iter()
-        .find(|s| text(s, "codec_type").as_deref() == Some("video"))
-        .and_then(|s| number::<usize>(s, "index"));
-    let packets = output
+    let mut info = media_info(&output);
+    let video_indices: Vec<usize> = info.video_streams.iter().map(|s| s.index).collect();
+    let packets: Vec<(usize, ScannedPacket)> = output
         .packets
         .iter()
-        .filter(|p| Some(p.stream_index) == first_video)
-        .map(|p| ScannedPacket::with_flags(p.pts, p.dts, &p.flags))
+        .filter(|p| video_indices.contains(&p.stream_index))
+        .map(|p| {
+            (
+                p.stream_index,
+                ScannedPacket::with_flags(p.pts, p.dts, &p.flags),
+            )
+        })
         .collect();
-    Ok((media_info(&output), packets))
+    for stream in &mut info.video_streams {
+        stream.packets = Some(packets.iter().filter(|(i, _)| *i == stream.index).count() as u64);
+    }
+    info.video = default_video_stream(&info.video_streams).and_then(|s| s.info.clone());
+    Ok(Scanned { info, packets })
 }
 
 fn media_info(output: &ProbeOutput) -> MediaInfo {
@@ -243,21 +340,41 @@ fn media_info(output: &ProbeOutput) -> MediaInfo {
             .and_then(Value::as_i64)
             == Some(1)
     };
-    let video = streams
+    let has_disposition = |s: &Value, key: &str| {
+        s.get("disposition")
+            .and_then(|d| d.get(key))
+            .and_then(Value::as_i64)
+            == Some(1)
+    };
+    let video_streams: Vec<VideoStream> = streams
         .iter()
-        .find(|s| text(s, "codec_type").as_deref() == Some("video") && !is_attached_picture(s))
-        .and_then(|s| {
-            Some(VideoInfo {
-                codec: text(s, "codec_name").unwrap_or_default(),
-                width: number(s, "width")?,
-                height: number(s, "height")?,
-                frame_rate: rational(s, "r_frame_rate")
-                    .or_else(|| rational(s, "avg_frame_rate"))?,
-                avg_frame_rate: rational(s, "avg_frame_rate"),
-                pix_fmt: text(s, "pix_fmt").unwrap_or_default(),
-                time_base: rational(s, "time_base")?,
+        .filter(|s| text(s, "codec_type").as_deref() == Some("video"))
+        .filter_map(|s| {
+            let index = number(s, "index")?;
+            Some(VideoStream {
+                index,
+                width: number(s, "width").unwrap_or(0),
+                height: number(s, "height").unwrap_or(0),
+                default: has_disposition(s, "default"),
+                attached_pic: is_attached_picture(s),
+                packets: None,
+                info: (|| {
+                    Some(VideoInfo {
+                        stream_index: index,
+                        codec: text(s, "codec_name").unwrap_or_default(),
+                        width: number(s, "width")?,
+                        height: number(s, "height")?,
+                        frame_rate: rational(s, "r_frame_rate")
+                            .or_else(|| rational(s, "avg_frame_rate"))?,
+                        avg_frame_rate: rational(s, "avg_frame_rate"),
+                        pix_fmt: text(s, "pix_fmt").unwrap_or_default(),
+                        time_base: rational(s, "time_base")?,
+                    })
+                })(),
             })
-        });
+        })
+        .collect();
+    let video = default_video_stream(&video_streams).and_then(|s| s.info.clone());
     let audio = streams
         .iter()
         .find(|s| text(s, "codec_type").as_deref() == Some("audio"))
@@ -273,6 +390,7 @@ fn media_info(output: &ProbeOutput) -> MediaInfo {
         duration: number(format, "duration"),
         start_time: number(format, "start_time").unwrap_or(0.0),
         video,
+        video_streams,
         audio,
         stream_count: streams.len(),
         tool_version: text(&output.program_version, "version")
@@ -280,11 +398,14 @@ fn media_info(output: &ProbeOutput) -> MediaInfo {
     }
 }
 
-/// The frames of a file's first video stream as its decoder gives them, in output order, each
+/// The frames of video stream `stream` of a file as its decoder gives them, in output order, each
 /// with ffmpeg's best-effort timestamp: for files whose packets lack timestamps (AVI with
 /// B-frames), where only decoding tells which time each frame is shown at.
-pub fn decoded_video_frames(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
-    let stdout = run_probe(&ffmpeg::query::list_decoded_video_frames(path), path)?;
+pub fn decoded_video_frames(path: &Path, stream: usize) -> Result<Vec<ScannedPacket>, ProbeError> {
+    let stdout = run_probe(
+        &ffmpeg::query::list_decoded_video_frames(path, stream),
+        path,
+    )?;
     let mut frames: Vec<ScannedPacket> = String::from_utf8_lossy(&stdout)
         .lines()
         .filter_map(|line| {
@@ -361,10 +482,15 @@ pub fn chunk_facts_by_ffprobe(path: &Path) -> Result<(u64, StreamFacts), ProbeEr
     Ok((frames, facts))
 }
 
-/// Scene cuts: the times (seconds from the input's start) where ffmpeg's scdet filter scores a
-/// change of at least `threshold` percent, with their scores.
-pub fn scene_cuts(path: &Path, threshold: f64) -> Result<Vec<(f64, f64)>, ProbeError> {
-    let stdout = ffmpeg::runner::run_capture(&ffmpeg::query::detect_scenes(path, threshold), path)?;
+/// Scene cuts in video stream `stream`: the times (seconds from the input's start) where ffmpeg's
+/// scdet filter scores a change of at least `threshold` percent, with their scores.
+pub fn scene_cuts(
+    path: &Path,
+    stream: usize,
+    threshold: f64,
+) -> Result<Vec<(f64, f64)>, ProbeError> {
+    let argv = ffmpeg::query::detect_scenes(path, stream, threshold);
+    let stdout = ffmpeg::runner::run_capture(&argv, path)?;
     let text = String::from_utf8_lossy(&stdout);
     // scdet tags every frame with a score and cut frames also with a time; the metadata
     // filter prints one block per frame: `frame:N pts:P pts_time:T`, then `key=value` lines.
@@ -434,4 +560,62 @@ pub fn stream_timings_by_ffprobe(
             avg_frame_rate: rational(s, "avg_frame_rate"),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(index: usize, (width, height): (u32, u32), packets: u64) -> VideoStream {
+        VideoStream {
+            index,
+            width,
+            height,
+            default: false,
+            attached_pic: false,
+            packets: Some(packets),
+            info: None,
+        }
+    }
+
+    fn chosen(streams: &[VideoStream]) -> Option<usize> {
+        default_video_stream(streams).map(|s| s.index)
+    }
+
+    #[test]
+    fn the_default_choice_weighs_packets_then_disposition_then_size() {
+        let empty_big = stream(0, (1920, 1080), 0);
+        let small = stream(1, (320, 240), 50);
+        assert_eq!(chosen(&[empty_big.clone(), small.clone()]), Some(1));
+        // Equal scores: the first wins.
+        assert_eq!(chosen(&[small.clone(), stream(2, (320, 240), 9)]), Some(1));
+        // The default disposition outweighs any size up to 5,000,000 pixels.
+        let tiny_default = VideoStream {
+            default: true,
+            ..stream(3, (64, 64), 1)
+        };
+        assert_eq!(chosen(&[small.clone(), tiny_default.clone()]), Some(3));
+        let huge = stream(4, (3840, 2160), 10);
+        assert_eq!(chosen(&[tiny_default, huge]), Some(4));
+        // Cover art scores 1: any other stream with packets or a size wins, none is left alone.
+        let cover = VideoStream {
+            attached_pic: true,
+            ..stream(5, (3000, 3000), 1)
+        };
+        assert_eq!(chosen(&[cover.clone(), small]), Some(1));
+        assert_eq!(chosen(std::slice::from_ref(&cover)), Some(5));
+        assert_eq!(chosen(&[empty_big, cover]), Some(0));
+        // Nothing that scores: no video.
+        assert_eq!(chosen(&[stream(6, (0, 0), 0)]), None);
+        let default_only = VideoStream {
+            default: true,
+            ..stream(7, (0, 0), 0)
+        };
+        assert_eq!(
+            chosen(&[default_only]),
+            None,
+            "its default bonus is taken off again"
+        );
+        assert_eq!(chosen(&[]), None);
+    }
 }

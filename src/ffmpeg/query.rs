@@ -25,21 +25,22 @@ pub fn probe(path: &Path, packets: bool) -> Argv {
     argv
 }
 
-/// ffprobe printing `entries` (e.g. `frame=key_frame,best_effort_timestamp`) of a file's first
-/// video stream as CSV lines without section names.
-fn video_csv(path: &Path, entries: &str) -> Argv {
+/// ffprobe printing `entries` (e.g. `frame=key_frame,best_effort_timestamp`) of a file's video
+/// stream `stream` (its index in the file) as CSV lines without section names.
+fn video_csv(path: &Path, stream: usize, entries: &str) -> Argv {
     let mut argv = Argv::new("ffprobe");
-    argv.push_all(["-v", "error", "-select_streams", "v:0", "-show_entries"]);
-    argv.push(entries);
+    argv.push_all(["-v", "error", "-select_streams"]);
+    argv.push(stream.to_string());
+    argv.push("-show_entries").push(entries);
     argv.push_all(["-of", "csv=p=0", "-protocol_whitelist", "file"]);
     argv.push(file_url(path));
     argv
 }
 
-/// ffprobe decoding the first video stream and listing its frames as CSV:
+/// ffprobe decoding video stream `stream` and listing its frames as CSV:
 /// `key_frame,best_effort_timestamp`, in ticks of the stream's time base.
-pub fn list_decoded_video_frames(path: &Path) -> Argv {
-    video_csv(path, "frame=key_frame,best_effort_timestamp")
+pub fn list_decoded_video_frames(path: &Path, stream: usize) -> Argv {
+    video_csv(path, stream, "frame=key_frame,best_effort_timestamp")
 }
 
 /// ffprobe decoding the first frame of a file's first audio stream and printing its time.
@@ -94,12 +95,13 @@ pub fn decode_audio(path: &Path) -> Argv {
     argv
 }
 
-/// Scene detection over the whole input: ffmpeg's scdet filter, every frame's metadata printed
-/// on stdout.
-pub fn detect_scenes(path: &Path, threshold: f64) -> Argv {
+/// Scene detection over video stream `stream` of the input: ffmpeg's scdet filter, every frame's
+/// metadata printed on stdout.
+pub fn detect_scenes(path: &Path, stream: usize, threshold: f64) -> Argv {
     let mut argv = Argv::ffmpeg();
     argv.input_file(path);
-    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
+    argv.push("-map").push(format!("0:{stream}"));
+    argv.push_all(["-an", "-sn", "-dn", "-vf"]);
     argv.push(format!(
         "scdet=threshold={threshold}:sc_pass=0,metadata=mode=print:file=-"
     ));

@@ -13,11 +13,25 @@ use crate::plandir::schema::{
 };
 use std::path::Path;
 
-/// The fps filter run from output slot `slot` to the end of the input, frames printed as
-/// framecrc lines: how many frames the `--fps` grid has after `slot`, exactly as a serial
-/// render's fps filter makes them (end-of-stream rounding included).
+/// The `-map` of the video stream a plan renders: `0:N` for its stream index (`0:v:0` in plans
+/// written before it was recorded).
+pub fn video_map(plan: &Plan) -> String {
+    stream_map(plan.source.video_stream.map(|n| n as usize))
+}
+
+/// The `-map` of input stream `stream` (the first video stream for `None`).
+fn stream_map(stream: Option<usize>) -> String {
+    match stream {
+        Some(n) => format!("0:{n}"),
+        None => "0:v:0".to_string(),
+    }
+}
+
+/// The fps filter run over video stream `stream` of `input` from output slot `slot` to its end,
+/// frames printed as framecrc lines: how many frames the `--fps` grid has after `slot`, exactly
+/// as a serial render's fps filter makes them (end-of-stream rounding included).
 pub fn fps_grid_tail(
-    input: &Path,
+    (input, stream): (&Path, usize),
     normalize: &Normalize,
     (fps, start_ticks): (Rational, i64),
     slot: u64,
@@ -25,7 +39,8 @@ pub fn fps_grid_tail(
     let mut argv = Argv::ffmpeg();
     push_grid_seek(&mut argv, normalize, fps, slot);
     argv.input_file(input);
-    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
+    argv.push("-map").push(stream_map(Some(stream)));
+    argv.push_all(["-an", "-sn", "-dn", "-vf"]);
     argv.push(grid_filters(normalize, (fps, start_ticks), slot).join(","));
     argv.push_all(["-f", "framecrc", "-"]);
     argv
@@ -172,9 +187,8 @@ fn encode_frames(
         }
     }
     argv.input_file(&plan.input.path);
+    argv.push("-map").push(video_map(plan));
     argv.push_all([
-        "-map",
-        "0:v:0",
         "-an",
         "-sn",
         "-dn",
@@ -346,7 +360,7 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
     let start = plan.output.start_frame;
     let fps = plan.normalize.as_ref().and_then(|n| n.fps);
     argv.input_file(&plan.input.path);
-    argv.push_all(["-map", "0:v:0"]);
+    argv.push("-map").push(video_map(plan));
     // A range is cut by frame number, never by a seek time (stored timestamps need not be
     // multiples of the frame duration); output frames before the first input frame (the lead)
     // are not input frames.

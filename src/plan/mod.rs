@@ -103,6 +103,9 @@ pub struct PlanRequest {
     pub audio_filter: Option<String>,
     /// `--no-source-audio`.
     pub no_source_audio: bool,
+    /// `--video-stream`: the input stream to render, by its index in the file (`None`: the one
+    /// serial ffmpeg's default stream choice takes).
+    pub video_stream: Option<usize>,
 }
 
 /// A plan that cannot work, found before anything is written.
@@ -405,7 +408,7 @@ fn check_constant_rate(path: &Path, index: &FrameIndex, rate: Rational) -> Resul
 /// running the real fps filter over the input's last seconds, so end-of-stream rounding is
 /// ffmpeg's own), and the slots before the input's first frame that copies of it fill.
 fn fps_grid(
-    input: &Path,
+    (input, stream): (&Path, usize),
     index: &FrameIndex,
     (start_time, single_stream): (f64, bool),
     fps: Rational,
@@ -432,7 +435,8 @@ fn fps_grid(
     let tail_slot = slot_of(last - 2.0).max(origin) - normalize.grid_offset_slots;
     let start_ticks =
         ffmpeg::video::start_ticks((start_time * 1e6).round() as i64, index.time_base);
-    let argv = ffmpeg::video::fps_grid_tail(input, &normalize, (fps, start_ticks), tail_slot);
+    let argv =
+        ffmpeg::video::fps_grid_tail((input, stream), &normalize, (fps, start_ticks), tail_slot);
     let stdout = ffmpeg::runner::run_capture(&argv, input)
         .map_err(|e| PlanError::Input(ProbeError::Tool(e)))?;
     let tail = String::from_utf8_lossy(&stdout)
@@ -447,7 +451,7 @@ fn fps_grid(
 /// counting the `preroll` frames each later chunk decodes first).
 fn cut_chunks(
     req: &PlanRequest,
-    input: &Path,
+    (input, stream): (&Path, usize),
     index: &FrameIndex,
     (start_time, lead): (f64, u64),
     (rate, preroll): (Rational, u64),
@@ -498,7 +502,7 @@ fn cut_chunks(
             chunking::keyframe_chunks(start, end, target, &keyframes)
         }
         SplitStrategy::Scenes => {
-            let cuts: Vec<(u64, f64)> = probe::scene_cuts(input, SCENE_THRESHOLD)?
+            let cuts: Vec<(u64, f64)> = probe::scene_cuts(input, stream, SCENE_THRESHOLD)?
                 .into_iter()
                 .map(|(t, score)| (frame_of(t), score))
                 .collect();
@@ -639,6 +643,70 @@ struct Analysis {
     record: Result<InputRecord, PlanError>,
 }
 
+/// The video stream to render: `--video-stream N` (a video stream with packets, not an attached
+/// picture), or the one serial ffmpeg's default stream choice takes
+/// ([`probe::default_video_stream`]).
+fn chosen_video_stream(
+    wanted: Option<usize>,
+    path: &Path,
+    info: &probe::MediaInfo,
+) -> Result<probe::VideoInfo, PlanError> {
+    let streams = &info.video_streams;
+    let listed = || match streams.is_empty() {
+        true => "it has none".to_string(),
+        false => format!(
+            "its video streams: {}",
+            streams
+                .iter()
+                .map(probe::VideoStream::describe)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let chosen = match wanted {
+        Some(n) => {
+            let stream = streams.iter().find(|s| s.index == n).ok_or_else(|| {
+                bad(
+                    "--video-stream",
+                    format!(
+                        "{} has no video stream {n} ({}); pass the index of one, as ffprobe lists them",
+                        path.display(),
+                        listed()
+                    ),
+                )
+            })?;
+            let unusable = match (stream.attached_pic, stream.packets) {
+                (true, _) => Some("is an attached picture (cover art), not a video"),
+                (false, Some(0)) => Some("has no packets"),
+                _ => None,
+            };
+            if let Some(why) = unusable {
+                return Err(bad(
+                    "--video-stream",
+                    format!("stream {n} of {} {why} ({})", path.display(), listed()),
+                ));
+            }
+            stream
+        }
+        None => probe::default_video_stream(streams)
+            .filter(|s| !s.attached_pic)
+            .ok_or_else(|| ProbeError::NoVideo {
+                path: path.to_path_buf(),
+                what: match (&info.audio, streams.is_empty()) {
+                    (_, false) => listed(),
+                    (Some(a), true) => format!("only audio ({})", a.codec),
+                    (None, true) => "no audio or video streams".to_string(),
+                },
+            })?,
+    };
+    chosen.info.clone().ok_or_else(|| {
+        ProbeError::NoFrames {
+            path: path.to_path_buf(),
+        }
+        .into()
+    })
+}
+
 /// Refuses, before anything opens them, inputs that are not regular files: INPUT and every
 /// `--audio` track (see [`input_file`]).
 fn check_input_files(req: &PlanRequest) -> Result<(), PlanError> {
@@ -674,17 +742,14 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
         let audio_start = audio_start.join().expect("the audio probe does not panic");
         (probed, record, audio_start)
     });
-    let (mut info, mut packets) = probed?;
+    let scanned = probed?;
+    let mut info = scanned.info.clone();
     if let Some(audio) = info.audio.as_mut() {
         audio.first_frame_time = audio_start?;
     }
-    let video = info.video.clone().ok_or_else(|| ProbeError::NoVideo {
-        path: input_path.clone(),
-        what: match &info.audio {
-            Some(a) => format!("only audio ({})", a.codec),
-            None => "no audio or video streams".to_string(),
-        },
-    })?;
+    let video = chosen_video_stream(req.video_stream, &input_path, &info)?;
+    info.video = Some(video.clone());
+    let mut packets = scanned.packets_of(video.stream_index);
     if let Some(format) = info
         .format_name
         .split(',')
@@ -702,7 +767,7 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
     }
     if packets.iter().any(|p| p.pts.is_none()) {
         // Without stored timestamps only the decoder knows when each frame is shown.
-        packets = probe::decoded_video_frames(&input_path)?;
+        packets = probe::decoded_video_frames(&input_path, video.stream_index)?;
     }
     let index = FrameIndex::from_packets(video.time_base, &packets);
     if index.is_empty() {
@@ -735,7 +800,7 @@ fn output_grid(
     Ok(match req.fps {
         Some(fps) => {
             let (normalize, total, lead) = fps_grid(
-                input_path,
+                (input_path, video.stream_index),
                 index,
                 (info.start_time, single_stream),
                 fps,
@@ -769,6 +834,7 @@ fn source_facts(
     lead: u64,
 ) -> SourceFacts {
     SourceFacts {
+        video_stream: Some(video.stream_index as u32),
         codec: video.codec,
         width: video.width,
         height: video.height,
@@ -901,7 +967,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     };
     let chunks = cut_chunks(
         req,
-        &input_path,
+        (&input_path, video.stream_index),
         &index,
         (info.start_time, lead),
         (rate, preroll.frames),

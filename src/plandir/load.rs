@@ -358,6 +358,7 @@ mod tests {
                 blake3: "0".repeat(64),
             },
             source: SourceFacts {
+                video_stream: None,
                 codec: "h264".to_string(),
                 width: 2,
                 height: 2,

@@ -171,7 +171,12 @@ pub struct FilterFile {
 /// Facts about the input's video stream, read with ffprobe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceFacts {
-    /// Codec of the first video stream.
+    /// The index in the input of the video stream rendered: the one serial ffmpeg's default
+    /// stream choice takes, or `--video-stream`. Absent in plans written before it was recorded,
+    /// which rendered the first video stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_stream: Option<u32>,
+    /// Codec of the video stream.
     pub codec: String,
     /// Width in pixels.
     pub width: u32,

@@ -453,6 +453,7 @@ pub fn synthetic_plan_dir(
             blake3: "0".repeat(64),
         },
         source: SourceFacts {
+            video_stream: None,
             codec: "h264".to_string(),
             width: 1920,
             height: 1080,
