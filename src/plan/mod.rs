@@ -381,6 +381,58 @@ fn lead_frames(delay: f64, rate: Rational) -> u64 {
     }
 }
 
+/// The largest numerator or denominator of a frame rate ffmpeg's `-r` reads exactly (it reads
+/// others as a nearby rate with smaller terms).
+const MAX_RATE_TERM: u64 = 1_001_000;
+
+/// Refuses an output frame rate that ffmpeg's `-r` or the output container cannot carry: every
+/// chunk would be timed at another rate than the plan's, or frames would share a timestamp, and
+/// assembly would refuse the output only after every chunk was rendered.
+fn check_rate_representable(
+    rate: Rational,
+    container: Container,
+    from_fps: bool,
+) -> Result<(), PlanError> {
+    let whose = match from_fps {
+        true => format!("--fps {rate}"),
+        false => format!("the input's frame rate {rate}"),
+    };
+    let fix = match from_fps {
+        true => "choose another --fps",
+        false => "pass --fps with the rate to render at",
+    };
+    let divisor = gcd(u64::from(rate.num), u64::from(rate.den));
+    let (num, den) = (u64::from(rate.num) / divisor, u64::from(rate.den) / divisor);
+    if num > MAX_RATE_TERM || den > MAX_RATE_TERM {
+        return Err(bad(
+            "--fps",
+            format!(
+                "{whose} ({num}/{den} in lowest terms) has a term above 1001000, and ffmpeg's -r reads such a rate as a nearby one; {fix} (e.g. {:.3})",
+                rate.as_f64()
+            ),
+        ));
+    }
+    if let Some(max) = container.max_frame_rate() {
+        if rate.as_f64() > f64::from(max) {
+            return Err(bad(
+                "--fps",
+                format!(
+                    "{whose} is above {max} fps, and {container} stores millisecond timestamps: frames would share one; {fix}, or --format mp4 or mov"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Greatest common divisor.
+fn gcd(a: u64, b: u64) -> u64 {
+    match b {
+        0 => a.max(1),
+        _ => gcd(b, a % b),
+    }
+}
+
 /// Refuses inputs whose timestamps do not follow their nominal constant frame rate (frame `k`
 /// must sit within half a frame of `k / rate`): seeking by time would pick the wrong frames.
 fn check_constant_rate(path: &Path, index: &FrameIndex, rate: Rational) -> Result<(), PlanError> {
@@ -925,6 +977,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let analysis = analyse(req)?;
     let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &analysis.video.pix_fmt)?;
     let (normalize, rate, total, lead) = output_grid(req, &analysis)?;
+    check_rate_representable(rate, container, req.fps.is_some())?;
     let Analysis {
         path: input_path,
         info,
