@@ -137,6 +137,8 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
             has_audio: false,
             start_micros: 0,
             lead_frames: 0,
+            size_changes: Vec::new(),
+            decode_check: None,
         },
         index: index.record(&encoded_index),
         output: OutputSpec {

@@ -87,6 +87,11 @@ pub struct PlanOptions {
     /// cover art last].
     #[arg(long = "video-stream", value_name = "N")]
     pub video_stream: Option<usize>,
+    /// Decode the whole video at plan time to learn which frames decode and where decoding can
+    /// start (vre does on its own when decoding the keyframes shows damage; needed for
+    /// intra-only inputs such as ProRes or MJPEG, whose keyframes are every frame).
+    #[arg(long = "check-decoding")]
+    pub check_decoding: bool,
     /// Replace a different plan in the planDir (outputs the new plan can use are kept).
     #[arg(long)]
     pub force: bool,
@@ -176,6 +181,7 @@ impl PlanOptions {
             audio_filter: self.af.clone(),
             no_source_audio: self.no_source_audio,
             video_stream: self.video_stream,
+            check_decoding: self.check_decoding,
         }
     }
 }

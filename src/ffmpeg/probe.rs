@@ -436,6 +436,136 @@ pub fn decoded_video_frames(path: &Path, stream: usize) -> Result<Vec<ScannedPac
     Ok(frames)
 }
 
+/// A frame as a decode pass of the input saw it come out of the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodedFrame {
+    /// Its timestamp, ticks of the stream's time base (the decoder's best effort).
+    pub pts: i64,
+    /// Whether the decoder marks it a keyframe.
+    pub key: bool,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// A checksum of its pixels (Adler-32, as showinfo prints it), where the pass computed one.
+    pub checksum: Option<u32>,
+}
+
+/// Runs a probe about `path` like [`run_probe`], returning its stderr as well.
+fn run_probe_all(argv: &ffmpeg::argv::Argv, path: &Path) -> Result<(Vec<u8>, Vec<u8>), ProbeError> {
+    if !path.exists() {
+        return Err(ProbeError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    ffmpeg::runner::run_capture_all(argv, path).map_err(|e| match e {
+        FfmpegError::Failed {
+            subject, stderr, ..
+        } => ProbeError::NotMedia {
+            path: subject,
+            detail: stderr,
+        },
+        other => ProbeError::Tool(other),
+    })
+}
+
+/// The keyframes of video stream `stream`, decoded alone (the cheap pass: see
+/// [`ffmpeg::query::list_decoded_keyframes`]), in the order the decoder gave them, and every
+/// line the decoder complained with.
+pub fn decoded_keyframes(
+    path: &Path,
+    stream: usize,
+) -> Result<(Vec<DecodedFrame>, Vec<String>), ProbeError> {
+    let argv = ffmpeg::query::list_decoded_keyframes(path, stream);
+    let (stdout, stderr) = run_probe_all(&argv, path)?;
+    let frames = String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(',').map(str::trim);
+            let key = fields.next()? == "1";
+            let pts = fields.next()?.parse().ok()?;
+            let width = fields.next()?.parse().ok()?;
+            let height = fields.next()?.parse().ok()?;
+            Some(DecodedFrame {
+                pts,
+                key,
+                width,
+                height,
+                checksum: None,
+            })
+        })
+        .collect();
+    let complaints = String::from_utf8_lossy(&stderr)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(without_address)
+        .collect();
+    Ok((frames, complaints))
+}
+
+/// A log line without the address ffmpeg prints in its context (`[h264 @ 0x5635fbbcbe00] …`
+/// reads `[h264] …`), which differs from run to run.
+fn without_address(line: &str) -> String {
+    match line.split_once(" @ 0x") {
+        Some((context, rest)) => match rest.split_once(']') {
+            Some((address, rest)) if address.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                format!("{context}]{rest}")
+            }
+            _ => line.to_string(),
+        },
+        None => line.to_string(),
+    }
+}
+
+/// The frames of video stream `stream` as the decoder gives them (every frame, or with
+/// `keyframes_only` the keyframes decoded alone), in output order, each with its pixels'
+/// checksum (see [`ffmpeg::query::describe_decoded_frames`]). Frames without a timestamp are
+/// left out.
+pub fn decoded_frames(
+    path: &Path,
+    stream: usize,
+    keyframes_only: bool,
+) -> Result<Vec<DecodedFrame>, ProbeError> {
+    let argv = ffmpeg::query::describe_decoded_frames(path, stream, keyframes_only);
+    let (_, stderr) = run_probe_all(&argv, path)?;
+    Ok(String::from_utf8_lossy(&stderr)
+        .lines()
+        .filter_map(showinfo_frame)
+        .collect())
+}
+
+/// A frame of a `showinfo` line (`… n:   3 pts:  12800 pts_time:0.5 pos: 4321 fmt:yuv420p
+/// sar:1/1 s:320x240 i:P iskey:1 type:I checksum:94B9705D …`); `None` for other lines.
+fn showinfo_frame(line: &str) -> Option<DecodedFrame> {
+    let (_, fields) = line.split_once("] n:")?;
+    let mut tokens = fields.split_whitespace().skip(1);
+    let mut value_of = std::collections::HashMap::new();
+    while let Some(token) = tokens.next() {
+        match token.split_once(':') {
+            Some((key, "")) => {
+                if let Some(value) = tokens.next() {
+                    value_of.insert(key, value);
+                }
+            }
+            Some((key, value)) => {
+                value_of.insert(key, value);
+            }
+            None => {}
+        }
+    }
+    let (width, height) = value_of.get("s")?.split_once('x')?;
+    Some(DecodedFrame {
+        pts: value_of.get("pts")?.parse().ok()?,
+        key: *value_of.get("iskey")? == "1",
+        width: width.parse().ok()?,
+        height: height.parse().ok()?,
+        checksum: value_of
+            .get("checksum")
+            .and_then(|c| u32::from_str_radix(c, 16).ok()),
+    })
+}
+
 /// The time of the first decoded frame of a file's first audio stream, seconds, if it has one.
 pub fn first_audio_frame_time(path: &Path) -> Result<Option<f64>, ProbeError> {
     let json: Value = run_json(&ffmpeg::query::probe_first_audio_frame(path), path)?;
@@ -576,6 +706,43 @@ mod tests {
             packets: Some(packets),
             info: None,
         }
+    }
+
+    #[test]
+    fn showinfo_lines_give_each_frame_and_nothing_else() {
+        let line = "[Parsed_showinfo_0 @ 0x55d7af12e800] n:   0 pts: 493200 pts_time:5.48    pos:    89112 fmt:yuv420p sar:1/1 s:320x240 i:P iskey:1 type:I checksum:94B9705D plane_checksum:[7A5355E4 3264725F 912DA80B] mean:[122 128 129]";
+        assert_eq!(
+            showinfo_frame(line),
+            Some(DecodedFrame {
+                pts: 493200,
+                key: true,
+                width: 320,
+                height: 240,
+                checksum: Some(0x94B9_705D),
+            })
+        );
+        let negative = "[Parsed_showinfo_0 @ 0x1] n:  12 pts:  -1024 pts_time:-0.08 pos: 48 fmt:yuv420p sar:0/1 s:64x48 i:P iskey:0 type:B checksum:0000ABCD";
+        assert_eq!(
+            showinfo_frame(negative).map(|f| (f.pts, f.key)),
+            Some((-1024, false))
+        );
+        let config = "[Parsed_showinfo_0 @ 0x1] config in time_base: 1/90000, frame_rate: 25/1";
+        assert_eq!(showinfo_frame(config), None);
+        let no_pts =
+            "[Parsed_showinfo_0 @ 0x1] n:   1 pts:NOPTS pts_time:NOPTS pos: 1 s:64x48 iskey:0";
+        assert_eq!(showinfo_frame(no_pts), None);
+    }
+
+    #[test]
+    fn log_lines_lose_their_addresses() {
+        assert_eq!(
+            without_address("[h264 @ 0x5635fbbcbe00] error while decoding MB 0 3"),
+            "[h264] error while decoding MB 0 3"
+        );
+        assert_eq!(
+            without_address("Last message repeated 1 times"),
+            "Last message repeated 1 times"
+        );
     }
 
     fn chosen(streams: &[VideoStream]) -> Option<usize> {

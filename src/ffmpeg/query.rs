@@ -43,6 +43,48 @@ pub fn list_decoded_video_frames(path: &Path, stream: usize) -> Argv {
     video_csv(path, stream, "frame=key_frame,best_effort_timestamp")
 }
 
+/// ffprobe decoding only the keyframes of video stream `stream` (`-skip_frame nokey`: a few
+/// frames a second, cheap next to a full decode) and listing each as CSV
+/// `key_frame,best_effort_timestamp,width,height`; what the decoder finds wrong goes to stderr.
+pub fn list_decoded_keyframes(path: &Path, stream: usize) -> Argv {
+    let mut argv = Argv::new("ffprobe");
+    argv.push_all(["-v", "error", "-skip_frame", "nokey", "-select_streams"]);
+    argv.push(stream.to_string());
+    argv.push_all([
+        "-show_entries",
+        "frame=key_frame,best_effort_timestamp,width,height",
+        "-of",
+        "csv=p=0",
+        "-protocol_whitelist",
+        "file",
+    ]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// ffmpeg decoding video stream `stream` of a file — every frame, or with `keyframes_only` its
+/// keyframes alone — and describing each frame that comes out on stderr (the `showinfo`
+/// filter): its timestamp in ticks of the stream's time base (`-copyts`), size, keyframe flag
+/// and a checksum of its pixels.
+pub fn describe_decoded_frames(path: &Path, stream: usize, keyframes_only: bool) -> Argv {
+    let mut argv = Argv::new("ffmpeg");
+    argv.push_all([
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "info",
+        "-copyts",
+    ]);
+    if keyframes_only {
+        argv.push_all(["-skip_frame", "nokey"]);
+    }
+    argv.input_file(path);
+    argv.push("-map").push(format!("0:{stream}"));
+    argv.push_all(["-an", "-sn", "-dn", "-vf", "showinfo", "-f", "null", "-"]);
+    argv
+}
+
 /// ffprobe decoding the first frame of a file's first audio stream and printing its time.
 pub fn probe_first_audio_frame(path: &Path) -> Argv {
     show_entries(

@@ -416,6 +416,12 @@ fn unregister(pgid: i32) {
 /// names the file it is about, for the error message. A command killed because vre was
 /// interrupted is [`FfmpegError::Interrupted`].
 pub fn run_capture(argv: &Argv, subject: &Path) -> Result<Vec<u8>, FfmpegError> {
+    run_capture_all(argv, subject).map(|(stdout, _)| stdout)
+}
+
+/// [`run_capture`], returning stderr as well as stdout: for commands that report on stderr
+/// (ffmpeg's `showinfo`, decoder errors).
+pub fn run_capture_all(argv: &Argv, subject: &Path) -> Result<(Vec<u8>, Vec<u8>), FfmpegError> {
     let mut cmd = argv.command();
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     guard(&mut cmd, None);
@@ -428,7 +434,7 @@ pub fn run_capture(argv: &Argv, subject: &Path) -> Result<Vec<u8>, FfmpegError> 
         source,
     })?;
     if output.status.success() {
-        Ok(output.stdout)
+        Ok((output.stdout, output.stderr))
     } else if interrupted() {
         Err(FfmpegError::Interrupted {
             program: argv.program(),

@@ -186,6 +186,12 @@ fn encode_frames(
             }
         }
     }
+    if !plan.source.size_changes.is_empty() {
+        // Frames of another size go through the one filter graph (its scale filter follows
+        // them) instead of rebuilding it, which would start the chain's frame logs, counts and
+        // time origin over mid-chunk.
+        argv.push_all(["-reinit_filter", "0"]);
+    }
     argv.input_file(&plan.input.path);
     argv.push("-map").push(video_map(plan));
     argv.push_all([
@@ -242,6 +248,14 @@ fn video_chain(
     }
     if let Some(size) = plan.normalize.as_ref().and_then(|n| n.size) {
         chain.push(format!("scale={}:{}", size.width, size.height));
+    } else if !plan.source.size_changes.is_empty() {
+        // Where the input changes size, serial ffmpeg scales every frame to the first size (the
+        // scaler it puts at the end of the graph it rebuilds keeps the output's size); a plain
+        // scale filter does the same to every frame of every chunk.
+        chain.push(format!(
+            "scale={}:{}",
+            plan.source.width, plan.source.height
+        ));
     }
     if let Some(filter) = &plan.video_filter {
         chain.push(filter.clone());

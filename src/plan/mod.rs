@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod chain;
 pub mod chunking;
+pub mod decoding;
 pub mod filter_files;
 pub mod preroll;
 
@@ -17,8 +18,8 @@ use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::FrameLogs;
 use crate::plandir::schema::{
-    AudioPlan, AudioTrack, Chunk, Chunking, EncoderSettings, FileStamp, GopSettings, InputRecord,
-    Normalize, OutputSpec, Plan, Playback, Rational, Size, SourceFacts, SplitStrategy,
+    AudioPlan, AudioTrack, Chunk, Chunking, DecodeCheck, EncoderSettings, FileStamp, GopSettings,
+    InputRecord, Normalize, OutputSpec, Plan, Playback, Rational, Size, SourceFacts, SplitStrategy,
 };
 use crate::sys::fsio;
 use crate::sys::input_file::{self, InputFileError, Unusable};
@@ -106,6 +107,8 @@ pub struct PlanRequest {
     /// `--video-stream`: the input stream to render, by its index in the file (`None`: the one
     /// serial ffmpeg's default stream choice takes).
     pub video_stream: Option<usize>,
+    /// `--check-decoding`: decode the whole video at plan time, whatever the keyframe pass shows.
+    pub check_decoding: bool,
 }
 
 /// A plan that cannot work, found before anything is written.
@@ -691,6 +694,8 @@ struct Analysis {
     video: probe::VideoInfo,
     /// Every frame's timestamp.
     index: FrameIndex,
+    /// What decoding taught about its video (its `index` is the one above).
+    decoded: decoding::Findings,
     /// Its size, time and content hash (an error here is reported after the plan's own checks).
     record: Result<InputRecord, PlanError>,
 }
@@ -785,22 +790,40 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
     check_input_files(req)?;
     let input_path = absolute(&req.input)?;
     // Independent reads at once: streams, packet timestamps (and ffmpeg's version) in one
-    // ffprobe, the content hash, the audio's first frame.
-    let (probed, record, audio_start) = std::thread::scope(|scope| {
+    // ffprobe, then what the decoder makes of the video; the content hash; the audio's first
+    // frame.
+    let (analysed, record) = std::thread::scope(|scope| {
         let record = scope.spawn(|| file_record(&input_path));
         let audio_start = scope.spawn(|| probe::first_audio_frame_time(&input_path));
-        let probed = probe::probe_with_video_packets(&input_path);
-        let record = record.join().expect("hashing does not panic");
-        let audio_start = audio_start.join().expect("the audio probe does not panic");
-        (probed, record, audio_start)
+        let analysed = read_video(req, &input_path, || {
+            audio_start.join().expect("the audio probe does not panic")
+        });
+        (analysed, record.join().expect("hashing does not panic"))
     });
-    let scanned = probed?;
+    let (info, video, decoded) = analysed?;
+    Ok(Analysis {
+        path: input_path,
+        info,
+        video,
+        index: decoded.index.clone(),
+        decoded,
+        record,
+    })
+}
+
+/// The streams of the input, its video stream and what decoding it taught; `audio_start`
+/// gives the time of its first audio frame.
+fn read_video(
+    req: &PlanRequest,
+    input_path: &Path,
+    audio_start: impl FnOnce() -> Result<Option<f64>, ProbeError>,
+) -> Result<(probe::MediaInfo, probe::VideoInfo, decoding::Findings), PlanError> {
+    let scanned = probe::probe_with_video_packets(input_path)?;
     let mut info = scanned.info.clone();
     if let Some(audio) = info.audio.as_mut() {
-        audio.first_frame_time = audio_start?;
+        audio.first_frame_time = audio_start()?;
     }
-    let video = chosen_video_stream(req.video_stream, &input_path, &info)?;
-    info.video = Some(video.clone());
+    let mut video = chosen_video_stream(req.video_stream, input_path, &info)?;
     let mut packets = scanned.packets_of(video.stream_index);
     if let Some(format) = info
         .format_name
@@ -811,7 +834,7 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
         // (B-frames, decoder delay); a lossless conversion keeps every frame.
         let fix = "ffmpeg -i INPUT -map 0:v:0 -c:v ffv1 -level 3 INPUT.mkv".to_string();
         return Err(ProbeError::Elementary {
-            path: input_path.clone(),
+            path: input_path.to_path_buf(),
             format: format.to_string(),
             fix,
         }
@@ -819,19 +842,96 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
     }
     if packets.iter().any(|p| p.pts.is_none()) {
         // Without stored timestamps only the decoder knows when each frame is shown.
-        packets = probe::decoded_video_frames(&input_path, video.stream_index)?;
+        packets = probe::decoded_video_frames(input_path, video.stream_index)?;
     }
     let index = FrameIndex::from_packets(video.time_base, &packets);
     if index.is_empty() {
-        return Err(ProbeError::NoFrames { path: input_path }.into());
+        return Err(ProbeError::NoFrames {
+            path: input_path.to_path_buf(),
+        }
+        .into());
     }
-    Ok(Analysis {
-        path: input_path,
-        info,
-        video,
-        index,
-        record,
-    })
+    let decoded = decoding::learn(input_path, video.stream_index, index, req.check_decoding)?;
+    if decoded.index.is_empty() {
+        return Err(ProbeError::NoFrames {
+            path: input_path.to_path_buf(),
+        }
+        .into());
+    }
+    if let Some((width, height)) = decoded.first_size {
+        (video.width, video.height) = (width, height);
+    }
+    info.video = Some(video.clone());
+    Ok((info, video, decoded))
+}
+
+/// Refuses what a mid-stream change of the input makes vre unable to render as the serial
+/// command does: a size change under `--vf` or `--fps` (serial ffmpeg rebuilds its filter graph
+/// there: every filter starts over, the fps filter losing the frame it holds), and frames the
+/// decoder cannot produce amid the video without `--fps` (the serial command fills their slots
+/// with copies of the frames beside them).
+fn check_stream_changes(
+    req: &PlanRequest,
+    path: &Path,
+    decoded: &decoding::Findings,
+) -> Result<(), PlanError> {
+    let index = &decoded.index;
+    if let Some(change) = decoded.size_changes.first() {
+        let at = format!(
+            "{} changes its frame size at input frame {} ({:.3} s, to {}x{})",
+            path.display(),
+            change.frame,
+            index.time_of((change.frame as usize).min(index.len() - 1)),
+            change.width,
+            change.height
+        );
+        let split = "render it without that option (every frame is then scaled to the first size, as serial ffmpeg does), or cut the input at the change and render each part";
+        if req
+            .video_filter
+            .as_deref()
+            .is_some_and(|f| !f.trim().is_empty())
+        {
+            return Err(bad(
+                "--vf",
+                format!("{at}; serial ffmpeg rebuilds its filter graph there (every filter starts over and its output is scaled to the first size), which a chunk cannot reproduce; {split}"),
+            ));
+        }
+        if req.fps.is_some() {
+            return Err(bad(
+                "--fps",
+                format!("{at}; serial ffmpeg rebuilds its filter graph there (the fps filter starts over, losing the frame it holds), which a chunk cannot reproduce; {split}"),
+            ));
+        }
+    }
+    let (first, last) = (index.pts[0], index.pts[index.len() - 1]);
+    let amid: Vec<i64> = decoded
+        .dropped
+        .iter()
+        .copied()
+        .filter(|&p| p > first && p < last)
+        .collect();
+    if let (Some(&from), None) = (amid.first(), req.fps) {
+        return Err(bad(
+            "--fps",
+            format!(
+                "{} frame(s) of {} do not decode (damaged, from {:.3} s); serial ffmpeg fills their slots with copies of the frames beside them, which vre reproduces only on an explicit grid: pass --fps {} (the frames -vf fps gives), or a --range that leaves them out",
+                amid.len(),
+                path.display(),
+                index.seconds(from),
+                index_rate_hint(index)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A round frame rate near the index's, for messages.
+fn index_rate_hint(index: &FrameIndex) -> String {
+    let span = index.seconds(index.pts[index.len() - 1] - index.pts[0]);
+    match index.len() > 1 && span > 0.0 {
+        true => format!("{}", ((index.len() - 1) as f64 / span).round().max(1.0)),
+        false => "25".to_string(),
+    }
 }
 
 /// The output grid: normalisation, frame rate, frame count and lead-in frames.
@@ -882,9 +982,10 @@ fn output_grid(
 fn source_facts(
     info: &probe::MediaInfo,
     video: probe::VideoInfo,
-    index: &FrameIndex,
+    decoded: &decoding::Findings,
     lead: u64,
 ) -> SourceFacts {
+    let index = &decoded.index;
     SourceFacts {
         video_stream: Some(video.stream_index as u32),
         codec: video.codec,
@@ -896,6 +997,12 @@ fn source_facts(
         has_audio: info.audio.is_some(),
         start_micros: (info.start_time * 1e6).round() as i64,
         lead_frames: lead,
+        size_changes: decoded.size_changes.clone(),
+        decode_check: decoded.full_decode.clone().map(|reason| DecodeCheck {
+            reason,
+            dropped_frames: decoded.dropped.len() as u64,
+            damaged_keyframes: decoded.damaged_keyframes.len() as u64,
+        }),
     }
 }
 
@@ -976,6 +1083,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let (container, codec) = container_and_codec(req)?;
     let analysis = analyse(req)?;
     let (crf, preset, pix_fmt) = encoder_knobs(req, codec, &analysis.video.pix_fmt)?;
+    check_stream_changes(req, &analysis.path, &analysis.decoded)?;
     let (normalize, rate, total, lead) = output_grid(req, &analysis)?;
     check_rate_representable(rate, container, req.fps.is_some())?;
     let Analysis {
@@ -983,6 +1091,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         info,
         video,
         index,
+        decoded,
         record: input,
     } = analysis;
     let encoded_index = index.encode();
@@ -1046,7 +1155,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         vre_version: env!("CARGO_PKG_VERSION").to_string(),
         ffmpeg_version: info.tool_version.clone(),
         input,
-        source: source_facts(&info, video, &index, lead),
+        source: source_facts(&info, video, &decoded, lead),
         index: index.record(&encoded_index),
         output,
         normalize,

@@ -368,6 +368,8 @@ mod tests {
                 has_audio: true,
                 start_micros: 0,
                 lead_frames: 0,
+                size_changes: Vec::new(),
+                decode_check: None,
             },
             index: index.record(&encoded),
             output: OutputSpec {

@@ -196,6 +196,39 @@ pub struct SourceFacts {
     /// Output frames before the first video frame, where the video starts after the container
     /// does: serial ffmpeg fills them by repeating the first frame, and so does vre.
     pub lead_frames: u64,
+    /// Where the frame size changes mid-stream (a broadcast switching resolution, a resized
+    /// screen capture): serial ffmpeg scales every frame to the first size (`width`, `height`),
+    /// and so does every chunk. Empty (and left out) where the size never changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub size_changes: Vec<SizeChange>,
+    /// What decoding the whole video at plan time found, where it was decoded (the frame index
+    /// then lists the frames the decoder produces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_check: Option<DecodeCheck>,
+}
+
+/// A change of the input's frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizeChange {
+    /// The first input frame (its position in the frame index) of the new size.
+    pub frame: u64,
+    /// The new width.
+    pub width: u32,
+    /// The new height.
+    pub height: u32,
+}
+
+/// What decoding the whole video at plan time found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecodeCheck {
+    /// Why it was decoded (what the keyframe pass showed, or `--check-decoding`).
+    pub reason: String,
+    /// Packets the decoder produces no frame for: left out of the frame index, as the serial
+    /// command's decoder leaves them out.
+    pub dropped_frames: u64,
+    /// Keyframes that decode differently alone than after the frames before them (damaged and
+    /// concealed): no chunk starts decoding at them.
+    pub damaged_keyframes: u64,
 }
 
 /// The frame index as planned (`index.bin`): its blake3 ties the file to the plan hash.

@@ -463,6 +463,8 @@ pub fn synthetic_plan_dir(
             has_audio: false,
             start_micros: 0,
             lead_frames: 0,
+            size_changes: Vec::new(),
+            decode_check: None,
         },
         index: index.record(&encoded_index),
         output: OutputSpec {
