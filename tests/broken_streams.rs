@@ -287,10 +287,40 @@ fn leading_frames_of_an_open_gop_cut_mid_stream_are_left_out_as_serial_ffmpeg_le
     assert_same_frames(&ranged, &whole[10..70], "range");
 }
 
+/// A 4 s, 25 fps H.264 transport stream with keyframes every 25 frames whose keyframe at frame
+/// 50 is damaged as by a reception error: 100 bytes of the payload of one of its TS packets
+/// XORed (the packet headers intact).
+fn damaged_ts_keyframe(dir: &Path) -> PathBuf {
+    let clean = dir.join("clean.ts");
+    ts(
+        &clean,
+        "testsrc2=size=320x240:rate=25:duration=4",
+        false,
+        &["-g", "25"],
+    );
+    let keyframes: Vec<u64> = video_packets(&clean)
+        .into_iter()
+        .filter(|p| p.1.starts_with('K'))
+        .map(|p| p.2)
+        .collect();
+    let mut bytes = std::fs::read(&clean).unwrap();
+    // The PES of the keyframe at frame 50 starts in the TS packet at its position; ten
+    // packets on, the middle of a payload.
+    let packet = (keyframes[2] / 188 * 188 + 10 * 188) as usize;
+    for byte in &mut bytes[packet + 40..packet + 140] {
+        *byte ^= 0xA5;
+    }
+    let damaged = dir.join("concealed.ts");
+    std::fs::write(&damaged, bytes).unwrap();
+    damaged
+}
+
 #[test]
 fn a_damaged_keyframe_the_decoder_conceals_is_never_where_a_chunk_starts_decoding() {
     let t = temp_dir();
-    let (_, input) = damaged_keyframe(t.path(), "concealed.mp4", (0.3, 200));
+    // A transport stream: its packets are a sign to look, and the keyframes' decode shows the
+    // damage, without asking.
+    let input = damaged_ts_keyframe(t.path());
     let (text, source) = plan(&input, &t.path().join("job.vre"), &["--chunk-frames", "25"]);
     assert_eq!(source["decode_check"]["damaged_keyframes"], 1, "{source}");
     assert_eq!(source["decode_check"]["dropped_frames"], 0, "{source}");
@@ -315,15 +345,37 @@ fn a_damaged_keyframe_the_decoder_conceals_is_never_where_a_chunk_starts_decodin
 fn frames_that_do_not_decode_amid_the_video_are_refused_without_fps_and_follow_the_fps_filter_with_it(
 ) {
     let t = temp_dir();
-    // The keyframe's length prefix damaged: the decoder gives no frame for it.
+    // The keyframe's length prefix damaged: the decoder gives no frame for it. In an MP4 nothing
+    // in the packets shows it: the chunk that meets it fails, naming --check-decoding.
     let (_, input) = damaged_keyframe(t.path(), "dropped.mp4", (0.0, 8));
+    let unchecked = run_vre(args![
+        "run",
+        input,
+        "-o",
+        t.path().join("unchecked.mp4"),
+        "-q",
+        "--chunk-frames",
+        "25",
+        "--max-attempts",
+        "1"
+    ]);
+    assert_eq!(unchecked.status.code(), Some(80), "{}", stderr(&unchecked));
+    assert!(
+        stderr(&unchecked).contains("--check-decoding"),
+        "{}",
+        stderr(&unchecked)
+    );
     assert_refused(
         &input,
         &t.path().join("refused.vre"),
-        &[],
+        &["--check-decoding"],
         &["--fps", "1 frame(s)", "do not decode", "2.000 s"],
     );
-    let (text, source) = plan(&input, &t.path().join("job.vre"), &["--fps", "25"]);
+    let (text, source) = plan(
+        &input,
+        &t.path().join("job.vre"),
+        &["--fps", "25", "--check-decoding"],
+    );
     assert_eq!(source["decode_check"]["dropped_frames"], 1, "{source}");
     assert!(
         text.contains("1 frame(s) the decoder cannot produce"),
@@ -331,7 +383,11 @@ fn frames_that_do_not_decode_amid_the_video_are_refused_without_fps_and_follow_t
     );
     let (whole, _) = serial(&input, t.path(), &["-vf", "fps=25"]);
     let out = t.path().join("out.mp4");
-    let (frames, _) = render(&input, &out, &["--fps", "25", "--chunk-frames", "25"]);
+    let (frames, _) = render(
+        &input,
+        &out,
+        &["--fps", "25", "--chunk-frames", "25", "--check-decoding"],
+    );
     assert_eq!(frames.len(), whole.len());
     assert_same_frames(&frames[..50], &whole[..50], "before the damage");
     assert_same_frames(&frames[75..], &whole[75..], "after the damage");

@@ -278,6 +278,21 @@ struct PacketEntry {
     dts: Option<i64>,
     #[serde(default)]
     flags: String,
+    #[serde(default)]
+    side_data_list: Vec<Value>,
+}
+
+impl PacketEntry {
+    /// Whether the packet brings the decoder new parameters (new extradata, a change of size
+    /// or rate): the stream may change mid-way.
+    fn changes_parameters(&self) -> bool {
+        self.side_data_list.iter().any(|d| {
+            matches!(
+                d.get("side_data_type").and_then(Value::as_str),
+                Some("New Extradata" | "Param Change")
+            )
+        })
+    }
 }
 
 /// Reads the container and first video and audio streams of a file.
@@ -294,6 +309,8 @@ pub struct Scanned {
     pub info: MediaInfo,
     /// `(stream index, packet)` of every video packet.
     packets: Vec<(usize, ScannedPacket)>,
+    /// The video streams some of whose packets bring the decoder new parameters.
+    changing: Vec<usize>,
 }
 
 impl Scanned {
@@ -304,6 +321,12 @@ impl Scanned {
             .filter(|(i, _)| *i == index)
             .map(|(_, p)| *p)
             .collect()
+    }
+
+    /// Whether packets of stream `index` bring the decoder new parameters mid-way (new
+    /// extradata, a change of size): a sign that its frames may change size.
+    pub fn changes_parameters(&self, index: usize) -> bool {
+        self.changing.contains(&index)
     }
 }
 
@@ -329,7 +352,18 @@ pub fn probe_with_video_packets(path: &Path) -> Result<Scanned, ProbeError> {
         stream.packets = Some(packets.iter().filter(|(i, _)| *i == stream.index).count() as u64);
     }
     info.video = default_video_stream(&info.video_streams).and_then(|s| s.info.clone());
-    Ok(Scanned { info, packets })
+    let mut changing: Vec<usize> = output
+        .packets
+        .iter()
+        .filter(|p| video_indices.contains(&p.stream_index) && p.changes_parameters())
+        .map(|p| p.stream_index)
+        .collect();
+    changing.dedup();
+    Ok(Scanned {
+        info,
+        packets,
+        changing,
+    })
 }
 
 fn media_info(output: &ProbeOutput) -> MediaInfo {

@@ -13,12 +13,15 @@ pub fn version() -> Argv {
 
 /// ffprobe of a file's container and streams, and of its own version (the installed ffmpeg's,
 /// saving a separate `ffmpeg -version`), as JSON. With `packets`, also every packet's stream,
-/// timestamps and flags (read by demuxing the whole file, no decoding).
+/// timestamps, flags and kinds of side data (read by demuxing the whole file, no decoding).
 pub fn probe(path: &Path, packets: bool) -> Argv {
     let mut argv = Argv::ffprobe();
     argv.push_all(["-show_program_version", "-show_format", "-show_streams"]);
     if packets {
-        argv.push_all(["-show_entries", "packet=stream_index,pts,dts,flags"]);
+        argv.push_all([
+            "-show_entries",
+            "packet=stream_index,pts,dts,flags:packet_side_data=side_data_type",
+        ]);
     }
     argv.push_all(["-protocol_whitelist", "file"]);
     argv.push(file_url(path));

@@ -4,14 +4,18 @@
 //! keyframe the decoder conceals from the frames before it: decoding from it alone gives other
 //! pixels than the serial decode).
 //!
-//! The packet scan lists packets, not decodable frames. A cheap pass decodes the keyframes
-//! alone (a few frames a second): it gives the frame size at every keyframe, where sizes change
-//! for the codecs that have keyframes, and it shows trouble — the decoder complains, a keyframe
-//! gives no frame, or the first frame is not a keyframe. Only then is the whole video decoded,
-//! twice at once: every frame, as the serial command decodes it, and every keyframe alone; the
-//! frames the first pass gives become the frame index, and a keyframe is a place to start
-//! decoding only where both passes give it the same pixels. Intra-only streams (every frame a
-//! keyframe) would need a full decode for the cheap pass, so they are decoded only on request
+//! The packet scan lists packets, not decodable frames, so it is read for signs: a first frame
+//! that is not a keyframe, a transport or program stream or FLV (broadcast and capture, where
+//! sizes change in-band and reception damages packets), VP8, VP9 or AV1 (which change size at
+//! any keyframe), packets that bring the decoder new parameters. Only where one shows, a cheap
+//! pass decodes the keyframes alone (a few frames a second): it gives the frame size at every
+//! keyframe, where sizes change for the codecs that have keyframes, and it shows trouble — the
+//! decoder complains, a keyframe gives no frame, or the first frame is not a keyframe. Only then
+//! is the whole video decoded, twice at once: every frame, as the serial command decodes it, and
+//! every keyframe alone; the frames the first pass gives become the frame index, and a keyframe
+//! is a place to start decoding only where both passes give it the same pixels. Intra-only
+//! streams (every frame a keyframe) would need a full decode for the cheap pass, and damage
+//! that shows no sign is found only by decoding everything: both on request
 //! (`--check-decoding`).
 
 use crate::ffmpeg::probe::{self, DecodedFrame, ProbeError};
@@ -37,26 +41,66 @@ pub struct Findings {
     pub damaged_keyframes: Vec<i64>,
 }
 
+/// How closely to look at what the decoder makes of the video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Look {
+    /// The packets show no sign of change or damage: trust the packet scan.
+    Not,
+    /// The packets show a sign (the reason): decode the keyframes alone.
+    Keyframes(String),
+    /// Decode the whole video (`--check-decoding`).
+    Everything,
+}
+
+/// What in the packet scan calls for a look at the decoder's output (see the module's
+/// documentation), for video stream `video` of a file whose scan is `scanned` and frame index
+/// `index`; `None` when nothing does.
+pub fn signs(
+    scanned: &probe::Scanned,
+    video: &probe::VideoInfo,
+    index: &FrameIndex,
+) -> Option<String> {
+    if index.key.first() == Some(&false) {
+        return Some("its first frame is not a keyframe".to_string());
+    }
+    let container = scanned
+        .info
+        .format_name
+        .split(',')
+        .find(|f| matches!(*f, "mpegts" | "mpeg" | "flv"));
+    if let Some(container) = container {
+        return Some(format!("a {container} stream"));
+    }
+    if matches!(video.codec.as_str(), "vp8" | "vp9" | "av1") {
+        return Some(format!("{} video", video.codec));
+    }
+    scanned
+        .changes_parameters(video.stream_index)
+        .then(|| "its packets bring the decoder new parameters".to_string())
+}
+
 /// Learns what the decoder makes of video stream `stream` of `path`, whose packet scan gave
-/// `index`; `decode_all` decodes the whole video whatever the cheap pass shows.
+/// `index`, looking as closely as `look` says.
 pub fn learn(
     path: &Path,
     stream: usize,
     index: FrameIndex,
-    decode_all: bool,
+    look: Look,
 ) -> Result<Findings, ProbeError> {
     let intra_only = index.key.iter().all(|&k| k);
     let mut findings = Findings {
         index,
         first_size: None,
         size_changes: Vec::new(),
-        full_decode: decode_all.then(|| "--check-decoding asked for it".to_string()),
+        full_decode: (look == Look::Everything)
+            .then(|| "--check-decoding asked for it".to_string()),
         dropped: Vec::new(),
         damaged_keyframes: Vec::new(),
     };
-    if findings.full_decode.is_none() && !intra_only {
+    if let (Look::Keyframes(sign), false) = (&look, intra_only) {
         let (keyframes, complaints) = probe::decoded_keyframes(path, stream)?;
-        findings.full_decode = trouble(&findings.index, &keyframes, &complaints);
+        findings.full_decode =
+            trouble(&findings.index, &keyframes, &complaints).map(|t| format!("{sign}; {t}"));
         let mut keyframes = keyframes;
         keyframes.sort_by_key(|f| f.pts);
         let (first_size, changes) = size_runs(&findings.index, &keyframes);

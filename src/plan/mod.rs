@@ -851,7 +851,15 @@ fn read_video(
         }
         .into());
     }
-    let decoded = decoding::learn(input_path, video.stream_index, index, req.check_decoding)?;
+    let look = match (
+        req.check_decoding,
+        decoding::signs(&scanned, &video, &index),
+    ) {
+        (true, _) => decoding::Look::Everything,
+        (false, Some(sign)) => decoding::Look::Keyframes(sign),
+        (false, None) => decoding::Look::Not,
+    };
+    let decoded = decoding::learn(input_path, video.stream_index, index, look)?;
     if decoded.index.is_empty() {
         return Err(ProbeError::NoFrames {
             path: input_path.to_path_buf(),
