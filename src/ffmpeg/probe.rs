@@ -503,12 +503,12 @@ fn run_probe_all(argv: &ffmpeg::argv::Argv, path: &Path) -> Result<(Vec<u8>, Vec
     })
 }
 
-/// The keyframes of video stream `stream`, decoded alone (the cheap pass: see
-/// [`ffmpeg::query::list_decoded_keyframes`]), in the order the decoder gave them, and every
-/// line the decoder complained with.
+/// The keyframes of video stream `stream` (`None`: the first that is not an attached picture),
+/// decoded alone (the cheap pass: see [`ffmpeg::query::list_decoded_keyframes`]), in the order
+/// the decoder gave them, and every line the decoder complained with.
 pub fn decoded_keyframes(
     path: &Path,
-    stream: usize,
+    stream: Option<usize>,
 ) -> Result<(Vec<DecodedFrame>, Vec<String>), ProbeError> {
     let argv = ffmpeg::query::list_decoded_keyframes(path, stream);
     let (stdout, stderr) = run_probe_all(&argv, path)?;

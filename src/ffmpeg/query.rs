@@ -46,13 +46,14 @@ pub fn list_decoded_video_frames(path: &Path, stream: usize) -> Argv {
     video_csv(path, stream, "frame=key_frame,best_effort_timestamp")
 }
 
-/// ffprobe decoding only the keyframes of video stream `stream` (`-skip_frame nokey`: a few
-/// frames a second, cheap next to a full decode) and listing each as CSV
-/// `key_frame,best_effort_timestamp,width,height`; what the decoder finds wrong goes to stderr.
-pub fn list_decoded_keyframes(path: &Path, stream: usize) -> Argv {
+/// ffprobe decoding only the keyframes of video stream `stream` (`None`: the first that is not
+/// an attached picture) with `-skip_frame nokey` (a few frames a second, cheap next to a full
+/// decode) and listing each as CSV `key_frame,best_effort_timestamp,width,height`; what the
+/// decoder finds wrong goes to stderr.
+pub fn list_decoded_keyframes(path: &Path, stream: Option<usize>) -> Argv {
     let mut argv = Argv::new("ffprobe");
     argv.push_all(["-v", "error", "-skip_frame", "nokey", "-select_streams"]);
-    argv.push(stream.to_string());
+    argv.push(stream.map_or("V:0".to_string(), |n| n.to_string()));
     argv.push_all([
         "-show_entries",
         "frame=key_frame,best_effort_timestamp,width,height",

@@ -41,6 +41,40 @@ pub struct Findings {
     pub damaged_keyframes: Vec<i64>,
 }
 
+/// What the keyframe pass gave: the keyframes decoded alone and the decoder's complaints.
+pub type KeyframePass = Result<(Vec<DecodedFrame>, Vec<String>), ProbeError>;
+
+/// Whether the file's first bytes are those of an MPEG transport stream (188- or 192-byte
+/// packets), a program stream or FLV: containers whose packets are a sign to look at the
+/// keyframes ([`signs`]). The keyframe pass of such a file can start with its packet scan
+/// instead of after it.
+pub fn starts_like_a_stream_to_look_at(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 400];
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        let mut filled = 0;
+        while filled < head.len() {
+            match f.read(&mut head[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        Ok(filled)
+    });
+    let Ok(read) = read else {
+        return false;
+    };
+    let sync_every = |offset: usize, size: usize| {
+        (0..3)
+            .map(|k| offset + k * size)
+            .all(|at| at < read && head[at] == 0x47)
+    };
+    sync_every(0, 188)
+        || sync_every(4, 192)
+        || head[..read].starts_with(&[0, 0, 1, 0xBA])
+        || head[..read].starts_with(b"FLV")
+}
+
 /// How closely to look at what the decoder makes of the video.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Look {
@@ -80,12 +114,14 @@ pub fn signs(
 }
 
 /// Learns what the decoder makes of video stream `stream` of `path`, whose packet scan gave
-/// `index`, looking as closely as `look` says.
+/// `index`, looking as closely as `look` says; `early` is the keyframe pass of that stream, where
+/// it already ran.
 pub fn learn(
     path: &Path,
     stream: usize,
     index: FrameIndex,
     look: Look,
+    early: Option<KeyframePass>,
 ) -> Result<Findings, ProbeError> {
     let intra_only = index.key.iter().all(|&k| k);
     let mut findings = Findings {
@@ -98,7 +134,10 @@ pub fn learn(
         damaged_keyframes: Vec::new(),
     };
     if let (Look::Keyframes(sign), false) = (&look, intra_only) {
-        let (keyframes, complaints) = probe::decoded_keyframes(path, stream)?;
+        let (keyframes, complaints) = match early {
+            Some(pass) => pass?,
+            None => probe::decoded_keyframes(path, Some(stream))?,
+        };
         findings.full_decode =
             trouble(&findings.index, &keyframes, &complaints).map(|t| format!("{sign}; {t}"));
         let mut keyframes = keyframes;
@@ -225,6 +264,35 @@ mod tests {
             pts: pts.to_vec(),
             key: (0..pts.len()).map(|k| keys.contains(&k)).collect(),
         }
+    }
+
+    #[test]
+    fn transport_and_program_streams_and_flv_are_known_by_their_first_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: Vec<u8>| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            starts_like_a_stream_to_look_at(&path)
+        };
+        let packets = |size: usize, offset: usize| {
+            let mut bytes = vec![0u8; 3 * size];
+            for k in 0..3 {
+                bytes[offset + k * size] = 0x47;
+            }
+            bytes
+        };
+        assert!(file("a.ts", packets(188, 0)));
+        assert!(file("a.m2ts", packets(192, 4)));
+        assert!(file("a.mpg", vec![0, 0, 1, 0xBA, 0x44]));
+        assert!(file("a.flv", b"FLV\x01".to_vec()));
+        assert!(!file("a.mp4", b"\0\0\0\x20ftypisom".to_vec()));
+        assert!(
+            !file("short.ts", vec![0x47; 10]),
+            "one sync byte is not a stream"
+        );
+        assert!(!starts_like_a_stream_to_look_at(
+            &dir.path().join("missing")
+        ));
     }
 
     #[test]

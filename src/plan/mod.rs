@@ -792,12 +792,16 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
     // Independent reads at once: streams, packet timestamps (and ffmpeg's version) in one
     // ffprobe, then what the decoder makes of the video; the content hash; the audio's first
     // frame.
+    // A file that will be looked at (a transport stream …) has its first video stream's
+    // keyframes decoded alongside the scan; used if that is the stream chosen.
     let (analysed, record) = std::thread::scope(|scope| {
         let record = scope.spawn(|| file_record(&input_path));
         let audio_start = scope.spawn(|| probe::first_audio_frame_time(&input_path));
-        let analysed = read_video(req, &input_path, || {
-            audio_start.join().expect("the audio probe does not panic")
-        });
+        let early = (!req.check_decoding && decoding::starts_like_a_stream_to_look_at(&input_path))
+            .then(|| scope.spawn(|| probe::decoded_keyframes(&input_path, None)));
+        let early = || early.map(|pass| pass.join().expect("the keyframe pass does not panic"));
+        let audio_start = || audio_start.join().expect("the audio probe does not panic");
+        let analysed = read_video(req, &input_path, audio_start, early);
         (analysed, record.join().expect("hashing does not panic"))
     });
     let (info, video, decoded) = analysed?;
@@ -812,11 +816,13 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
 }
 
 /// The streams of the input, its video stream and what decoding it taught; `audio_start`
-/// gives the time of its first audio frame.
+/// gives the time of its first audio frame, `early` the keyframe pass of its first video stream
+/// that is not an attached picture, where one was started with the scan.
 fn read_video(
     req: &PlanRequest,
     input_path: &Path,
     audio_start: impl FnOnce() -> Result<Option<f64>, ProbeError>,
+    early: impl FnOnce() -> Option<decoding::KeyframePass>,
 ) -> Result<(probe::MediaInfo, probe::VideoInfo, decoding::Findings), PlanError> {
     let scanned = probe::probe_with_video_packets(input_path)?;
     let mut info = scanned.info.clone();
@@ -859,7 +865,13 @@ fn read_video(
         (false, Some(sign)) => decoding::Look::Keyframes(sign),
         (false, None) => decoding::Look::Not,
     };
-    let decoded = decoding::learn(input_path, video.stream_index, index, look)?;
+    let first_video = info
+        .video_streams
+        .iter()
+        .find(|s| !s.attached_pic)
+        .map(|s| s.index);
+    let early = early().filter(|_| first_video == Some(video.stream_index));
+    let decoded = decoding::learn(input_path, video.stream_index, index, look, early)?;
     if decoded.index.is_empty() {
         return Err(ProbeError::NoFrames {
             path: input_path.to_path_buf(),
