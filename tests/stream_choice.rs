@@ -217,6 +217,30 @@ fn cover_art_is_never_rendered_as_the_video() {
     ]);
     // The cover (96x96) is larger than the video (64x48): only its disposition keeps it out.
     assert_eq!(planned_stream(&input, t.path(), &[]), 0);
+    // A Matroska attachment named as a cover is read as an attached picture too.
+    let attached = t.path().join("with-attachment.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=25:duration=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-attach",
+        cover.to_str().unwrap(),
+        "-metadata:s:t:0",
+        "mimetype=image/png",
+        "-metadata:s:t:0",
+        "filename=cover.png",
+        attached.to_str().unwrap(),
+    ]);
+    assert_eq!(planned_stream(&attached, t.path(), &[]), 0);
+    assert_eq!(
+        render(&attached, &t.path().join("attached.mp4"), &[]),
+        serial_frames(&attached, t.path(), &[], None)
+    );
     let out = t.path().join("out.mp4");
     let whole = serial_frames(&input, t.path(), &[], None);
     assert_same_frames(&render(&input, &out, &["--chunks", "2"]), &whole, "video");

@@ -49,10 +49,13 @@ pub fn list_decoded_video_frames(path: &Path, stream: usize) -> Argv {
 /// ffprobe decoding only the keyframes of video stream `stream` (`None`: the first that is not
 /// an attached picture) with `-skip_frame nokey` (a few frames a second, cheap next to a full
 /// decode) and listing each as CSV `key_frame,best_effort_timestamp,width,height`; what the
-/// decoder finds wrong goes to stderr.
+/// decoder finds wrong goes to stderr. One decoder thread: what a damaged stream gives (and the
+/// order of the complaints) then does not depend on thread timing, so planning again gives the
+/// same plan.
 pub fn list_decoded_keyframes(path: &Path, stream: Option<usize>) -> Argv {
     let mut argv = Argv::new("ffprobe");
-    argv.push_all(["-v", "error", "-skip_frame", "nokey", "-select_streams"]);
+    argv.push_all(["-v", "error", "-threads", "1", "-skip_frame", "nokey"]);
+    argv.push("-select_streams");
     argv.push(stream.map_or("V:0".to_string(), |n| n.to_string()));
     argv.push_all([
         "-show_entries",
@@ -69,7 +72,7 @@ pub fn list_decoded_keyframes(path: &Path, stream: Option<usize>) -> Argv {
 /// ffmpeg decoding video stream `stream` of a file — every frame, or with `keyframes_only` its
 /// keyframes alone — and describing each frame that comes out on stderr (the `showinfo`
 /// filter): its timestamp in ticks of the stream's time base (`-copyts`), size, keyframe flag
-/// and a checksum of its pixels.
+/// and a checksum of its pixels. One decoder thread, as for [`list_decoded_keyframes`].
 pub fn describe_decoded_frames(path: &Path, stream: usize, keyframes_only: bool) -> Argv {
     let mut argv = Argv::new("ffmpeg");
     argv.push_all([
@@ -79,6 +82,8 @@ pub fn describe_decoded_frames(path: &Path, stream: usize, keyframes_only: bool)
         "-loglevel",
         "info",
         "-copyts",
+        "-threads",
+        "1",
     ]);
     if keyframes_only {
         argv.push_all(["-skip_frame", "nokey"]);
