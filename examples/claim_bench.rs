@@ -127,6 +127,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
             blake3: fsio::hash_file(&input).unwrap().1,
         },
         source: SourceFacts {
+            video_stream: None,
             codec: "h264".to_string(),
             width: 1280,
             height: 720,
@@ -138,6 +139,8 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
             lead_frames: 0,
             timecode: None,
             mastering_display: false,
+            size_changes: Vec::new(),
+            decode_check: None,
         },
         index: index.record(&encoded_index),
         output: OutputSpec {

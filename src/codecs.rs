@@ -59,6 +59,15 @@ impl Container {
         }
     }
 
+    /// The highest frame rate whose frames all get distinct timestamps in this container:
+    /// Matroska and WebM store milliseconds (`None`: no limit a frame rate reaches).
+    pub fn max_frame_rate(self) -> Option<u32> {
+        match self {
+            Container::Mkv | Container::Webm => Some(1000),
+            Container::Mp4 | Container::Mov | Container::Png => None,
+        }
+    }
+
     /// Whether the container has a movie header that `+faststart` moves to the front.
     pub fn is_quicktime(self) -> bool {
         matches!(self, Container::Mp4 | Container::Mov)

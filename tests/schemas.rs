@@ -45,6 +45,7 @@ fn files_vre_writes_match_their_schemas() {
         "2".as_ref(),
         "--audio".as_ref(),
         track.as_ref(),
+        "--check-decoding".as_ref(),
     ]);
     vre_ok(["work".as_ref(), plan_dir.as_os_str(), "-q".as_ref()]);
 
@@ -74,6 +75,7 @@ fn files_vre_writes_match_their_schemas() {
     check("stages.schema.json", &plan_dir.join("stages.json"));
     let plan = read_json(&plan_dir.join("plan.json"));
     assert_eq!(plan["audio"]["tracks"].as_array().map(Vec::len), Some(2));
+    assert!(plan["source"]["decode_check"].is_object(), "{plan}");
 
     // A schema that accepted anything would prove nothing: a damaged sidecar must fail it.
     let schema =

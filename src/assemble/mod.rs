@@ -522,8 +522,15 @@ pub fn concat_quote(path: &str) -> String {
 /// that breaks the frame rate. The durations are differences of the chunk boundaries' exact
 /// times rounded to microseconds, so their running sum is always within half a microsecond of
 /// the true boundary: rounding never accumulates, however many chunks there are.
+///
+/// Where the chunks state no frame rate, each entry also turns off ffmpeg's guess of it
+/// ([`ffmpeg::mux::rate_from_timestamps`]).
 fn write_concat_list(dir: &PlanDir, loaded: &LoadedPlan) -> Result<PathBuf, PlanDirError> {
     let rate = loaded.plan.output.frame_rate;
+    let no_guess = match ffmpeg::mux::rate_from_timestamps(&loaded.plan) {
+        true => "option fpsprobesize 0\n",
+        false => "",
+    };
     let mut list = String::from("ffconcat version 1.0\n");
     for chunk in &loaded.chunks {
         let output = dir.output(&loaded.plan, TaskId::Chunk(chunk.index));
@@ -531,7 +538,7 @@ fn write_concat_list(dir: &PlanDir, loaded: &LoadedPlan) -> Result<PathBuf, Plan
         let micros = rate.frame_time_micros_round(chunk.end_frame)
             - rate.frame_time_micros_round(chunk.start_frame);
         list.push_str(&format!(
-            "file {}\nduration {}\n",
+            "file {}\n{no_guess}duration {}\n",
             concat_quote(&relative),
             micros_to_seconds_text(micros)
         ));

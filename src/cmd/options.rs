@@ -96,6 +96,16 @@ pub struct PlanOptions {
     /// [default: the one ffmpeg picks: packets, then the default flag, then most channels].
     #[arg(long = "audio-stream", value_name = "N|all", value_parser = audio::parse_audio_streams)]
     pub audio_stream: Option<AudioStreams>,
+    /// The input's video stream to render, by its index in the file as ffprobe lists it
+    /// [default: the one `ffmpeg -i INPUT OUT` renders, by packets, default disposition and size;
+    /// cover art last].
+    #[arg(long = "video-stream", value_name = "N")]
+    pub video_stream: Option<usize>,
+    /// Decode the whole video at plan time to learn which frames decode and where decoding can
+    /// start (vre does on its own when decoding the keyframes shows damage; needed for
+    /// intra-only inputs such as ProRes or MJPEG, whose keyframes are every frame).
+    #[arg(long = "check-decoding")]
+    pub check_decoding: bool,
     /// Replace a different plan in the planDir (outputs the new plan can use are kept).
     #[arg(long)]
     pub force: bool,
@@ -211,6 +221,8 @@ impl PlanOptions {
             },
             subtitles: self.subtitle_stream.unwrap_or_default(),
             audio_streams: self.audio_stream.unwrap_or_default(),
+            video_stream: self.video_stream,
+            check_decoding: self.check_decoding,
         }
     }
 }

@@ -137,6 +137,37 @@ fn describe_audio(plan: &Plan) -> String {
         .join("; ")
 }
 
+/// What vre learnt about frames that change or break mid-way, and what it does about them, one
+/// line each.
+fn stream_notes(loaded: &LoadedPlan) -> String {
+    let source = &loaded.plan.source;
+    let mut notes = String::new();
+    if let Some(first) = source.size_changes.first() {
+        notes.push_str(&format!(
+            "  note       the frame size changes {} time(s) (first at input frame {}, to {}x{}): every frame is scaled to {}x{}, as serial ffmpeg does\n",
+            source.size_changes.len(),
+            first.frame,
+            first.width,
+            first.height,
+            source.width,
+            source.height
+        ));
+    }
+    if let Some(check) = &source.decode_check {
+        notes.push_str(&format!(
+            "  note       the whole video was decoded at plan time ({}): {} frame(s) the decoder cannot produce are left out, as serial ffmpeg's decoder leaves them out\n",
+            check.reason, check.dropped_frames
+        ));
+        if check.damaged_keyframes > 0 {
+            notes.push_str(&format!(
+                "  note       {} damaged keyframe(s) the decoder conceals: no chunk starts decoding at them, but concealment depends on the decoder's threads, so frames there may differ from the serial command's (whose own differ between machines)\n",
+                check.damaged_keyframes
+            ));
+        }
+    }
+    notes
+}
+
 /// A human description of a plan and of what writing it did.
 pub fn describe_plan(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) -> String {
     let plan = &loaded.plan;
@@ -169,12 +200,15 @@ pub fn describe_plan(dir: &PlanDir, loaded: &LoadedPlan, outcome: &PlanOutcome) 
         None => String::new(),
     };
     format!(
-        "vre: {what}: {}\n{}{}  plan hash  {}\n  input      {} ({}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n  data       {}\n",
+        "vre: {what}: {}\n{}{}  plan hash  {}\n  input      {} ({}{}x{}, {} fps, {} frames)\n  output     {} {}x{} at {} fps{grid}\n  range      frames {}..{} ({} frames, {:.3} s)\n  chunks     {} of {}..{} frames, split by {}\n  filter     {}\n  preroll    {} frames: {}\n  encoder    {}, keyint {}\n  audio      {}\n  data       {}\n",
         dir.root().display(),
-        timing_notes(loaded),
+        timing_notes(loaded) + &stream_notes(loaded),
         picture_notes(loaded),
         plan.plan_hash,
         plan.input.path.display(),
+        plan.source
+            .video_stream
+            .map_or(String::new(), |n| format!("stream {n}: ")),
         plan.source.width,
         plan.source.height,
         plan.source.frame_rate,

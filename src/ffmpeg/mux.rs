@@ -25,7 +25,13 @@ pub fn assemble(
     temp_output: &Path,
 ) -> Argv {
     let mut argv = Argv::ffmpeg();
-    argv.push_all(["-f", "concat", "-safe", "1"]);
+    if rate_from_timestamps(plan) {
+        // Every chunk's list entry turns the guess off too, which the concat demuxer allows
+        // only when it is not in safe mode; the list names vre's own chunks only.
+        argv.push_all(["-fpsprobesize", "0", "-f", "concat", "-safe", "0"]);
+    } else {
+        argv.push_all(["-f", "concat", "-safe", "1"]);
+    }
     argv.input_file(concat_list);
     for file in audio {
         argv.input_file(file);
@@ -88,6 +94,16 @@ fn push_video_stream_facts(argv: &mut Argv, plan: &Plan) {
         argv.push("-metadata:s:v:0")
             .push(format!("timecode={timecode}"));
     }
+}
+
+/// Whether assembly must keep ffmpeg from guessing the chunks' frame rate: chunks that travel
+/// as NUT state none, and ffmpeg's guess when reading them rounds a rate near a "standard" one
+/// to it (26.777 fps to 26.75), which a stream copy into Matroska (or WebM) would state as the
+/// output's (its default duration). Without the guess (`fpsprobesize 0`, for the concat demuxer
+/// and every chunk it opens) the output states the rate of the chunks' timestamps, as the serial
+/// command's does. MP4 and MOV chunks state their rate exactly.
+pub fn rate_from_timestamps(plan: &Plan) -> bool {
+    plan.encoder.codec.chunk_format().0 == "nut" && plan.output.container.max_frame_rate().is_some()
 }
 
 /// The name pattern of the frames of a PNG sequence, for the image2 muxer.

@@ -9,9 +9,11 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The first video stream of a file.
+/// A video stream of a file: the one vre renders (see [`default_video_stream`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoInfo {
+    /// Index of the stream in the file (`-map 0:N`).
+    pub stream_index: usize,
     /// Codec name.
     pub codec: String,
     /// Width.
@@ -111,8 +113,11 @@ pub struct MediaInfo {
     pub duration: Option<f64>,
     /// Start time of the container, seconds (ffmpeg counts timestamps from it).
     pub start_time: f64,
-    /// First video stream (attached pictures such as cover art are not video).
+    /// The video stream serial ffmpeg renders by default ([`default_video_stream`]); where the
+    /// packets were not scanned, every stream counts as having packets.
     pub video: Option<VideoInfo>,
+    /// Every video stream of the file, attached pictures (cover art) included, in file order.
+    pub video_streams: Vec<VideoStream>,
     /// Every audio stream, in file order.
     pub audio_streams: Vec<AudioInfo>,
     /// How many streams of any kind the file has.
@@ -164,6 +169,73 @@ pub struct ContainerFacts {
     /// The libavcodec of the ffprobe that read it, as ffmpeg names itself in encoder tags
     /// (`Lavc59.37.100`).
     pub libavcodec: String,
+}
+
+/// A video stream as ffmpeg's default stream choice weighs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoStream {
+    /// Index of the stream in the file.
+    pub index: usize,
+    /// Width (0 where the container does not say).
+    pub width: u32,
+    /// Height (0 where the container does not say).
+    pub height: u32,
+    /// Whether it has the default disposition.
+    pub default: bool,
+    /// Whether it is an attached picture (cover art): one image, not a video.
+    pub attached_pic: bool,
+    /// Its packets in the file (`None`: not scanned).
+    pub packets: Option<u64>,
+    /// What vre needs to render it (`None` where ffprobe states no frame rate or time base).
+    pub info: Option<VideoInfo>,
+}
+
+impl VideoStream {
+    /// One line for people: `stream 2 (wmv2, 320x240, 50 packets)`.
+    pub fn describe(&self) -> String {
+        let codec = self.info.as_ref().map_or("video", |i| i.codec.as_str());
+        let what = match (self.attached_pic, self.packets) {
+            (true, _) => "attached picture".to_string(),
+            (false, Some(0)) => "no packets".to_string(),
+            (false, Some(n)) => format!("{n} packets"),
+            (false, None) => "packets not counted".to_string(),
+        };
+        format!(
+            "stream {} ({codec}, {}x{}, {what})",
+            self.index, self.width, self.height
+        )
+    }
+}
+
+/// The video stream the default serial command (`ffmpeg -i IN OUT`, no `-map`) renders, by
+/// ffmpeg 5.1's rule (`open_output_file`): the highest score, the first on a tie, where a stream
+/// scores width × height, plus 100,000,000 if it had packets while probing, plus 5,000,000 for
+/// the default disposition, and an attached picture scores 1; the winner's default bonus is
+/// taken off again, and a winner left at 0 means no video at all. "Had packets while probing"
+/// is read as "has packets in the file" (an unscanned stream counts as having them): they
+/// differ only for a stream whose first packet lies beyond ffmpeg's probing (5 MB, 5 s).
+pub fn default_video_stream(streams: &[VideoStream]) -> Option<&VideoStream> {
+    let score = |s: &VideoStream| -> i64 {
+        if s.attached_pic {
+            return 1;
+        }
+        i64::from(s.width) * i64::from(s.height)
+            + 100_000_000 * i64::from(s.packets != Some(0))
+            + 5_000_000 * i64::from(s.default)
+    };
+    let mut best: Option<(&VideoStream, i64)> = None;
+    for stream in streams {
+        let s = score(stream);
+        if s > best.map_or(0, |(_, b)| b) {
+            best = Some((stream, s));
+        }
+    }
+    let (stream, s) = best?;
+    let kept = match stream.attached_pic {
+        true => s,
+        false => s - 5_000_000 * i64::from(stream.default),
+    };
+    (kept > 0).then_some(stream)
 }
 
 /// Timing of one stream of a finished file.
@@ -328,6 +400,21 @@ struct PacketEntry {
     duration: Option<i64>,
     #[serde(default)]
     flags: String,
+    #[serde(default)]
+    side_data_list: Vec<Value>,
+}
+
+impl PacketEntry {
+    /// Whether the packet brings the decoder new parameters (new extradata, a change of size
+    /// or rate): the stream may change mid-way.
+    fn changes_parameters(&self) -> bool {
+        self.side_data_list.iter().any(|d| {
+            matches!(
+                d.get("side_data_type").and_then(Value::as_str),
+                Some("New Extradata" | "Param Change")
+            )
+        })
+    }
 }
 
 /// Reads the container and first video and audio streams of a file.
@@ -336,25 +423,69 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
     Ok(media_info(&output))
 }
 
-/// [`probe`], and the packets of the file's first video stream (as ffmpeg's `0:v:0` picks it)
-/// in file order, read by demuxing only (no decoding): the frame index is made from them. One
-/// ffprobe reads both.
-pub fn probe_with_video_packets(
-    path: &Path,
-) -> Result<(MediaInfo, Vec<ScannedPacket>), ProbeError> {
+/// What the probe and packet scan of a file found: its streams, and the packets of its video
+/// streams in file order (read by demuxing only, no decoding).
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// The streams and the container, every video stream's packets counted.
+    pub info: MediaInfo,
+    /// `(stream index, packet)` of every video packet.
+    packets: Vec<(usize, ScannedPacket)>,
+    /// The video streams some of whose packets bring the decoder new parameters.
+    changing: Vec<usize>,
+}
+
+impl Scanned {
+    /// The packets of stream `index`, in file order: the frame index is made from them.
+    pub fn packets_of(&self, index: usize) -> Vec<ScannedPacket> {
+        self.packets
+            .iter()
+            .filter(|(i, _)| *i == index)
+            .map(|(_, p)| *p)
+            .collect()
+    }
+
+    /// Whether packets of stream `index` bring the decoder new parameters mid-way (new
+    /// extradata, a change of size): a sign that its frames may change size.
+    pub fn changes_parameters(&self, index: usize) -> bool {
+        self.changing.contains(&index)
+    }
+}
+
+/// [`probe`], and the packets of every video stream: one ffprobe reads both. The packets tell
+/// which video streams are empty, so [`MediaInfo::video`] is the stream ffmpeg's default choice
+/// takes ([`default_video_stream`]).
+pub fn probe_with_video_packets(path: &Path) -> Result<Scanned, ProbeError> {
     let output: ProbeOutput = run_json(&ffmpeg::query::probe(path, true), path)?;
-    let first_video = output
-        .streams
-        .iter()
-        .find(|s| text(s, "codec_type").as_deref() == Some("video"))
-        .and_then(|s| number::<usize>(s, "index"));
-    let packets = output
+    let mut info = media_info(&output);
+    let video_indices: Vec<usize> = info.video_streams.iter().map(|s| s.index).collect();
+    let packets: Vec<(usize, ScannedPacket)> = output
         .packets
         .iter()
-        .filter(|p| Some(p.stream_index) == first_video)
-        .map(|p| ScannedPacket::with_flags(p.pts, p.dts, &p.flags))
+        .filter(|p| video_indices.contains(&p.stream_index))
+        .map(|p| {
+            (
+                p.stream_index,
+                ScannedPacket::with_flags(p.pts, p.dts, &p.flags),
+            )
+        })
         .collect();
-    Ok((media_info(&output), packets))
+    for stream in &mut info.video_streams {
+        stream.packets = Some(packets.iter().filter(|(i, _)| *i == stream.index).count() as u64);
+    }
+    info.video = default_video_stream(&info.video_streams).and_then(|s| s.info.clone());
+    let mut changing: Vec<usize> = output
+        .packets
+        .iter()
+        .filter(|p| video_indices.contains(&p.stream_index) && p.changes_parameters())
+        .map(|p| p.stream_index)
+        .collect();
+    changing.dedup();
+    Ok(Scanned {
+        info,
+        packets,
+        changing,
+    })
 }
 
 fn media_info(output: &ProbeOutput) -> MediaInfo {
@@ -365,31 +496,51 @@ fn media_info(output: &ProbeOutput) -> MediaInfo {
             .and_then(Value::as_i64)
             == Some(1)
     };
-    let video = streams
+    let has_disposition = |s: &Value, key: &str| {
+        s.get("disposition")
+            .and_then(|d| d.get(key))
+            .and_then(Value::as_i64)
+            == Some(1)
+    };
+    let video_streams: Vec<VideoStream> = streams
         .iter()
-        .find(|s| text(s, "codec_type").as_deref() == Some("video") && !is_attached_picture(s))
-        .and_then(|s| {
-            Some(VideoInfo {
-                codec: text(s, "codec_name").unwrap_or_default(),
-                width: number(s, "width")?,
-                height: number(s, "height")?,
-                frame_rate: rational(s, "r_frame_rate")
-                    .or_else(|| rational(s, "avg_frame_rate"))?,
-                avg_frame_rate: rational(s, "avg_frame_rate"),
-                pix_fmt: text(s, "pix_fmt").unwrap_or_default(),
-                time_base: rational(s, "time_base")?,
-                timecode: tag(s, "timecode").or_else(|| tag(&output.format, "timecode")),
-                mastering_display: s
-                    .get("side_data_list")
-                    .and_then(Value::as_array)
-                    .is_some_and(|list| {
-                        list.iter().any(|d| {
-                            text(d, "side_data_type").as_deref()
-                                == Some("Mastering display metadata")
-                        })
-                    }),
+        .filter(|s| text(s, "codec_type").as_deref() == Some("video"))
+        .filter_map(|s| {
+            let index = number(s, "index")?;
+            Some(VideoStream {
+                index,
+                width: number(s, "width").unwrap_or(0),
+                height: number(s, "height").unwrap_or(0),
+                default: has_disposition(s, "default"),
+                attached_pic: is_attached_picture(s),
+                packets: None,
+                info: (|| {
+                    Some(VideoInfo {
+                        stream_index: index,
+                        codec: text(s, "codec_name").unwrap_or_default(),
+                        width: number(s, "width")?,
+                        height: number(s, "height")?,
+                        frame_rate: rational(s, "r_frame_rate")
+                            .or_else(|| rational(s, "avg_frame_rate"))?,
+                        avg_frame_rate: rational(s, "avg_frame_rate"),
+                        pix_fmt: text(s, "pix_fmt").unwrap_or_default(),
+                        time_base: rational(s, "time_base")?,
+                        timecode: tag(s, "timecode").or_else(|| tag(&output.format, "timecode")),
+                        mastering_display: s
+                            .get("side_data_list")
+                            .and_then(Value::as_array)
+                            .is_some_and(|list| {
+                                list.iter().any(|d| {
+                                    text(d, "side_data_type").as_deref()
+                                        == Some("Mastering display metadata")
+                                })
+                            }),
+                    })
+                })(),
             })
-        });
+        })
+        .collect();
+    let video = default_video_stream(&video_streams).and_then(|s| s.info.clone());
     let start_time = number(&output.format, "start_time").unwrap_or(0.0);
     let audio_streams = streams
         .iter()
@@ -444,6 +595,7 @@ fn media_info(output: &ProbeOutput) -> MediaInfo {
         duration: number(format, "duration"),
         start_time: number(format, "start_time").unwrap_or(0.0),
         video,
+        video_streams,
         audio_streams,
         stream_count: streams.len(),
         tool_version: text(&output.program_version, "version")
@@ -519,11 +671,14 @@ pub fn container_facts_of(path: &Path) -> Result<ContainerFacts, ProbeError> {
     Ok(container_facts(&output))
 }
 
-/// The frames of a file's first video stream as its decoder gives them, in output order, each
+/// The frames of video stream `stream` of a file as its decoder gives them, in output order, each
 /// with ffmpeg's best-effort timestamp: for files whose packets lack timestamps (AVI with
 /// B-frames), where only decoding tells which time each frame is shown at.
-pub fn decoded_video_frames(path: &Path) -> Result<Vec<ScannedPacket>, ProbeError> {
-    let stdout = run_probe(&ffmpeg::query::list_decoded_video_frames(path), path)?;
+pub fn decoded_video_frames(path: &Path, stream: usize) -> Result<Vec<ScannedPacket>, ProbeError> {
+    let stdout = run_probe(
+        &ffmpeg::query::list_decoded_video_frames(path, stream),
+        path,
+    )?;
     let mut frames: Vec<ScannedPacket> = String::from_utf8_lossy(&stdout)
         .lines()
         .filter_map(|line| {
@@ -552,6 +707,136 @@ pub fn decoded_video_frames(path: &Path) -> Result<Vec<ScannedPacket>, ProbeErro
         }
     }
     Ok(frames)
+}
+
+/// A frame as a decode pass of the input saw it come out of the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodedFrame {
+    /// Its timestamp, ticks of the stream's time base (the decoder's best effort).
+    pub pts: i64,
+    /// Whether the decoder marks it a keyframe.
+    pub key: bool,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// A checksum of its pixels (Adler-32, as showinfo prints it), where the pass computed one.
+    pub checksum: Option<u32>,
+}
+
+/// Runs a probe about `path` like [`run_probe`], returning its stderr as well.
+fn run_probe_all(argv: &ffmpeg::argv::Argv, path: &Path) -> Result<(Vec<u8>, Vec<u8>), ProbeError> {
+    if !path.exists() {
+        return Err(ProbeError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    ffmpeg::runner::run_capture_all(argv, path).map_err(|e| match e {
+        FfmpegError::Failed {
+            subject, stderr, ..
+        } => ProbeError::NotMedia {
+            path: subject,
+            detail: stderr,
+        },
+        other => ProbeError::Tool(other),
+    })
+}
+
+/// The keyframes of video stream `stream` (`None`: the first that is not an attached picture),
+/// decoded alone (the cheap pass: see [`ffmpeg::query::list_decoded_keyframes`]), in the order
+/// the decoder gave them, and every line the decoder complained with.
+pub fn decoded_keyframes(
+    path: &Path,
+    stream: Option<usize>,
+) -> Result<(Vec<DecodedFrame>, Vec<String>), ProbeError> {
+    let argv = ffmpeg::query::list_decoded_keyframes(path, stream);
+    let (stdout, stderr) = run_probe_all(&argv, path)?;
+    let frames = String::from_utf8_lossy(&stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(',').map(str::trim);
+            let key = fields.next()? == "1";
+            let pts = fields.next()?.parse().ok()?;
+            let width = fields.next()?.parse().ok()?;
+            let height = fields.next()?.parse().ok()?;
+            Some(DecodedFrame {
+                pts,
+                key,
+                width,
+                height,
+                checksum: None,
+            })
+        })
+        .collect();
+    let complaints = String::from_utf8_lossy(&stderr)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(without_address)
+        .collect();
+    Ok((frames, complaints))
+}
+
+/// A log line without the address ffmpeg prints in its context (`[h264 @ 0x5635fbbcbe00] …`
+/// reads `[h264] …`), which differs from run to run.
+fn without_address(line: &str) -> String {
+    match line.split_once(" @ 0x") {
+        Some((context, rest)) => match rest.split_once(']') {
+            Some((address, rest)) if address.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                format!("{context}]{rest}")
+            }
+            _ => line.to_string(),
+        },
+        None => line.to_string(),
+    }
+}
+
+/// The frames of video stream `stream` as the decoder gives them (every frame, or with
+/// `keyframes_only` the keyframes decoded alone), in output order, each with its pixels'
+/// checksum (see [`ffmpeg::query::describe_decoded_frames`]). Frames without a timestamp are
+/// left out.
+pub fn decoded_frames(
+    path: &Path,
+    stream: usize,
+    keyframes_only: bool,
+) -> Result<Vec<DecodedFrame>, ProbeError> {
+    let argv = ffmpeg::query::describe_decoded_frames(path, stream, keyframes_only);
+    let (_, stderr) = run_probe_all(&argv, path)?;
+    Ok(String::from_utf8_lossy(&stderr)
+        .lines()
+        .filter_map(showinfo_frame)
+        .collect())
+}
+
+/// A frame of a `showinfo` line (`… n:   3 pts:  12800 pts_time:0.5 pos: 4321 fmt:yuv420p
+/// sar:1/1 s:320x240 i:P iskey:1 type:I checksum:94B9705D …`); `None` for other lines.
+fn showinfo_frame(line: &str) -> Option<DecodedFrame> {
+    let (_, fields) = line.split_once("] n:")?;
+    let mut tokens = fields.split_whitespace().skip(1);
+    let mut value_of = std::collections::HashMap::new();
+    while let Some(token) = tokens.next() {
+        match token.split_once(':') {
+            Some((key, "")) => {
+                if let Some(value) = tokens.next() {
+                    value_of.insert(key, value);
+                }
+            }
+            Some((key, value)) => {
+                value_of.insert(key, value);
+            }
+            None => {}
+        }
+    }
+    let (width, height) = value_of.get("s")?.split_once('x')?;
+    Some(DecodedFrame {
+        pts: value_of.get("pts")?.parse().ok()?,
+        key: *value_of.get("iskey")? == "1",
+        width: width.parse().ok()?,
+        height: height.parse().ok()?,
+        checksum: value_of
+            .get("checksum")
+            .and_then(|c| u32::from_str_radix(c, 16).ok()),
+    })
 }
 
 /// The pixel formats an encoder takes, in the order it lists them (`ffmpeg -h encoder=NAME`'s
@@ -663,10 +948,15 @@ pub fn chunk_facts_by_ffprobe(path: &Path) -> Result<(u64, StreamFacts), ProbeEr
     Ok((frames, facts))
 }
 
-/// Scene cuts: the times (seconds from the input's start) where ffmpeg's scdet filter scores a
-/// change of at least `threshold` percent, with their scores.
-pub fn scene_cuts(path: &Path, threshold: f64) -> Result<Vec<(f64, f64)>, ProbeError> {
-    let stdout = ffmpeg::runner::run_capture(&ffmpeg::query::detect_scenes(path, threshold), path)?;
+/// Scene cuts in video stream `stream`: the times (seconds from the input's start) where ffmpeg's
+/// scdet filter scores a change of at least `threshold` percent, with their scores.
+pub fn scene_cuts(
+    path: &Path,
+    stream: usize,
+    threshold: f64,
+) -> Result<Vec<(f64, f64)>, ProbeError> {
+    let argv = ffmpeg::query::detect_scenes(path, stream, threshold);
+    let stdout = ffmpeg::runner::run_capture(&argv, path)?;
     let text = String::from_utf8_lossy(&stdout);
     // scdet tags every frame with a score and cut frames also with a time; the metadata
     // filter prints one block per frame: `frame:N pts:P pts_time:T`, then `key=value` lines.
@@ -769,6 +1059,18 @@ mod tests {
         }
     }
 
+    fn video_stream(index: usize, (width, height): (u32, u32), packets: u64) -> VideoStream {
+        VideoStream {
+            index,
+            width,
+            height,
+            default: false,
+            attached_pic: false,
+            packets: Some(packets),
+            info: None,
+        }
+    }
+
     #[test]
     fn the_default_audio_stream_is_ffmpegs_pick() {
         let pick = |streams: &[AudioInfo]| default_audio_stream(streams);
@@ -782,5 +1084,86 @@ mod tests {
         // A declared stream that never had a packet nor known channels is not mapped.
         assert_eq!(pick(&[stream(0, 0, true)]), None);
         assert_eq!(pick(&[]), None);
+    }
+
+    #[test]
+    fn showinfo_lines_give_each_frame_and_nothing_else() {
+        let line = "[Parsed_showinfo_0 @ 0x55d7af12e800] n:   0 pts: 493200 pts_time:5.48    pos:    89112 fmt:yuv420p sar:1/1 s:320x240 i:P iskey:1 type:I checksum:94B9705D plane_checksum:[7A5355E4 3264725F 912DA80B] mean:[122 128 129]";
+        assert_eq!(
+            showinfo_frame(line),
+            Some(DecodedFrame {
+                pts: 493200,
+                key: true,
+                width: 320,
+                height: 240,
+                checksum: Some(0x94B9_705D),
+            })
+        );
+        let negative = "[Parsed_showinfo_0 @ 0x1] n:  12 pts:  -1024 pts_time:-0.08 pos: 48 fmt:yuv420p sar:0/1 s:64x48 i:P iskey:0 type:B checksum:0000ABCD";
+        assert_eq!(
+            showinfo_frame(negative).map(|f| (f.pts, f.key)),
+            Some((-1024, false))
+        );
+        let config = "[Parsed_showinfo_0 @ 0x1] config in time_base: 1/90000, frame_rate: 25/1";
+        assert_eq!(showinfo_frame(config), None);
+        let no_pts =
+            "[Parsed_showinfo_0 @ 0x1] n:   1 pts:NOPTS pts_time:NOPTS pos: 1 s:64x48 iskey:0";
+        assert_eq!(showinfo_frame(no_pts), None);
+    }
+
+    #[test]
+    fn log_lines_lose_their_addresses() {
+        assert_eq!(
+            without_address("[h264 @ 0x5635fbbcbe00] error while decoding MB 0 3"),
+            "[h264] error while decoding MB 0 3"
+        );
+        assert_eq!(
+            without_address("Last message repeated 1 times"),
+            "Last message repeated 1 times"
+        );
+    }
+
+    fn chosen(streams: &[VideoStream]) -> Option<usize> {
+        default_video_stream(streams).map(|s| s.index)
+    }
+
+    #[test]
+    fn the_default_choice_weighs_packets_then_disposition_then_size() {
+        let empty_big = video_stream(0, (1920, 1080), 0);
+        let small = video_stream(1, (320, 240), 50);
+        assert_eq!(chosen(&[empty_big.clone(), small.clone()]), Some(1));
+        // Equal scores: the first wins.
+        assert_eq!(
+            chosen(&[small.clone(), video_stream(2, (320, 240), 9)]),
+            Some(1)
+        );
+        // The default disposition outweighs any size up to 5,000,000 pixels.
+        let tiny_default = VideoStream {
+            default: true,
+            ..video_stream(3, (64, 64), 1)
+        };
+        assert_eq!(chosen(&[small.clone(), tiny_default.clone()]), Some(3));
+        let huge = video_stream(4, (3840, 2160), 10);
+        assert_eq!(chosen(&[tiny_default, huge]), Some(4));
+        // Cover art scores 1: any other stream with packets or a size wins, none is left alone.
+        let cover = VideoStream {
+            attached_pic: true,
+            ..video_stream(5, (3000, 3000), 1)
+        };
+        assert_eq!(chosen(&[cover.clone(), small]), Some(1));
+        assert_eq!(chosen(std::slice::from_ref(&cover)), Some(5));
+        assert_eq!(chosen(&[empty_big, cover]), Some(0));
+        // Nothing that scores: no video.
+        assert_eq!(chosen(&[video_stream(6, (0, 0), 0)]), None);
+        let default_only = VideoStream {
+            default: true,
+            ..video_stream(7, (0, 0), 0)
+        };
+        assert_eq!(
+            chosen(&[default_only]),
+            None,
+            "its default bonus is taken off again"
+        );
+        assert_eq!(chosen(&[]), None);
     }
 }

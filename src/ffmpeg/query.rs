@@ -13,8 +13,8 @@ pub fn version() -> Argv {
 
 /// ffprobe of a file's container, streams and chapters, and of its own version and libraries
 /// (the installed ffmpeg's, saving a separate `ffmpeg -version`), as JSON. With `packets`, also
-/// every packet's stream, timestamps, duration and flags; without, each stream's packets counted
-/// (either way read by demuxing the whole file, no decoding).
+/// every packet's stream, timestamps, duration, flags and kinds of side data; without, each
+/// stream's packets counted (either way read by demuxing the whole file, no decoding).
 pub fn probe(path: &Path, packets: bool) -> Argv {
     let mut argv = Argv::ffprobe();
     argv.push_all([
@@ -27,7 +27,7 @@ pub fn probe(path: &Path, packets: bool) -> Argv {
     if packets {
         argv.push_all([
             "-show_entries",
-            "packet=stream_index,pts,dts,duration,flags",
+            "packet=stream_index,pts,dts,duration,flags:packet_side_data=side_data_type",
         ]);
     } else {
         argv.push("-count_packets");
@@ -37,21 +37,70 @@ pub fn probe(path: &Path, packets: bool) -> Argv {
     argv
 }
 
-/// ffprobe printing `entries` (e.g. `frame=key_frame,best_effort_timestamp`) of a file's first
-/// video stream as CSV lines without section names.
-fn video_csv(path: &Path, entries: &str) -> Argv {
+/// ffprobe printing `entries` (e.g. `frame=key_frame,best_effort_timestamp`) of a file's video
+/// stream `stream` (its index in the file) as CSV lines without section names.
+fn video_csv(path: &Path, stream: usize, entries: &str) -> Argv {
     let mut argv = Argv::new("ffprobe");
-    argv.push_all(["-v", "error", "-select_streams", "v:0", "-show_entries"]);
-    argv.push(entries);
+    argv.push_all(["-v", "error", "-select_streams"]);
+    argv.push(stream.to_string());
+    argv.push("-show_entries").push(entries);
     argv.push_all(["-of", "csv=p=0", "-protocol_whitelist", "file"]);
     argv.push(file_url(path));
     argv
 }
 
-/// ffprobe decoding the first video stream and listing its frames as CSV:
+/// ffprobe decoding video stream `stream` and listing its frames as CSV:
 /// `key_frame,best_effort_timestamp`, in ticks of the stream's time base.
-pub fn list_decoded_video_frames(path: &Path) -> Argv {
-    video_csv(path, "frame=key_frame,best_effort_timestamp")
+pub fn list_decoded_video_frames(path: &Path, stream: usize) -> Argv {
+    video_csv(path, stream, "frame=key_frame,best_effort_timestamp")
+}
+
+/// ffprobe decoding only the keyframes of video stream `stream` (`None`: the first that is not
+/// an attached picture) with `-skip_frame nokey` (a few frames a second, cheap next to a full
+/// decode) and listing each as CSV `key_frame,best_effort_timestamp,width,height`; what the
+/// decoder finds wrong goes to stderr. One decoder thread: what a damaged stream gives (and the
+/// order of the complaints) then does not depend on thread timing, so planning again gives the
+/// same plan.
+pub fn list_decoded_keyframes(path: &Path, stream: Option<usize>) -> Argv {
+    let mut argv = Argv::new("ffprobe");
+    argv.push_all(["-v", "error", "-threads", "1", "-skip_frame", "nokey"]);
+    argv.push("-select_streams");
+    argv.push(stream.map_or("V:0".to_string(), |n| n.to_string()));
+    argv.push_all([
+        "-show_entries",
+        "frame=key_frame,best_effort_timestamp,width,height",
+        "-of",
+        "csv=p=0",
+        "-protocol_whitelist",
+        "file",
+    ]);
+    argv.push(file_url(path));
+    argv
+}
+
+/// ffmpeg decoding video stream `stream` of a file — every frame, or with `keyframes_only` its
+/// keyframes alone — and describing each frame that comes out on stderr (the `showinfo`
+/// filter): its timestamp in ticks of the stream's time base (`-copyts`), size, keyframe flag
+/// and a checksum of its pixels. One decoder thread, as for [`list_decoded_keyframes`].
+pub fn describe_decoded_frames(path: &Path, stream: usize, keyframes_only: bool) -> Argv {
+    let mut argv = Argv::new("ffmpeg");
+    argv.push_all([
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-loglevel",
+        "info",
+        "-copyts",
+        "-threads",
+        "1",
+    ]);
+    if keyframes_only {
+        argv.push_all(["-skip_frame", "nokey"]);
+    }
+    argv.input_file(path);
+    argv.push("-map").push(format!("0:{stream}"));
+    argv.push_all(["-an", "-sn", "-dn", "-vf", "showinfo", "-f", "null", "-"]);
+    argv
 }
 
 /// Packets of the audio streams decoded to find each one's first frame: enough for the packets
@@ -130,12 +179,13 @@ pub fn decode_audio(path: &Path) -> Argv {
     argv
 }
 
-/// Scene detection over the whole input: ffmpeg's scdet filter, every frame's metadata printed
-/// on stdout.
-pub fn detect_scenes(path: &Path, threshold: f64) -> Argv {
+/// Scene detection over video stream `stream` of the input: ffmpeg's scdet filter, every frame's
+/// metadata printed on stdout.
+pub fn detect_scenes(path: &Path, stream: usize, threshold: f64) -> Argv {
     let mut argv = Argv::ffmpeg();
     argv.input_file(path);
-    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
+    argv.push("-map").push(format!("0:{stream}"));
+    argv.push_all(["-an", "-sn", "-dn", "-vf"]);
     argv.push(format!(
         "scdet=threshold={threshold}:sc_pass=0,metadata=mode=print:file=-"
     ));

@@ -419,7 +419,8 @@ pub fn run_capture(argv: &Argv, subject: &Path) -> Result<Vec<u8>, FfmpegError> 
     run_capture_all(argv, subject).map(|(stdout, _)| stdout)
 }
 
-/// [`run_capture`], returning stderr too: `(stdout, stderr)`.
+/// [`run_capture`], returning stderr as well as stdout: for commands that report on stderr
+/// (ffmpeg's `showinfo`, decoder errors).
 pub fn run_capture_all(argv: &Argv, subject: &Path) -> Result<(Vec<u8>, Vec<u8>), FfmpegError> {
     let mut cmd = argv.command();
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());

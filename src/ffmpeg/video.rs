@@ -13,11 +13,25 @@ use crate::plandir::schema::{
 };
 use std::path::Path;
 
-/// The fps filter run from output slot `slot` to the end of the input, frames printed as
-/// framecrc lines: how many frames the `--fps` grid has after `slot`, exactly as a serial
-/// render's fps filter makes them (end-of-stream rounding included).
+/// The `-map` of the video stream a plan renders: `0:N` for its stream index (`0:v:0` in plans
+/// written before it was recorded).
+pub fn video_map(plan: &Plan) -> String {
+    stream_map(plan.source.video_stream.map(|n| n as usize))
+}
+
+/// The `-map` of input stream `stream` (the first video stream for `None`).
+fn stream_map(stream: Option<usize>) -> String {
+    match stream {
+        Some(n) => format!("0:{n}"),
+        None => "0:v:0".to_string(),
+    }
+}
+
+/// The fps filter run over video stream `stream` of `input` from output slot `slot` to its end,
+/// frames printed as framecrc lines: how many frames the `--fps` grid has after `slot`, exactly
+/// as a serial render's fps filter makes them (end-of-stream rounding included).
 pub fn fps_grid_tail(
-    input: &Path,
+    (input, stream): (&Path, usize),
     normalize: &Normalize,
     (fps, start_ticks): (Rational, i64),
     slot: u64,
@@ -25,7 +39,8 @@ pub fn fps_grid_tail(
     let mut argv = Argv::ffmpeg();
     push_grid_seek(&mut argv, normalize, fps, slot);
     argv.input_file(input);
-    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-vf"]);
+    argv.push("-map").push(stream_map(Some(stream)));
+    argv.push_all(["-an", "-sn", "-dn", "-vf"]);
     argv.push(grid_filters(normalize, (fps, start_ticks), slot).join(","));
     argv.push_all(["-f", "framecrc", "-"]);
     argv
@@ -171,10 +186,15 @@ fn encode_frames(
             }
         }
     }
+    if !plan.source.size_changes.is_empty() {
+        // Frames of another size go through the one filter graph (its scale filter follows
+        // them) instead of rebuilding it, which would start the chain's frame logs, counts and
+        // time origin over mid-chunk.
+        argv.push_all(["-reinit_filter", "0"]);
+    }
     argv.input_file(&plan.input.path);
+    argv.push("-map").push(video_map(plan));
     argv.push_all([
-        "-map",
-        "0:v:0",
         "-an",
         "-sn",
         "-dn",
@@ -228,6 +248,14 @@ fn video_chain(
     }
     if let Some(size) = plan.normalize.as_ref().and_then(|n| n.size) {
         chain.push(format!("scale={}:{}", size.width, size.height));
+    } else if !plan.source.size_changes.is_empty() {
+        // Where the input changes size, serial ffmpeg scales every frame to the first size (the
+        // scaler it puts at the end of the graph it rebuilds keeps the output's size); a plain
+        // scale filter does the same to every frame of every chunk.
+        chain.push(format!(
+            "scale={}:{}",
+            plan.source.width, plan.source.height
+        ));
     }
     if let Some(filter) = &plan.video_filter {
         chain.push(filter.clone());
@@ -349,7 +377,7 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
     let start = plan.output.start_frame;
     let fps = plan.normalize.as_ref().and_then(|n| n.fps);
     argv.input_file(&plan.input.path);
-    argv.push_all(["-map", "0:v:0"]);
+    argv.push("-map").push(video_map(plan));
     // A range is cut by frame number, never by a seek time (stored timestamps need not be
     // multiples of the frame duration); output frames before the first input frame (the lead)
     // are not input frames.

@@ -5,6 +5,7 @@ pub mod audio;
 pub mod chain;
 pub mod chunking;
 pub mod container;
+pub mod decoding;
 pub mod filter_files;
 pub mod preroll;
 pub mod timecode;
@@ -19,9 +20,9 @@ use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::FrameLogs;
 use crate::plandir::schema::{
-    AudioPlan, AudioTrack, Chunk, Chunking, ContainerData, EncoderSettings, FileStamp, GopSettings,
-    InputRecord, MetadataMode, Normalize, OutputSpec, Plan, Playback, Rational, Size, SourceAudio,
-    SourceFacts, SplitStrategy,
+    AudioPlan, AudioTrack, Chunk, Chunking, ContainerData, DecodeCheck, EncoderSettings, FileStamp,
+    GopSettings, InputRecord, MetadataMode, Normalize, OutputSpec, Plan, Playback, Rational, Size,
+    SourceAudio, SourceFacts, SplitStrategy,
 };
 use crate::sys::fsio;
 use crate::sys::input_file::{self, InputFileError, Unusable};
@@ -113,6 +114,11 @@ pub struct PlanRequest {
     pub subtitles: container::SubtitleChoice,
     /// `--audio-stream`: which of the input's audio streams the output keeps.
     pub audio_streams: AudioStreams,
+    /// `--video-stream`: the input stream to render, by its index in the file (`None`: the one
+    /// serial ffmpeg's default stream choice takes).
+    pub video_stream: Option<usize>,
+    /// `--check-decoding`: decode the whole video at plan time, whatever the keyframe pass shows.
+    pub check_decoding: bool,
 }
 
 /// A plan that cannot work, found before anything is written.
@@ -440,6 +446,58 @@ fn lead_frames(delay: f64, rate: Rational) -> u64 {
     }
 }
 
+/// The largest numerator or denominator of a frame rate ffmpeg's `-r` reads exactly (it reads
+/// others as a nearby rate with smaller terms).
+const MAX_RATE_TERM: u64 = 1_001_000;
+
+/// Refuses an output frame rate that ffmpeg's `-r` or the output container cannot carry: every
+/// chunk would be timed at another rate than the plan's, or frames would share a timestamp, and
+/// assembly would refuse the output only after every chunk was rendered.
+fn check_rate_representable(
+    rate: Rational,
+    container: Container,
+    from_fps: bool,
+) -> Result<(), PlanError> {
+    let whose = match from_fps {
+        true => format!("--fps {rate}"),
+        false => format!("the input's frame rate {rate}"),
+    };
+    let fix = match from_fps {
+        true => "choose another --fps",
+        false => "pass --fps with the rate to render at",
+    };
+    let divisor = gcd(u64::from(rate.num), u64::from(rate.den));
+    let (num, den) = (u64::from(rate.num) / divisor, u64::from(rate.den) / divisor);
+    if num > MAX_RATE_TERM || den > MAX_RATE_TERM {
+        return Err(bad(
+            "--fps",
+            format!(
+                "{whose} ({num}/{den} in lowest terms) has a term above 1001000, and ffmpeg's -r reads such a rate as a nearby one; {fix} (e.g. {:.3})",
+                rate.as_f64()
+            ),
+        ));
+    }
+    if let Some(max) = container.max_frame_rate() {
+        if rate.as_f64() > f64::from(max) {
+            return Err(bad(
+                "--fps",
+                format!(
+                    "{whose} is above {max} fps, and {container} stores millisecond timestamps: frames would share one; {fix}, or --format mp4 or mov"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Greatest common divisor.
+fn gcd(a: u64, b: u64) -> u64 {
+    match b {
+        0 => a.max(1),
+        _ => gcd(b, a % b),
+    }
+}
+
 /// Refuses inputs whose timestamps do not follow their nominal constant frame rate (frame `k`
 /// must sit within half a frame of `k / rate`): seeking by time would pick the wrong frames.
 fn check_constant_rate(path: &Path, index: &FrameIndex, rate: Rational) -> Result<(), PlanError> {
@@ -467,7 +525,7 @@ fn check_constant_rate(path: &Path, index: &FrameIndex, rate: Rational) -> Resul
 /// running the real fps filter over the input's last seconds, so end-of-stream rounding is
 /// ffmpeg's own), and the slots before the input's first frame that copies of it fill.
 fn fps_grid(
-    input: &Path,
+    (input, stream): (&Path, usize),
     index: &FrameIndex,
     (start_time, single_stream): (f64, bool),
     fps: Rational,
@@ -494,7 +552,8 @@ fn fps_grid(
     let tail_slot = slot_of(last - 2.0).max(origin) - normalize.grid_offset_slots;
     let start_ticks =
         ffmpeg::video::start_ticks((start_time * 1e6).round() as i64, index.time_base);
-    let argv = ffmpeg::video::fps_grid_tail(input, &normalize, (fps, start_ticks), tail_slot);
+    let argv =
+        ffmpeg::video::fps_grid_tail((input, stream), &normalize, (fps, start_ticks), tail_slot);
     let stdout = ffmpeg::runner::run_capture(&argv, input)
         .map_err(|e| PlanError::Input(ProbeError::Tool(e)))?;
     let tail = String::from_utf8_lossy(&stdout)
@@ -509,7 +568,7 @@ fn fps_grid(
 /// counting the `preroll` frames each later chunk decodes first).
 fn cut_chunks(
     req: &PlanRequest,
-    input: &Path,
+    (input, stream): (&Path, usize),
     index: &FrameIndex,
     (start_time, lead): (f64, u64),
     (rate, preroll): (Rational, u64),
@@ -560,7 +619,7 @@ fn cut_chunks(
             chunking::keyframe_chunks(start, end, target, &keyframes)
         }
         SplitStrategy::Scenes => {
-            let cuts: Vec<(u64, f64)> = probe::scene_cuts(input, SCENE_THRESHOLD)?
+            let cuts: Vec<(u64, f64)> = probe::scene_cuts(input, stream, SCENE_THRESHOLD)?
                 .into_iter()
                 .map(|(t, score)| (frame_of(t), score))
                 .collect();
@@ -821,8 +880,74 @@ struct Analysis {
     video: probe::VideoInfo,
     /// Every frame's timestamp.
     index: FrameIndex,
+    /// What decoding taught about its video (its `index` is the one above).
+    decoded: decoding::Findings,
     /// Its size, time and content hash (an error here is reported after the plan's own checks).
     record: Result<InputRecord, PlanError>,
+}
+
+/// The video stream to render: `--video-stream N` (a video stream with packets, not an attached
+/// picture), or the one serial ffmpeg's default stream choice takes
+/// ([`probe::default_video_stream`]).
+fn chosen_video_stream(
+    wanted: Option<usize>,
+    path: &Path,
+    info: &probe::MediaInfo,
+) -> Result<probe::VideoInfo, PlanError> {
+    let streams = &info.video_streams;
+    let listed = || match streams.is_empty() {
+        true => "it has none".to_string(),
+        false => format!(
+            "its video streams: {}",
+            streams
+                .iter()
+                .map(probe::VideoStream::describe)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let chosen = match wanted {
+        Some(n) => {
+            let stream = streams.iter().find(|s| s.index == n).ok_or_else(|| {
+                bad(
+                    "--video-stream",
+                    format!(
+                        "{} has no video stream {n} ({}); pass the index of one, as ffprobe lists them",
+                        path.display(),
+                        listed()
+                    ),
+                )
+            })?;
+            let unusable = match (stream.attached_pic, stream.packets) {
+                (true, _) => Some("is an attached picture (cover art), not a video"),
+                (false, Some(0)) => Some("has no packets"),
+                _ => None,
+            };
+            if let Some(why) = unusable {
+                return Err(bad(
+                    "--video-stream",
+                    format!("stream {n} of {} {why} ({})", path.display(), listed()),
+                ));
+            }
+            stream
+        }
+        None => probe::default_video_stream(streams)
+            .filter(|s| !s.attached_pic)
+            .ok_or_else(|| ProbeError::NoVideo {
+                path: path.to_path_buf(),
+                what: match (info.audio_streams.first(), streams.is_empty()) {
+                    (_, false) => listed(),
+                    (Some(a), true) => format!("only audio ({})", a.codec),
+                    (None, true) => "no audio or video streams".to_string(),
+                },
+            })?,
+    };
+    chosen.info.clone().ok_or_else(|| {
+        ProbeError::NoFrames {
+            path: path.to_path_buf(),
+        }
+        .into()
+    })
 }
 
 /// Refuses, before anything opens them, inputs that are not regular files: INPUT and every
@@ -851,27 +976,48 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
     check_input_files(req)?;
     let input_path = absolute(&req.input)?;
     // Independent reads at once: streams, packet timestamps (and ffmpeg's version) in one
-    // ffprobe, the content hash, the audio's first frame.
-    let (probed, record, audio_start) = std::thread::scope(|scope| {
+    // ffprobe, then what the decoder makes of the video; the content hash; the audio's first
+    // frame.
+    // A file that will be looked at (a transport stream …) has its first video stream's
+    // keyframes decoded alongside the scan; used if that is the stream chosen.
+    let (analysed, record) = std::thread::scope(|scope| {
         let record = scope.spawn(|| file_record(&input_path));
         let audio_start = scope.spawn(|| probe::first_audio_frame_times(&input_path));
-        let probed = probe::probe_with_video_packets(&input_path);
-        let record = record.join().expect("hashing does not panic");
-        let audio_start = audio_start.join().expect("the audio probe does not panic");
-        (probed, record, audio_start)
+        let early = (!req.check_decoding && decoding::starts_like_a_stream_to_look_at(&input_path))
+            .then(|| scope.spawn(|| probe::decoded_keyframes(&input_path, None)));
+        let early = || early.map(|pass| pass.join().expect("the keyframe pass does not panic"));
+        let audio_start = || audio_start.join().expect("the audio probe does not panic");
+        let analysed = read_video(req, &input_path, audio_start, early);
+        (analysed, record.join().expect("hashing does not panic"))
     });
-    let (mut info, mut packets) = probed?;
-    let audio_start = audio_start?;
+    let (info, video, decoded) = analysed?;
+    Ok(Analysis {
+        path: input_path,
+        info,
+        video,
+        index: decoded.index.clone(),
+        decoded,
+        record,
+    })
+}
+
+/// The streams of the input, its video stream and what decoding it taught; `audio_start`
+/// gives the time of each audio stream's first frame, `early` the keyframe pass of its first video stream
+/// that is not an attached picture, where one was started with the scan.
+fn read_video(
+    req: &PlanRequest,
+    input_path: &Path,
+    audio_start: impl FnOnce() -> Result<std::collections::BTreeMap<u32, f64>, ProbeError>,
+    early: impl FnOnce() -> Option<decoding::KeyframePass>,
+) -> Result<(probe::MediaInfo, probe::VideoInfo, decoding::Findings), PlanError> {
+    let scanned = probe::probe_with_video_packets(input_path)?;
+    let mut info = scanned.info.clone();
+    let audio_start = audio_start()?;
     for audio in &mut info.audio_streams {
         audio.first_frame_time = audio_start.get(&audio.index).copied();
     }
-    let video = info.video.clone().ok_or_else(|| ProbeError::NoVideo {
-        path: input_path.clone(),
-        what: match info.audio_streams.first() {
-            Some(a) => format!("only audio ({})", a.codec),
-            None => "no audio or video streams".to_string(),
-        },
-    })?;
+    let mut video = chosen_video_stream(req.video_stream, input_path, &info)?;
+    let mut packets = scanned.packets_of(video.stream_index);
     if let Some(format) = info
         .format_name
         .split(',')
@@ -881,7 +1027,7 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
         // (B-frames, decoder delay); a lossless conversion keeps every frame.
         let fix = "ffmpeg -i INPUT -map 0:v:0 -c:v ffv1 -level 3 INPUT.mkv".to_string();
         return Err(ProbeError::Elementary {
-            path: input_path.clone(),
+            path: input_path.to_path_buf(),
             format: format.to_string(),
             fix,
         }
@@ -889,19 +1035,110 @@ fn analyse(req: &PlanRequest) -> Result<Analysis, PlanError> {
     }
     if packets.iter().any(|p| p.pts.is_none()) {
         // Without stored timestamps only the decoder knows when each frame is shown.
-        packets = probe::decoded_video_frames(&input_path)?;
+        packets = probe::decoded_video_frames(input_path, video.stream_index)?;
     }
     let index = FrameIndex::from_packets(video.time_base, &packets);
     if index.is_empty() {
-        return Err(ProbeError::NoFrames { path: input_path }.into());
+        return Err(ProbeError::NoFrames {
+            path: input_path.to_path_buf(),
+        }
+        .into());
     }
-    Ok(Analysis {
-        path: input_path,
-        info,
-        video,
-        index,
-        record,
-    })
+    let look = match (
+        req.check_decoding,
+        decoding::signs(&scanned, &video, &index),
+    ) {
+        (true, _) => decoding::Look::Everything,
+        (false, Some(sign)) => decoding::Look::Keyframes(sign),
+        (false, None) => decoding::Look::Not,
+    };
+    let first_video = info
+        .video_streams
+        .iter()
+        .find(|s| !s.attached_pic)
+        .map(|s| s.index);
+    let early = early().filter(|_| first_video == Some(video.stream_index));
+    let decoded = decoding::learn(input_path, video.stream_index, index, look, early)?;
+    if decoded.index.is_empty() {
+        return Err(ProbeError::NoFrames {
+            path: input_path.to_path_buf(),
+        }
+        .into());
+    }
+    if let Some((width, height)) = decoded.first_size {
+        (video.width, video.height) = (width, height);
+    }
+    info.video = Some(video.clone());
+    Ok((info, video, decoded))
+}
+
+/// Refuses what a mid-stream change of the input makes vre unable to render as the serial
+/// command does: a size change under `--vf` or `--fps` (serial ffmpeg rebuilds its filter graph
+/// there: every filter starts over, the fps filter losing the frame it holds), and frames the
+/// decoder cannot produce amid the video without `--fps` (the serial command fills their slots
+/// with copies of the frames beside them).
+fn check_stream_changes(
+    req: &PlanRequest,
+    path: &Path,
+    decoded: &decoding::Findings,
+) -> Result<(), PlanError> {
+    let index = &decoded.index;
+    if let Some(change) = decoded.size_changes.first() {
+        let at = format!(
+            "{} changes its frame size at input frame {} ({:.3} s, to {}x{})",
+            path.display(),
+            change.frame,
+            index.time_of((change.frame as usize).min(index.len() - 1)),
+            change.width,
+            change.height
+        );
+        let split = "render it without that option (every frame is then scaled to the first size, as serial ffmpeg does), or cut the input at the change and render each part";
+        if req
+            .video_filter
+            .as_deref()
+            .is_some_and(|f| !f.trim().is_empty())
+        {
+            return Err(bad(
+                "--vf",
+                format!("{at}; serial ffmpeg rebuilds its filter graph there (every filter starts over and its output is scaled to the first size), which a chunk cannot reproduce; {split}"),
+            ));
+        }
+        if req.fps.is_some() {
+            return Err(bad(
+                "--fps",
+                format!("{at}; serial ffmpeg rebuilds its filter graph there (the fps filter starts over, losing the frame it holds), which a chunk cannot reproduce; {split}"),
+            ));
+        }
+    }
+    let (first, last) = (index.pts[0], index.pts[index.len() - 1]);
+    let amid: Vec<i64> = decoded
+        .dropped
+        .iter()
+        .copied()
+        .filter(|&p| p > first && p < last)
+        .collect();
+    if let (Some(&from), None) = (amid.first(), req.fps) {
+        return Err(bad(
+            "--fps",
+            format!(
+                "{} frame(s) of {} do not decode (damaged, from {:.3} s); serial ffmpeg fills their slots with copies of the frames beside them, which vre reproduces only on an explicit grid: pass --fps {} (the frames -vf fps gives), or a --range that leaves them out",
+                amid.len(),
+                path.display(),
+                index.seconds(from),
+                index_rate_hint(index)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A round frame rate near the index's, for messages.
+fn index_rate_hint(index: &FrameIndex) -> String {
+    let span = index.seconds(index.pts[index.len() - 1] - index.pts[0]);
+    match index.len() > 1 && span > 0.0 {
+        true => format!("{}", ((index.len() - 1) as f64 / span).round().max(1.0)),
+        false => "25".to_string(),
+    }
 }
 
 /// The output grid: normalisation, frame rate, frame count and lead-in frames.
@@ -922,7 +1159,7 @@ fn output_grid(
     Ok(match req.fps {
         Some(fps) => {
             let (normalize, total, lead) = fps_grid(
-                input_path,
+                (input_path, video.stream_index),
                 index,
                 (info.start_time, single_stream),
                 fps,
@@ -952,10 +1189,12 @@ fn output_grid(
 fn source_facts(
     info: &probe::MediaInfo,
     video: probe::VideoInfo,
-    index: &FrameIndex,
+    decoded: &decoding::Findings,
     lead: u64,
 ) -> SourceFacts {
+    let index = &decoded.index;
     SourceFacts {
+        video_stream: Some(video.stream_index as u32),
         codec: video.codec,
         width: video.width,
         height: video.height,
@@ -967,6 +1206,12 @@ fn source_facts(
         lead_frames: lead,
         timecode: video.timecode,
         mastering_display: video.mastering_display,
+        size_changes: decoded.size_changes.clone(),
+        decode_check: decoded.full_decode.clone().map(|reason| DecodeCheck {
+            reason,
+            dropped_frames: decoded.dropped.len() as u64,
+            damaged_keyframes: decoded.damaged_keyframes.len() as u64,
+        }),
     }
 }
 
@@ -1087,12 +1332,15 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         // prores_ks's own default profile for 4:4:4 (as the serial command has it): 4444.
         preset = Some("4444".to_string());
     }
+    check_stream_changes(req, &analysis.path, &analysis.decoded)?;
     let (normalize, rate, total, lead) = output_grid(req, &analysis)?;
+    check_rate_representable(rate, container, req.fps.is_some())?;
     let Analysis {
         path: input_path,
         info,
         video,
         index,
+        decoded,
         record: input,
     } = analysis;
     let encoded_index = index.encode();
@@ -1136,7 +1384,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     };
     let chunks = cut_chunks(
         req,
-        &input_path,
+        (&input_path, video.stream_index),
         &index,
         (info.start_time, lead),
         (rate, preroll.frames),
@@ -1165,7 +1413,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         vre_version: env!("CARGO_PKG_VERSION").to_string(),
         ffmpeg_version: info.tool_version.clone(),
         input,
-        source: source_facts(&info, video, &index, lead),
+        source: source_facts(&info, video, &decoded, lead),
         index: index.record(&encoded_index),
         output,
         normalize,

@@ -368,6 +368,7 @@ mod tests {
                 blake3: "0".repeat(64),
             },
             source: SourceFacts {
+                video_stream: None,
                 codec: "h264".to_string(),
                 width: 2,
                 height: 2,
@@ -379,6 +380,8 @@ mod tests {
                 lead_frames: 0,
                 timecode: None,
                 mastering_display: false,
+                size_changes: Vec::new(),
+                decode_check: None,
             },
             index: index.record(&encoded),
             output: OutputSpec {

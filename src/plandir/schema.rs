@@ -172,7 +172,12 @@ pub struct FilterFile {
 /// Facts about the input's video stream, read with ffprobe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceFacts {
-    /// Codec of the first video stream.
+    /// The index in the input of the video stream rendered: the one serial ffmpeg's default
+    /// stream choice takes, or `--video-stream`. Absent in plans written before it was recorded,
+    /// which rendered the first video stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_stream: Option<u32>,
+    /// Codec of the video stream.
     pub codec: String,
     /// Width in pixels.
     pub width: u32,
@@ -200,11 +205,44 @@ pub struct SourceFacts {
     /// stream, as the serial command copies it).
     #[serde(default, skip_serializing_if = "is_false")]
     pub mastering_display: bool,
+    /// Where the frame size changes mid-stream (a broadcast switching resolution, a resized
+    /// screen capture): serial ffmpeg scales every frame to the first size (`width`, `height`),
+    /// and so does every chunk. Empty (and left out) where the size never changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub size_changes: Vec<SizeChange>,
+    /// What decoding the whole video at plan time found, where it was decoded (the frame index
+    /// then lists the frames the decoder produces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_check: Option<DecodeCheck>,
 }
 
 /// Whether a flag is off (left out of the JSON then).
 fn is_false(value: &bool) -> bool {
     !*value
+}
+
+/// A change of the input's frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizeChange {
+    /// The first input frame (its position in the frame index) of the new size.
+    pub frame: u64,
+    /// The new width.
+    pub width: u32,
+    /// The new height.
+    pub height: u32,
+}
+
+/// What decoding the whole video at plan time found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecodeCheck {
+    /// Why it was decoded (what the keyframe pass showed, or `--check-decoding`).
+    pub reason: String,
+    /// Packets the decoder produces no frame for: left out of the frame index, as the serial
+    /// command's decoder leaves them out.
+    pub dropped_frames: u64,
+    /// Keyframes that decode differently alone than after the frames before them (damaged and
+    /// concealed): no chunk starts decoding at them.
+    pub damaged_keyframes: u64,
 }
 
 /// The frame index as planned (`index.bin`): its blake3 ties the file to the plan hash.

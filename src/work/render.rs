@@ -441,7 +441,7 @@ fn check_source_frames(loaded: &LoadedPlan, chunk: &Chunk, pts_log: &Path) -> Re
             .position(|(a, b)| a != b)
             .unwrap_or(logged.len().min(expected.len()));
         return Err(format!(
-            "frames {}..{} were made of the wrong input frames: input frame {} should be {}, the render decoded {} there ({} frames decoded, {} needed); not published",
+            "frames {}..{} were made of the wrong input frames: input frame {} should be {}, the render decoded {} there ({} frames decoded, {} needed); not published (if the input is damaged there, plan again with `vre plan … --force --check-decoding`, which learns which frames decode)",
             chunk.start_frame,
             chunk.end_frame,
             span.from + differs,

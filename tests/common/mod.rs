@@ -459,6 +459,7 @@ pub fn synthetic_plan_dir(
             blake3: "0".repeat(64),
         },
         source: SourceFacts {
+            video_stream: None,
             codec: "h264".to_string(),
             width: 1920,
             height: 1080,
@@ -470,6 +471,8 @@ pub fn synthetic_plan_dir(
             lead_frames: 0,
             timecode: None,
             mastering_display: false,
+            size_changes: Vec::new(),
+            decode_check: None,
         },
         index: index.record(&encoded_index),
         output: OutputSpec {
