@@ -505,9 +505,13 @@ pub const PICTURE_LOG: &str = "vre_picture";
 /// the encoder sets. The chain ends as the serial command's does: in a `format` filter of the
 /// formats the encoder takes (`formats`: its whole list, or the `--pix-fmt` asked for), before
 /// which the filter graph converts to the one closest to what the chain hands on; a `showinfo`
-/// after it logs that format (on stderr: the command logs at `info` level).
+/// after it logs that format (on stderr: the command logs at `info` level). The video stream is
+/// `video_stream` (`--video-stream`) or, without it, the one ffmpeg's own default choice takes
+/// (no `-map`), as in the serial command: this runs beside the analysis, before vre's own
+/// reading of that choice is known.
 pub fn serial_picture(
     input: &Path,
+    video_stream: Option<usize>,
     size: Option<Size>,
     video_filter: Option<&str>,
     (enc, formats): (&EncoderSettings, &[String]),
@@ -516,7 +520,10 @@ pub fn serial_picture(
     let mut argv = Argv::ffmpeg();
     argv.push_all(["-loglevel", "info"]);
     argv.input_file(input);
-    argv.push_all(["-map", "0:v:0", "-an", "-sn", "-dn", "-frames:v", "1"]);
+    if let Some(stream) = video_stream {
+        argv.push("-map").push(format!("0:{stream}"));
+    }
+    argv.push_all(["-an", "-sn", "-dn", "-frames:v", "1"]);
     let mut chain: Vec<String> = size
         .map(|s| format!("scale={}:{}", s.width, s.height))
         .into_iter()

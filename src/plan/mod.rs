@@ -350,6 +350,7 @@ fn serial_picture(
     };
     let argv = ffmpeg::video::serial_picture(
         input,
+        req.video_stream,
         req.size,
         req.video_filter.as_deref(),
         (&settings, &formats),
