@@ -410,3 +410,93 @@ fn a_seek_into_a_looped_track_wraps_around_its_length() {
         );
     }
 }
+
+/// A file written as a stream (Matroska through a pipe), which states no duration: ffmpeg
+/// writes one so when its output cannot be seeked, as recorders and pipelines do.
+fn streamed_matroska(dir: &Path, name: &str, with_video: bool) -> PathBuf {
+    let path = dir.join(name);
+    let beeps = "0.5*sin(2*PI*880*t)*between(mod(t,1),0.25,0.3)";
+    let mut cmd = std::process::Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-v", "error"]);
+    if with_video {
+        cmd.args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x64:rate=10:duration=3",
+        ]);
+    }
+    cmd.args(["-f", "lavfi", "-i"])
+        .arg(format!("aevalsrc='{beeps}':s=48000:d=3"));
+    if with_video {
+        cmd.args(["-c:v", "libx264", "-preset", "ultrafast"]);
+    }
+    let out = cmd
+        .args(["-c:a", "flac", "-f", "matroska", "pipe:1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(&path, out.stdout).unwrap();
+    let probed = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&probed.stdout).trim(),
+        "N/A",
+        "the test file states no duration"
+    );
+    path
+}
+
+#[test]
+fn a_file_that_states_no_duration_keeps_its_sound() {
+    // Its sound was taken for exhausted (0 s long) and the output was silent, exit 0.
+    let tmp = temp_dir();
+    let input = streamed_matroska(tmp.path(), "recording.mkv", true);
+    let out = tmp.path().join("out.mp4");
+    vre_ok(args!["run", input, "-o", out, "--chunks", "2", "-q"]);
+    let serial = tmp.path().join("serial.mp4");
+    ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        serial.to_str().unwrap(),
+    ]);
+    let heard = onsets(&audio_on_timeline(&out), 0.1, 0.2);
+    assert_eq!(heard.len(), 3, "three beeps: {heard:?}");
+    let serial_heard = onsets(&audio_on_timeline(&serial), 0.1, 0.2);
+    for (a, b) in heard.iter().zip(&serial_heard) {
+        assert!(
+            (a - b).abs() < 0.002,
+            "{heard:?} against serial {serial_heard:?}"
+        );
+    }
+
+    // The same as an --audio track, faded out at its end.
+    let sound = streamed_matroska(tmp.path(), "sound.mka", false);
+    let video = small_video(tmp.path(), 3);
+    let mixed = tmp.path().join("mixed.mp4");
+    vre_ok(args![
+        "run",
+        video,
+        "-o",
+        mixed,
+        "--audio",
+        track(&sound, ",fade-out=0.5"),
+        "-q"
+    ]);
+    let heard = onsets(&audio_on_timeline(&mixed), 0.1, 0.2);
+    assert_eq!(heard.len(), 3, "three beeps from the track: {heard:?}");
+}

@@ -146,7 +146,11 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
         .iter()
         .map(|track| (track, place(track, range_start)))
         .filter(|(track, placement)| {
-            let exhausted = !track.playback.looped && placement.media_seek >= track.media_duration;
+            // A duration of 0 is unknown (a file that states none): such a track plays for as
+            // long as it has sound, never taken for an exhausted one.
+            let exhausted = !track.playback.looped
+                && track.media_duration > 0.0
+                && placement.media_seek >= track.media_duration;
             !exhausted && placement.delay < length
         })
         .collect();
@@ -177,7 +181,7 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
         }
         steps.push("asetpts=N/SR/TB".to_string());
         let start_out = track.playback.offset - range_start;
-        let end_out = if track.playback.looped {
+        let end_out = if track.playback.looped || track.media_duration <= 0.0 {
             length
         } else {
             start_out + (track.media_duration - track.playback.seek) / track.playback.rate

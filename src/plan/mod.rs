@@ -795,7 +795,13 @@ fn audio_plans(
             } else {
                 None
             },
-            media_duration: info.duration.unwrap_or(0.0),
+            // A file written as a stream (Matroska through a pipe, some ASF) states no
+            // duration: the stream's last packet tells where it ends.
+            media_duration: info
+                .duration
+                .filter(|d| *d > 0.0)
+                .or(stream.end)
+                .unwrap_or(0.0),
         }];
         if n == 0 {
             tracks.append(&mut user_tracks);

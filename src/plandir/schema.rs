@@ -504,7 +504,9 @@ pub struct AudioTrack {
     pub playback: Playback,
     /// Extra audio filters applied to this track before mixing.
     pub filter: Option<String>,
-    /// Duration of the media, seconds.
+    /// Duration of the media, seconds; 0 where it is unknown (a file written as a stream states
+    /// none, and the input's own track then ends at its last packet): such a track plays for as
+    /// long as it has sound.
     pub media_duration: f64,
 }
 
