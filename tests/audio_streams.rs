@@ -345,19 +345,11 @@ fn the_audio_stream_serial_ffmpeg_picks_is_kept_or_the_one_asked_for() {
         &["--audio-stream", "2"],
         &["-map", "0:v", "-map", "0:a:2"],
     );
-    let refused = run_vre(args![
-        "plan",
-        input,
-        "-o",
-        t.path().join("bad.vre"),
-        "--audio-stream",
-        "3"
-    ]);
-    assert_eq!(refused.status.code(), Some(64), "{}", stderr(&refused));
-    assert!(
-        stderr(&refused).contains("--audio-stream: 3: the input has 3 audio stream(s)"),
-        "{}",
-        stderr(&refused)
+    assert_plan_refused(
+        &input,
+        &t.path().join("bad.vre"),
+        &["--audio-stream", "3"],
+        &["--audio-stream: 3: the input has 3 audio stream(s)"],
     );
 }
 
@@ -528,19 +520,11 @@ fn a_declared_audio_stream_without_packets_is_left_out_as_the_serial_command_lea
             "{name}: frames"
         );
     }
-    let refused = run_vre(args![
-        "plan",
-        input,
-        "-o",
-        t.path().join("job.vre"),
-        "--audio-stream",
-        "0"
-    ]);
-    assert_eq!(refused.status.code(), Some(64), "{}", stderr(&refused));
-    assert!(
-        stderr(&refused).contains("has no packets"),
-        "{}",
-        stderr(&refused)
+    assert_plan_refused(
+        &input,
+        &t.path().join("job.vre"),
+        &["--audio-stream", "0"],
+        &["has no packets"],
     );
 }
 

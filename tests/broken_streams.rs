@@ -205,18 +205,6 @@ fn plan(input: &Path, dir: &Path, options: &[&str]) -> (String, Value) {
     (text, read_json(&dir.join("plan.json"))["source"].clone())
 }
 
-/// `vre plan` refused with exit 64 naming every one of `named`; nothing written.
-fn assert_refused(input: &Path, dir: &Path, options: &[&str], named: &[&str]) {
-    let mut args = args!["plan", input, "-o", dir];
-    args.extend(options.iter().map(std::ffi::OsString::from));
-    let out = run_vre(args);
-    assert_eq!(out.status.code(), Some(64), "{options:?}: {}", stderr(&out));
-    for name in named {
-        assert!(stderr(&out).contains(name), "{name}: {}", stderr(&out));
-    }
-    assert!(!dir.join("plan.json").exists());
-}
-
 #[test]
 fn a_size_change_mid_stream_is_scaled_to_the_first_size_in_every_chunk() {
     let t = temp_dir();
@@ -248,13 +236,13 @@ fn a_size_change_mid_stream_is_scaled_to_the_first_size_in_every_chunk() {
     assert_same_frames(&framemd5(&mkv, Some("format=yuv420p")), &whole, "ffv1");
     // A filter chain or an fps grid would start over at the change in serial ffmpeg.
     let refused = t.path().join("refused.vre");
-    assert_refused(
+    assert_plan_refused(
         &input,
         &refused,
         &["--vf", "hue=s=0"],
         &["--vf", "input frame 75", "480x360"],
     );
-    assert_refused(
+    assert_plan_refused(
         &input,
         &refused,
         &["--fps", "30"],
@@ -369,7 +357,7 @@ fn frames_that_do_not_decode_amid_the_video_are_refused_without_fps_and_follow_t
         "{}",
         stderr(&unchecked)
     );
-    assert_refused(
+    assert_plan_refused(
         &input,
         &t.path().join("refused.vre"),
         &["--check-decoding"],

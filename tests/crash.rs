@@ -81,8 +81,8 @@ fn chaos_three_workers_killed_at_random_still_produce_the_serial_frames() {
         // A random instant: the schedule of the chaos, not a wait for anything to happen.
         std::thread::sleep(Duration::from_millis(40 + rng.next(260)));
         let victim = rng.next(3) as usize;
-        if workers[victim].try_wait().unwrap().is_some() {
-            panic!("the run finished after only {kills} kills; give it more work");
+        if let Some(status) = workers[victim].try_wait().unwrap() {
+            panic!("the run finished after only {kills} kills ({status}); give it more work");
         }
         let ffmpeg = children_of(workers[victim].id());
         workers[victim].kill().unwrap();

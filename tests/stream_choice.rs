@@ -244,19 +244,11 @@ fn cover_art_is_never_rendered_as_the_video() {
     let out = t.path().join("out.mp4");
     let whole = serial_frames(&input, t.path(), &[], None);
     assert_same_frames(&render(&input, &out, &["--chunks", "2"]), &whole, "video");
-    let refused = run_vre(args![
-        "plan",
-        input,
-        "-o",
-        t.path().join("c.vre"),
-        "--video-stream",
-        "1"
-    ]);
-    assert_eq!(refused.status.code(), Some(64), "{}", stderr(&refused));
-    assert!(
-        stderr(&refused).contains("attached picture"),
-        "{}",
-        stderr(&refused)
+    assert_plan_refused(
+        &input,
+        &t.path().join("c.vre"),
+        &["--video-stream", "1"],
+        &["attached picture"],
     );
 }
 
@@ -286,42 +278,22 @@ fn video_stream_chooses_another_stream_and_refuses_what_is_not_a_video_with_fram
         planned_stream(&input, t.path(), &["--video-stream", "0"]),
         0
     );
-    let missing = run_vre(args![
-        "plan",
-        input,
-        "-o",
-        t.path().join("m.vre"),
-        "--video-stream",
-        "7"
-    ]);
-    assert_eq!(missing.status.code(), Some(64), "{}", stderr(&missing));
-    for named in [
-        "--video-stream",
-        "no video stream 7",
-        "stream 0 (h264, 64x64",
-        "stream 1 (h264, 320x240",
-    ] {
-        assert!(
-            stderr(&missing).contains(named),
-            "{named}: {}",
-            stderr(&missing)
-        );
-    }
-    let asf = asf_with_empty_streams(t.path());
-    let empty = run_vre(args![
-        "plan",
-        asf,
-        "-o",
-        t.path().join("e.vre"),
-        "--video-stream",
-        "1"
-    ]);
-    assert_eq!(empty.status.code(), Some(64), "{}", stderr(&empty));
-    assert!(stderr(&empty).contains("stream 1 of"), "{}", stderr(&empty));
-    assert!(
-        stderr(&empty).contains("has no packets"),
-        "{}",
-        stderr(&empty)
+    assert_plan_refused(
+        &input,
+        &t.path().join("m.vre"),
+        &["--video-stream", "7"],
+        &[
+            "--video-stream",
+            "no video stream 7",
+            "stream 0 (h264, 64x64",
+            "stream 1 (h264, 320x240",
+        ],
     );
-    assert!(!t.path().join("e.vre").join("plan.json").exists());
+    let asf = asf_with_empty_streams(t.path());
+    assert_plan_refused(
+        &asf,
+        &t.path().join("e.vre"),
+        &["--video-stream", "1"],
+        &["stream 1 of", "has no packets"],
+    );
 }

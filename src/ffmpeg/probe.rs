@@ -319,20 +319,7 @@ impl HasCode for ProbeError {
 /// Runs an ffprobe about `path`: a missing file and a file ffprobe cannot read get their own
 /// errors.
 fn run_probe(argv: &ffmpeg::argv::Argv, path: &Path) -> Result<Vec<u8>, ProbeError> {
-    if !path.exists() {
-        return Err(ProbeError::Missing {
-            path: path.to_path_buf(),
-        });
-    }
-    ffmpeg::runner::run_capture(argv, path).map_err(|e| match e {
-        FfmpegError::Failed {
-            subject, stderr, ..
-        } => ProbeError::NotMedia {
-            path: subject,
-            detail: stderr,
-        },
-        other => ProbeError::Tool(other),
-    })
+    run_probe_all(argv, path).map(|(stdout, _)| stdout)
 }
 
 fn run_json<T: serde::de::DeserializeOwned>(

@@ -195,6 +195,20 @@ impl HasCode for PlanError {
     }
 }
 
+/// A render of the plan's settings that ffmpeg refused: the settings are rejected (any other
+/// failure is the tool's).
+fn rejected(e: ffmpeg::error::FfmpegError) -> PlanError {
+    match e {
+        ffmpeg::error::FfmpegError::Failed {
+            subject, stderr, ..
+        } => PlanError::Rejected {
+            input: subject,
+            stderr,
+        },
+        other => PlanError::Input(ProbeError::Tool(other)),
+    }
+}
+
 fn bad(flag: &'static str, why: impl Into<String>) -> PlanError {
     PlanError::BadOption {
         flag,
@@ -356,15 +370,7 @@ fn serial_picture(
         (&settings, &formats),
         &encoded,
     );
-    let (_, log) = ffmpeg::runner::run_capture_all(&argv, input).map_err(|e| match e {
-        ffmpeg::error::FfmpegError::Failed {
-            subject, stderr, ..
-        } => PlanError::Rejected {
-            input: subject,
-            stderr,
-        },
-        other => PlanError::Input(ProbeError::Tool(other)),
-    })?;
+    let (_, log) = ffmpeg::runner::run_capture_all(&argv, input).map_err(rejected)?;
     Ok(probe::serial_picture(&encoded, &log)?)
 }
 
@@ -419,15 +425,7 @@ impl Trial {
         })?;
         let logs = FrameLogs::beside(&scratch.path().join("trial"));
         let argv = ffmpeg::video::trial_frames(plan, index, &logs);
-        ffmpeg::runner::run_capture(&argv, &plan.input.path).map_err(|e| match e {
-            ffmpeg::error::FfmpegError::Failed {
-                subject, stderr, ..
-            } => PlanError::Rejected {
-                input: subject,
-                stderr,
-            },
-            other => PlanError::Input(ProbeError::Tool(other)),
-        })?;
+        ffmpeg::runner::run_capture(&argv, &plan.input.path).map_err(rejected)?;
         let range = ffmpeg::video::trial_range(plan);
         ffmpeg::framelog::check_filter_keeps_frames(plan, index, range, &logs.filtered)
             .map_err(|why| bad("--vf", why))

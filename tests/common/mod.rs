@@ -765,3 +765,16 @@ pub fn ffmpeg_child(pid: u32, marker: &str, limit: std::time::Duration) -> u32 {
         std::thread::yield_now();
     }
 }
+
+/// `vre plan INPUT -o DIR OPTIONS` refused with exit 64 (usage), its message naming every one of
+/// `named`; no plan written.
+pub fn assert_plan_refused(input: &Path, dir: &Path, options: &[&str], named: &[&str]) {
+    let mut args = args!["plan", input, "-o", dir];
+    args.extend(options.iter().map(std::ffi::OsString::from));
+    let out = run_vre(args);
+    assert_eq!(out.status.code(), Some(64), "{options:?}: {}", stderr(&out));
+    for name in named {
+        assert!(stderr(&out).contains(name), "{name}: {}", stderr(&out));
+    }
+    assert!(!dir.join("plan.json").exists());
+}
