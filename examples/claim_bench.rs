@@ -173,6 +173,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
                 repeat_headers: true,
             },
             tags: PictureTags::default(),
+            delivery: Default::default(),
         },
         chunking: Chunking {
             strategy: SplitStrategy::Frames,

@@ -21,4 +21,5 @@ pub mod pipeline;
 pub mod plan;
 pub mod plandir;
 pub mod sys;
+pub mod vbv;
 pub mod work;

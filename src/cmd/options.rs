@@ -4,8 +4,9 @@
 use crate::codecs::{self, Container, VideoCodec};
 use crate::plan::audio::{self, AudioStreams, TrackSpec};
 use crate::plan::container::SubtitleChoice;
-use crate::plan::{PlanRequest, RangeBound, RangeSpec};
-use crate::plandir::schema::{MetadataMode, Rational, Size, SplitStrategy};
+use crate::plan::delivery;
+use crate::plan::{PlanRequest, RangeBound, RangeSpec, SizeRequest};
+use crate::plandir::schema::{Delivery, MetadataMode, Rational, SplitStrategy};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -36,6 +37,42 @@ pub struct PlanOptions {
     /// ffmpeg command's encoder picks: its closest supported format to the source's].
     #[arg(long = "pix-fmt", value_name = "FMT")]
     pub pix_fmt: Option<String>,
+    /// Target average video bit rate (ffmpeg's -b:v), e.g. 5M or 800k; replaces the default CRF.
+    #[arg(long, value_name = "RATE", value_parser = delivery::parse_bits)]
+    pub bitrate: Option<u64>,
+    /// Peak rate of the VBV buffer model (ffmpeg's -maxrate), with --bufsize; holds across seams
+    /// in the assembled file with libx264 and libx265.
+    #[arg(long, value_name = "RATE", value_parser = delivery::parse_bits)]
+    pub maxrate: Option<u64>,
+    /// VBV buffer size in bits (ffmpeg's -bufsize), e.g. 2M.
+    #[arg(long, value_name = "BITS", value_parser = delivery::parse_bits)]
+    pub bufsize: Option<u64>,
+    /// Encoder passes: 2 runs each chunk's first pass (statistics kept in the planDir), then its
+    /// second, for --bitrate with libx264, libx265, libvpx-vp9.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+    pub passes: u32,
+    /// Encoder profile (ffmpeg's -profile:v), e.g. high, main10.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Encoder level, e.g. 4.1 (libx264, libx265).
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<String>,
+    /// Encoder tune (ffmpeg's -tune), e.g. film, animation, grain.
+    #[arg(long, value_name = "NAME")]
+    pub tune: Option<String>,
+    /// Longest distance between keyframes: frames (48) or seconds (2s); every chunk still starts
+    /// on an IDR frame [default: the longest chunk, at most 10 s].
+    #[arg(long, value_name = "N|Ns", value_parser = delivery::KeyInterval::parse)]
+    pub keyint: Option<delivery::KeyInterval>,
+    /// The codec's own parameters, key=value joined by ':' (passed as -x264-params,
+    /// -x265-params or -svtav1-params after vre's own); keys that would break chunks or retries
+    /// are refused with the flag to use.
+    #[arg(long = "encoder-params", value_name = "K=V:K=V", value_parser = delivery::parse_encoder_params)]
+    pub encoder_params: Option<delivery::EncoderParams>,
+    /// One of the encoder's own options (an AVOption of `ffmpeg -h encoder=NAME`), passed as
+    /// -KEY VALUE; repeat for more.
+    #[arg(long = "encoder-opt", value_name = "KEY=VALUE", value_parser = delivery::parse_encoder_option)]
+    pub encoder_opt: Vec<(String, String)>,
     /// Encoder threads per chunk (recorded in the plan so retries are byte-identical)
     /// [default: cores, or cores / -j for `run`].
     #[arg(long, value_name = "N")]
@@ -67,9 +104,10 @@ pub struct PlanOptions {
     /// (needed for variable-frame-rate input).
     #[arg(long, value_name = "RATE", value_parser = parse_fps)]
     pub fps: Option<Rational>,
-    /// Output size WxH (scaled before the filter chain).
-    #[arg(long, value_name = "WxH", value_parser = parse_size)]
-    pub size: Option<Size>,
+    /// Output size WxH (scaled before the filter chain); a side of -N keeps the aspect ratio,
+    /// rounded to a multiple of N, as ffmpeg's scale does (-2x720, 1280x-2).
+    #[arg(long, value_name = "WxH", value_parser = parse_size, allow_hyphen_values = true)]
+    pub size: Option<SizeRequest>,
     /// Render only part of the timeline: frames START:END (END exclusive), or seconds 5s:12.5s.
     #[arg(long, value_name = "START:END", value_parser = parse_range)]
     pub range: Option<RangeSpec>,
@@ -211,6 +249,23 @@ impl PlanOptions {
             preroll: self.preroll,
             fps: self.fps,
             size: self.size,
+            keyint: self.keyint,
+            delivery: Delivery {
+                bitrate: self.bitrate,
+                maxrate: self.maxrate,
+                bufsize: self.bufsize,
+                two_pass: self.passes == 2,
+                seams: None,
+                profile: self.profile.clone(),
+                level: self.level.clone(),
+                tune: self.tune.clone(),
+                encoder_params: self
+                    .encoder_params
+                    .clone()
+                    .map(|params| params.0)
+                    .unwrap_or_default(),
+                encoder_options: self.encoder_opt.clone(),
+            },
             range: self.range.unwrap_or_default(),
             audio_tracks: self.audio.clone(),
             audio_filter: self.af.clone(),
@@ -256,22 +311,21 @@ pub fn parse_range(text: &str) -> Result<RangeSpec, String> {
     })
 }
 
-/// Parses `--size WxH`.
-pub fn parse_size(text: &str) -> Result<Size, String> {
-    let (w, h) = text
-        .split_once(['x', 'X'])
-        .ok_or_else(|| format!("'{text}' is not WIDTHxHEIGHT (e.g. 1280x720)"))?;
+/// Parses `--size WxH`: positive even sides, or `-N` for a side that keeps the aspect ratio.
+pub fn parse_size(text: &str) -> Result<SizeRequest, String> {
+    let wrong = || {
+        format!("'{text}': width and height must be positive even numbers, or one of them -N to keep the aspect ratio (e.g. 1280x720, -2x720)")
+    };
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(wrong)?;
     let parse = |v: &str| {
         v.trim()
-            .parse::<u32>()
+            .parse::<i32>()
             .ok()
-            .filter(|&n| n > 0 && n % 2 == 0)
+            .filter(|&n| (n > 0 && n % 2 == 0) || n < 0)
     };
     match (parse(w), parse(h)) {
-        (Some(width), Some(height)) => Ok(Size { width, height }),
-        _ => Err(format!(
-            "'{text}': width and height must be positive even numbers"
-        )),
+        (Some(width), Some(height)) if width > 0 || height > 0 => Ok(SizeRequest { width, height }),
+        _ => Err(wrong()),
     }
 }
 

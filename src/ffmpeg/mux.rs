@@ -3,7 +3,7 @@
 use crate::codecs::VideoCodec;
 use crate::ffmpeg::argv::{file_url, Argv};
 use crate::ffmpeg::metadata::{self, ContainerFiles};
-use crate::ffmpeg::video::push_encoder;
+use crate::ffmpeg::video::{push_encoder, ChunkEncode};
 use crate::plandir::schema::Plan;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -49,7 +49,7 @@ pub fn assemble(
         }
     }
     if reencode {
-        push_encoder(&mut argv, &plan.encoder);
+        push_encoder(&mut argv, &plan.encoder, &ChunkEncode::default());
         argv.push_all(["-c:a", "copy"]);
     } else {
         argv.push_all(["-c", "copy"]);

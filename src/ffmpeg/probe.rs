@@ -4,7 +4,7 @@ use crate::exit::{Code, HasCode};
 use crate::ffmpeg::error::FfmpegError;
 use crate::ffmpeg::{self, runner};
 use crate::plandir::frameindex::ScannedPacket;
-use crate::plandir::schema::{PictureTags, Rational, StreamFacts};
+use crate::plandir::schema::{PictureTags, Rational, Size, StreamFacts};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,8 @@ pub struct SerialPicture {
     pub pix_fmt: String,
     /// The colour description and field order it states.
     pub tags: PictureTags,
+    /// The size `--size` scaled the frame to, where the command scaled it.
+    pub scaled: Option<Size>,
 }
 
 /// An audio stream of a file.
@@ -838,6 +840,19 @@ pub fn encoder_pix_fmts(encoder: &str, subject: &Path) -> Result<Vec<String>, Pr
         .unwrap_or_default())
 }
 
+/// The frame size the `showinfo` after `--size`'s scale filter logged (`… s:1280x720 …`).
+fn logged_scaled_size(log: &[u8]) -> Option<Size> {
+    let marker = format!("[showinfo@{} @", ffmpeg::video::SCALED_LOG);
+    String::from_utf8_lossy(log).lines().find_map(|line| {
+        let (_, rest) = line.split_once(&marker)?.1.split_once(" s:")?;
+        let (width, height) = rest.split_whitespace().next()?.split_once('x')?;
+        Some(Size {
+            width: width.parse().ok()?,
+            height: height.parse().ok()?,
+        })
+    })
+}
+
 /// The pixel format [`crate::ffmpeg::video::serial_picture`]'s `showinfo` logged for its frame.
 fn logged_pix_fmt(log: &[u8]) -> Option<String> {
     let marker = format!("[showinfo@{} @", ffmpeg::video::PICTURE_LOG);
@@ -865,6 +880,7 @@ pub fn serial_picture(encoded: &Path, log: &[u8]) -> Result<SerialPicture, Probe
     let logged = logged_pix_fmt(log);
     Ok(SerialPicture {
         pix_fmt: logged.or_else(|| stated("pix_fmt")).unwrap_or_default(),
+        scaled: logged_scaled_size(log),
         tags: PictureTags {
             color_range: stated("color_range"),
             color_primaries: stated("color_primaries"),
@@ -897,6 +913,20 @@ pub fn first_audio_frame_times(path: &Path) -> Result<BTreeMap<u32, f64>, ProbeE
         }
     }
     Ok(first)
+}
+
+/// The coded frames of a file's first video stream in decode order, as the VBV model counts
+/// them: decode time and size in bits.
+pub fn video_frame_sizes(path: &Path) -> Result<Vec<crate::vbv::Frame>, ProbeError> {
+    let json: Value = run_json(&ffmpeg::query::probe_video_packet_sizes(path), path)?;
+    let packets = json.get("packets").and_then(Value::as_array);
+    let frames = packets.into_iter().flatten().filter_map(|packet| {
+        Some(crate::vbv::Frame {
+            dts: number::<f64>(packet, "dts_time")?,
+            bits: number::<f64>(packet, "size")? * 8.0,
+        })
+    });
+    Ok(frames.collect())
 }
 
 /// A rendered chunk's frame count and the stream parameters that must agree between chunks:

@@ -129,6 +129,11 @@ pub fn probe_chunk(path: &Path) -> Argv {
     )
 }
 
+/// ffprobe of the decode time and size of every packet of a file's first video stream.
+pub fn probe_video_packet_sizes(path: &Path) -> Argv {
+    show_entries(path, &["-select_streams", "v:0"], "packet=dts_time,size")
+}
+
 /// `ffmpeg -h encoder=NAME`: the encoder's options and the pixel formats it takes.
 pub fn encoder_help(encoder: &str) -> Argv {
     let mut argv = Argv::new("ffmpeg");

@@ -8,10 +8,10 @@ use crate::plandir::frameindex::FrameIndex;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::FrameLogs;
 use crate::plandir::schema::{
-    micros_to_seconds_text, AudioPlan, AudioTrack, Chunk, EncoderSettings, Normalize, Plan,
-    Playback, Rational, Size,
+    micros_to_seconds_text, AudioPlan, AudioTrack, Chunk, Delivery, EncoderSettings, Normalize,
+    Plan, Playback, Rational,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The `-map` of the video stream a plan renders: `0:N` for its stream index (`0:v:0` in plans
 /// written before it was recorded).
@@ -150,6 +150,7 @@ fn encode_frames(
     index: &FrameIndex,
     (first, frames): (u64, u64),
     logs: Option<&FrameLogs>,
+    encode: &ChunkEncode,
 ) -> Argv {
     let mut argv = Argv::ffmpeg();
     let rate = plan.output.frame_rate;
@@ -207,7 +208,7 @@ fn encode_frames(
     argv.push("-vf").push(chain.join(","));
     argv.push("-frames:v").push(frames.to_string());
     argv.push("-r").push(rate.to_string());
-    push_encoder(&mut argv, &plan.encoder);
+    push_encoder(&mut argv, &plan.encoder, encode);
     argv
 }
 
@@ -292,24 +293,40 @@ pub fn start_ticks(start_micros: i64, tb: Rational) -> i64 {
     rounded as i64
 }
 
-/// Renders one chunk into `temp_output`; `-progress pipe:1` reports progress on stdout, and the
-/// frames used are logged to `logs`.
+/// Renders one chunk into `temp_output` as `encode` says (its VBV start, zone or pass);
+/// `-progress pipe:1` reports progress on stdout, and the frames used are logged to `logs`.
 pub fn render_chunk(
     loaded: &LoadedPlan,
     chunk: &Chunk,
     temp_output: &Path,
     logs: &FrameLogs,
+    encode: &ChunkEncode,
 ) -> Argv {
     let mut argv = encode_frames(
         &loaded.plan,
         &loaded.index,
         (chunk.start_frame, chunk.frames()),
         Some(logs),
+        encode,
     );
     let plan = &loaded.plan;
     argv.push_all(["-fflags", "+bitexact", "-progress", "pipe:1"]);
     argv.push("-f").push(plan.encoder.codec.chunk_format().0);
     argv.push(file_url(temp_output));
+    argv
+}
+
+/// A chunk's first pass (`encode` names it): the same frames through the same chain, the
+/// encoder writing its statistics and nothing else.
+pub fn first_pass(loaded: &LoadedPlan, chunk: &Chunk, encode: &ChunkEncode) -> Argv {
+    let mut argv = encode_frames(
+        &loaded.plan,
+        &loaded.index,
+        (chunk.start_frame, chunk.frames()),
+        None,
+        encode,
+    );
+    argv.push_all(["-progress", "pipe:1", "-f", "null", "-"]);
     argv
 }
 
@@ -403,10 +420,8 @@ pub fn serial_render(plan: &Plan, output: &Path) -> Result<Argv, &'static str> {
         .push(plan.output.total_frames().to_string());
     // The same quality settings as vre's chunks, from the same builder; none of their
     // determinism and GOP constraints.
-    let x265_quality = push_quality(&mut argv, &plan.encoder);
-    if !x265_quality.is_empty() {
-        argv.push("-x265-params").push(x265_quality.join(":"));
-    }
+    let params = push_quality(&mut argv, &plan.encoder);
+    push_params(&mut argv, plan.encoder.codec, &params);
     match source_audio.is_empty() {
         false => push_serial_audio(&mut argv, plan, &source_audio),
         true => {
@@ -442,47 +457,65 @@ pub fn trial_range(plan: &Plan) -> (u64, u64) {
 /// that makes ffmpeg reject a bad filter chain, encoder, preset or pixel format at plan time, and
 /// shows whether the chain hands on its frames one for one.
 pub fn trial_frames(plan: &Plan, index: &FrameIndex, logs: &FrameLogs) -> Argv {
-    let mut argv = encode_frames(plan, index, trial_range(plan), Some(logs));
+    let mut argv = encode_frames(
+        plan,
+        index,
+        trial_range(plan),
+        Some(logs),
+        &ChunkEncode::default(),
+    );
     argv.push_all(["-f", "null", "-"]);
     argv
 }
 
 /// The quality options vre's chunks and the serial reference share: [`push_codec_quality`] and
-/// the pixel format. Returns the x265 parameters the quality needs (`lossless=1`), for the
-/// caller's `-x265-params`.
+/// the pixel format. Returns the items of the codec's parameter string the quality needs, for
+/// the caller's `-x264-params`/`-x265-params`/`-svtav1-params`.
 fn push_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
-    let x265_params = push_codec_quality(argv, enc);
+    let params = push_codec_quality(argv, enc);
     argv.push("-pix_fmt").push(&enc.pix_fmt);
-    x265_params
+    params
 }
 
-/// The codec, its preset and CRF (or lossless mode); returns the x265 parameters the quality
-/// needs (`lossless=1`), for the caller's `-x265-params`.
+/// The codec, its preset and CRF (or lossless mode), and the delivery spec: bit rate, VBV
+/// buffer, profile, level, tune and the encoder's options. Returns the items of the codec's
+/// parameter string they need (x265's `lossless=1` and `level-idc`, then `--encoder-params`).
 fn push_codec_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
-    let crf = enc.crf.unwrap_or(0);
+    let delivery = &enc.delivery;
     let preset = enc.preset.as_deref().unwrap_or_default();
-    let mut x265_params = Vec::new();
+    let mut params = Vec::new();
     argv.push("-c:v").push(enc.codec.name());
     match enc.codec {
         VideoCodec::Libx264 | VideoCodec::Libsvtav1 => {
             argv.push("-preset").push(preset);
-            argv.push("-crf").push(crf.to_string());
+            if let Some(crf) = enc.crf {
+                argv.push("-crf").push(crf.to_string());
+            }
         }
         VideoCodec::Libx265 => {
             argv.push("-preset").push(preset);
-            if crf == 0 {
-                x265_params.push("lossless=1".to_string());
-            } else {
-                argv.push("-crf").push(crf.to_string());
+            match enc.crf {
+                Some(0) => params.push("lossless=1".to_string()),
+                Some(crf) => {
+                    argv.push("-crf").push(crf.to_string());
+                }
+                None => {}
             }
         }
         VideoCodec::LibvpxVp9 => {
-            if crf == 0 {
-                argv.push_all(["-lossless", "1"]);
-            } else {
-                argv.push("-crf").push(crf.to_string());
+            match enc.crf {
+                Some(0) => {
+                    argv.push_all(["-lossless", "1"]);
+                }
+                Some(crf) => {
+                    argv.push("-crf").push(crf.to_string());
+                }
+                None => {}
             }
-            argv.push_all(["-b:v", "0", "-deadline", "good", "-row-mt", "1"]);
+            if delivery.bitrate.is_none() {
+                argv.push_all(["-b:v", "0"]);
+            }
+            argv.push_all(["-deadline", "good", "-row-mt", "1"]);
             argv.push("-cpu-used").push(preset);
         }
         VideoCodec::ProresKs => {
@@ -493,14 +526,55 @@ fn push_codec_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
         }
         VideoCodec::Png => {}
     }
-    x265_params
+    for (option, bits) in [
+        ("-b:v", delivery.bitrate),
+        ("-maxrate", delivery.maxrate),
+        ("-bufsize", delivery.bufsize),
+    ] {
+        if let Some(bits) = bits {
+            argv.push(option).push(bits.to_string());
+        }
+    }
+    if let Some(profile) = &delivery.profile {
+        argv.push("-profile:v").push(profile);
+    }
+    if let Some(tune) = &delivery.tune {
+        argv.push("-tune").push(tune);
+    }
+    match (&delivery.level, enc.codec) {
+        (Some(level), VideoCodec::Libx265) => params.push(format!("level-idc={level}")),
+        (Some(level), _) => {
+            argv.push("-level").push(level);
+        }
+        (None, _) => {}
+    }
+    params.extend(delivery.encoder_params.iter().cloned());
+    for (key, value) in &delivery.encoder_options {
+        argv.push(format!("-{key}")).push(value);
+    }
+    params
+}
+
+/// The codec's parameter string (`-x264-params …`), where there are parameters to pass.
+fn push_params(argv: &mut Argv, codec: VideoCodec, params: &[String]) {
+    if let (Some(option), false) = (
+        crate::plan::delivery::params_option(codec),
+        params.is_empty(),
+    ) {
+        argv.push(option).push(params.join(":"));
+    }
 }
 
 /// The name of the `showinfo` filter that logs the format [`serial_picture`] hands its encoder:
 /// its lines start `[showinfo@vre_picture @ …]`.
 pub const PICTURE_LOG: &str = "vre_picture";
 
-/// The input's first frame through the serial command's filter chain (`--size`, `--vf`) and
+/// The name of the `showinfo` filter that logs the size `--size` scales [`serial_picture`]'s
+/// frame to (`-2x720` resolved as ffmpeg's scale filter resolves it).
+pub const SCALED_LOG: &str = "vre_scaled";
+
+/// The input's first frame through the serial command's filter chain (`--size` as the scale
+/// filter's `W:H`, `--vf`) and
 /// encoder, written as Matroska to `output`, which states every colour tag and the field order
 /// the encoder sets. The chain ends as the serial command's does: in a `format` filter of the
 /// formats the encoder takes (`formats`: its whole list, or the `--pix-fmt` asked for), before
@@ -512,7 +586,7 @@ pub const PICTURE_LOG: &str = "vre_picture";
 pub fn serial_picture(
     input: &Path,
     video_stream: Option<usize>,
-    size: Option<Size>,
+    scale: Option<&str>,
     video_filter: Option<&str>,
     (enc, formats): (&EncoderSettings, &[String]),
     output: &Path,
@@ -524,8 +598,8 @@ pub fn serial_picture(
         argv.push("-map").push(format!("0:{stream}"));
     }
     argv.push_all(["-an", "-sn", "-dn", "-frames:v", "1"]);
-    let mut chain: Vec<String> = size
-        .map(|s| format!("scale={}:{}", s.width, s.height))
+    let mut chain: Vec<String> = scale
+        .map(|arguments| format!("scale={arguments},showinfo@{SCALED_LOG}"))
         .into_iter()
         .collect();
     chain.extend(video_filter.map(str::to_string));
@@ -534,14 +608,64 @@ pub fn serial_picture(
     }
     chain.push(format!("showinfo@{PICTURE_LOG}"));
     argv.push("-vf").push(chain.join(","));
-    let mut x265_params = push_codec_quality(&mut argv, enc);
+    let mut params = push_codec_quality(&mut argv, enc);
     if enc.codec == VideoCodec::Libx265 {
-        x265_params.push("log-level=error".to_string());
-        argv.push("-x265-params").push(x265_params.join(":"));
+        params.push("log-level=error".to_string());
     }
+    push_params(&mut argv, enc.codec, &params);
     argv.push_all(["-f", "matroska"]);
     argv.push(file_url(output));
     argv
+}
+
+/// What one encode of one chunk adds to the plan's encoder settings.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkEncode {
+    /// The fill of the VBV buffer the encoder starts from, a fraction, where the plan sets one
+    /// for this chunk ([`crate::plandir::schema::SeamBuffer`]).
+    pub vbv_start: Option<f64>,
+    /// Frames `[from, to)` of the chunk encoded at `factor` of the bit rate (a zone), to refill
+    /// the buffer before the seam.
+    pub tail_zone: Option<(u64, u64, f64)>,
+    /// Two-pass encoding: the pass (1 or 2) and where its statistics are kept (a prefix).
+    pub pass: Option<(u32, PathBuf)>,
+    /// The bit rate this encode aims at instead of `--bitrate`, to land the chunk on it.
+    pub bitrate: Option<u64>,
+}
+
+impl ChunkEncode {
+    /// The x264/x265 parameters it needs.
+    fn params(&self, codec: VideoCodec) -> Vec<String> {
+        let mut params = Vec::new();
+        if let Some(fill) = self.vbv_start {
+            params.push(format!("vbv-init={fill}"));
+        }
+        if let Some((from, to, factor)) = self.tail_zone {
+            params.push(format!("zones={from},{},b={factor}", to.saturating_sub(1)));
+        }
+        if let (Some((pass, stats)), VideoCodec::Libx265) = (&self.pass, codec) {
+            params.push(format!("pass={pass}"));
+            params.push(format!("stats={}", x265_stats(stats).display()));
+        }
+        params
+    }
+
+    /// ffmpeg's own two-pass options (`-pass`, `-passlogfile`), for the codecs that use them.
+    fn push_pass(&self, argv: &mut Argv, codec: VideoCodec) {
+        if let (Some((pass, stats)), VideoCodec::Libx264 | VideoCodec::LibvpxVp9) =
+            (&self.pass, codec)
+        {
+            argv.push("-pass").push(pass.to_string());
+            argv.push("-passlogfile").push(stats.as_os_str());
+        }
+    }
+}
+
+/// The statistics file x265 writes for a chunk's first pass.
+fn x265_stats(prefix: &Path) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push("-x265.log");
+    PathBuf::from(name)
 }
 
 /// The encoder's arguments: [`push_quality`], then threads fixed and every threaded stage
@@ -549,11 +673,27 @@ pub fn serial_picture(
 /// x265 with one frame thread, VP9 and SVT-AV1 row/tile threads, slice-threaded ProRes and FFV1;
 /// the determinism test renders every codec concurrently to prove it), and GOPs that make chunks
 /// concatenate by stream copy — an IDR frame first, closed GOPs, headers repeated, no
-/// scene-cut keyframes, no VP9 alt-ref frames. Intra-only codecs need none of that.
-pub(super) fn push_encoder(argv: &mut Argv, enc: &EncoderSettings) {
+/// scene-cut keyframes, no VP9 alt-ref frames. Intra-only codecs need none of that. `chunk`
+/// adds what this encode of a chunk needs (the VBV buffer's start, a zone, a pass).
+pub(super) fn push_encoder(argv: &mut Argv, enc: &EncoderSettings, chunk: &ChunkEncode) {
+    let aimed;
+    let enc = match chunk.bitrate {
+        Some(bitrate) => {
+            aimed = EncoderSettings {
+                delivery: Delivery {
+                    bitrate: Some(bitrate),
+                    ..enc.delivery.clone()
+                },
+                ..enc.clone()
+            };
+            &aimed
+        }
+        None => enc,
+    };
     let keyint = enc.gop.keyint.to_string();
     let threads = enc.threads.to_string();
-    let mut x265_params = push_quality(argv, enc);
+    let mut params = push_quality(argv, enc);
+    chunk.push_pass(argv, enc.codec);
     match enc.codec {
         VideoCodec::Libx264 => {
             argv.push("-threads").push(&threads);
@@ -562,20 +702,31 @@ pub(super) fn push_encoder(argv: &mut Argv, enc: &EncoderSettings) {
             argv.push_all(["-sc_threshold", "0", "-force_key_frames", "expr:eq(n,0)"]);
             // `sync-lookahead=0`: x264's threaded lookahead buffers a timing-dependent number of
             // frames, which made renders with more than one thread differ from run to run.
-            argv.push("-x264-params")
-                .push("scenecut=0:open-gop=0:repeat-headers=1:sync-lookahead=0");
+            params.extend(
+                [
+                    "scenecut=0",
+                    "open-gop=0",
+                    "repeat-headers=1",
+                    "sync-lookahead=0",
+                ]
+                .map(String::from),
+            );
+            params.extend(chunk.params(enc.codec));
+            argv.push("-x264-params").push(params.join(":"));
         }
         VideoCodec::Libx265 => {
-            x265_params.push(format!(
+            params.push(format!(
                 "keyint={keyint}:min-keyint={keyint}:scenecut=0:open-gop=0:repeat-headers=1:pools={threads}:frame-threads=1:log-level=error"
             ));
-            argv.push("-x265-params").push(x265_params.join(":"));
+            params.extend(chunk.params(enc.codec));
+            argv.push("-x265-params").push(params.join(":"));
             argv.push_all(["-tag:v", "hvc1"]);
         }
         VideoCodec::Libsvtav1 => {
             argv.push("-g").push(&keyint);
-            argv.push("-svtav1-params")
-                .push(format!("irefresh-type=2:scd=0:lp={threads}"));
+            params.extend(["irefresh-type=2".to_string(), "scd=0".to_string()]);
+            params.push(format!("lp={threads}"));
+            argv.push("-svtav1-params").push(params.join(":"));
         }
         VideoCodec::LibvpxVp9 => {
             argv.push("-threads").push(&threads);

@@ -6,6 +6,7 @@ pub mod chain;
 pub mod chunking;
 pub mod container;
 pub mod decoding;
+pub mod delivery;
 pub mod filter_files;
 pub mod preroll;
 pub mod timecode;
@@ -60,6 +61,31 @@ pub struct RangeSpec {
     pub end: Option<RangeBound>,
 }
 
+/// `--size WxH`, where a side may be `-N`: the size that keeps the aspect ratio, rounded to a
+/// multiple of N, as ffmpeg's scale filter computes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeRequest {
+    /// Width, or `-N`.
+    pub width: i32,
+    /// Height, or `-N`.
+    pub height: i32,
+}
+
+impl SizeRequest {
+    /// The size, if neither side is left to the aspect ratio.
+    pub fn fixed(self) -> Option<Size> {
+        (self.width > 0 && self.height > 0).then(|| Size {
+            width: self.width as u32,
+            height: self.height as u32,
+        })
+    }
+
+    /// The scale filter's `W:H` arguments.
+    pub fn scale_arguments(self) -> String {
+        format!("{}:{}", self.width, self.height)
+    }
+}
+
 /// Everything `vre plan` (and `vre run`) is asked for.
 #[derive(Debug, Clone)]
 pub struct PlanRequest {
@@ -99,7 +125,11 @@ pub struct PlanRequest {
     /// `--fps`.
     pub fps: Option<Rational>,
     /// `--size`.
-    pub size: Option<Size>,
+    pub size: Option<SizeRequest>,
+    /// `--keyint`.
+    pub keyint: Option<delivery::KeyInterval>,
+    /// Rate control and stream shape beyond CRF and preset, as asked (no seam plan yet).
+    pub delivery: plandir::schema::Delivery,
     /// `--range`.
     pub range: RangeSpec,
     /// `--audio` tracks.
@@ -133,7 +163,7 @@ pub enum PlanError {
         why: String,
     },
     /// ffmpeg refused the render settings on a one-frame trial.
-    #[error("ffmpeg rejects these settings (--vf, --codec, --preset, --crf, --pix-fmt) on {}: {stderr}", .input.display())]
+    #[error("ffmpeg rejects these settings (--vf, --codec, --preset, --crf, --pix-fmt, or the delivery settings: --bitrate, --profile, --level, --tune, --encoder-params, --encoder-opt) on {}: {stderr}", .input.display())]
     Rejected {
         /// The input.
         input: PathBuf,
@@ -290,6 +320,8 @@ fn encoder_knobs(
                 format!("{crf} is out of range 0..={max} for {codec}"),
             ))
         }
+        // A bit rate asked for replaces the default CRF.
+        (Knobs::Crf { .. }, None) if req.delivery.bitrate.is_some() => None,
         (Knobs::Crf { default, .. }, crf) => Some(crf.unwrap_or(default)),
         (Knobs::None, Some(_)) => {
             return Err(bad(
@@ -365,7 +397,7 @@ fn serial_picture(
     let argv = ffmpeg::video::serial_picture(
         input,
         req.video_stream,
-        req.size,
+        req.size.map(SizeRequest::scale_arguments).as_deref(),
         req.video_filter.as_deref(),
         (&settings, &formats),
         &encoded,
@@ -1150,6 +1182,7 @@ fn index_rate_hint(index: &FrameIndex) -> String {
 fn output_grid(
     req: &PlanRequest,
     analysis: &Analysis,
+    size: Option<Size>,
 ) -> Result<(Option<Normalize>, Rational, u64, u64), PlanError> {
     let Analysis {
         path: input_path,
@@ -1168,13 +1201,13 @@ fn output_grid(
                 index,
                 (info.start_time, single_stream),
                 fps,
-                req.size,
+                size,
             )?;
             (Some(normalize), fps, total, lead)
         }
         None => {
             check_constant_rate(input_path, index, video.frame_rate)?;
-            let normalize = req.size.map(|size| Normalize {
+            let normalize = size.map(|size| Normalize {
                 fps: None,
                 size: Some(size),
                 source_start_time: info.start_time,
@@ -1242,6 +1275,7 @@ fn encoder_settings(
             repeat_headers: true,
         },
         tags: Default::default(),
+        delivery: req.delivery.clone(),
     }
 }
 
@@ -1320,6 +1354,8 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let (req, read_by_filters) = &filter_files::resolve_request(req)?;
     let (container, codec) = container_and_codec(req)?;
     let knobs = encoder_knobs(req, codec)?;
+    let (mut delivery, mut delivery_notes) = delivery::settle(&req.delivery, codec, req.crf)
+        .map_err(|refusal| bad(refusal.flag, refusal.why))?;
     // The serial command's picture is found beside the analysis, on an input proven a file.
     check_input_files(req)?;
     let input_path = absolute(&req.input)?;
@@ -1338,7 +1374,19 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         preset = Some("4444".to_string());
     }
     check_stream_changes(req, &analysis.path, &analysis.decoded)?;
-    let (normalize, rate, total, lead) = output_grid(req, &analysis)?;
+    let size = match req.size {
+        Some(asked) => Some(asked.fixed().or(picture.scaled).ok_or_else(|| {
+            bad(
+                "--size",
+                format!(
+                    "ffmpeg's scale filter logged no size for {}",
+                    asked.scale_arguments()
+                ),
+            )
+        })?),
+        None => None,
+    };
+    let (normalize, rate, total, lead) = output_grid(req, &analysis, size)?;
     check_rate_representable(rate, container, req.fps.is_some())?;
     let Analysis {
         path: input_path,
@@ -1351,9 +1399,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let encoded_index = index.encode();
     let (start, end) = frame_range(req, rate, total)?;
     let input = input?;
-    let (width, height) = req
-        .size
-        .map_or((video.width, video.height), |s| (s.width, s.height));
+    let (width, height) = size.map_or((video.width, video.height), |s| (s.width, s.height));
     // The first rendered frame's timecode: the input's, moved on by the frames before it.
     let timecode = video.timecode.as_deref().and_then(|tc| {
         let frames = (rate.seconds_of(start) * video.frame_rate.as_f64()).round() as u64;
@@ -1402,12 +1448,21 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
             .map_err(|why| bad("--vf", why))?;
     }
     let longest = chunks.iter().map(Chunk::frames).max().unwrap_or(1);
-    let keyint = longest
-        .min((rate.as_f64() * MAX_GOP_SECONDS).round() as u64)
-        .max(1) as u32;
+    let keyint = match req.keyint {
+        Some(asked) => asked.frames(rate),
+        None => longest
+            .min((rate.as_f64() * MAX_GOP_SECONDS).round() as u64)
+            .max(1) as u32,
+    };
+    if chunks.len() < 2 {
+        // One chunk has no seams to plan the buffer at.
+        delivery.seams = None;
+        delivery_notes.clear();
+    }
     let (audio, extra_audio) = audio_plans(req, &input, &info, &output)?;
     let outputs: Vec<&AudioPlan> = audio.iter().chain(&extra_audio).collect();
-    let notes = audio_notes(req, &info, (&output, total), &outputs);
+    let mut notes = audio_notes(req, &info, (&output, total), &outputs);
+    notes.extend(delivery_notes);
     let container = container_data(req, &info, &output, codec, &outputs)?;
     let strategy = req.split;
     let scenes = strategy == SplitStrategy::Scenes;
@@ -1427,6 +1482,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         filter_files: read_by_filters.clone(),
         encoder: EncoderSettings {
             tags: picture.tags,
+            delivery,
             ..encoder_settings(req, codec, (crf, preset, picture.pix_fmt), keyint)
         },
         chunking: Chunking {

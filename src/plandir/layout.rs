@@ -35,14 +35,30 @@ const ATTEMPTS_DIR: &str = "attempts";
 const LOGS_DIR: &str = "logs";
 /// How far running tasks are.
 const PROGRESS_DIR: &str = "progress";
+/// Each chunk's first-pass statistics (`--passes 2`).
+const PASSLOG_DIR: &str = "passlog";
+/// What the encoders add to a chunk's statistics prefix: ffmpeg's own log and x264's macroblock
+/// tree (`-0.log`), x265's log and CU tree (`-x265.log`), each also as the `.temp` x264 and x265
+/// write before renaming.
+const PASSLOG_SUFFIXES: [&str; 8] = [
+    "-0.log",
+    "-0.log.temp",
+    "-0.log.mbtree",
+    "-0.log.mbtree.temp",
+    "-x265.log",
+    "-x265.log.temp",
+    "-x265.log.cutree",
+    "-x265.log.cutree.temp",
+];
 /// The folders below the root, in the order they are created.
-const LAYOUT_DIRS: [&str; 6] = [
+const LAYOUT_DIRS: [&str; 7] = [
     CHUNKS_DIR,
     AUDIO_DIR,
     LOCKS_DIR,
     ATTEMPTS_DIR,
     LOGS_DIR,
     PROGRESS_DIR,
+    PASSLOG_DIR,
 ];
 /// The files of the root.
 const ROOT_FILES: [&str; 9] = [
@@ -174,6 +190,12 @@ impl PlanDir {
         self.root
             .join(PROGRESS_DIR)
             .join(format!("{}.json", task.stem()))
+    }
+
+    /// The prefix a chunk's first pass writes its statistics under (the encoders add
+    /// [`PASSLOG_SUFFIXES`]).
+    pub fn pass_stats(&self, task: TaskId) -> PathBuf {
+        self.root.join(PASSLOG_DIR).join(task.stem())
     }
 
     /// The name concat lists are written under by assembly (each assembly uses a private temp
@@ -311,6 +333,9 @@ pub fn names_own_file(folder: Option<&str>, name: &str) -> bool {
                     .is_some_and(crate::sys::fsio::is_unique_suffix)
         }
         Some(ATTEMPTS_DIR | PROGRESS_DIR) => split(".json").is_some(),
+        Some(PASSLOG_DIR) => PASSLOG_SUFFIXES
+            .iter()
+            .any(|suffix| split(suffix).is_some_and(|s| !is_audio_stem(s))),
         Some(LOGS_DIR) => name
             .strip_suffix(".log")
             .and_then(|rest| rest.rsplit_once(".attempt-"))

@@ -343,6 +343,7 @@ mod tests {
                 repeat_headers: true,
             },
             tags: PictureTags::default(),
+            delivery: Default::default(),
         }
     }
     /// A plan whose floats are all drawn from `next`, with one chunk over ten frames.

@@ -322,6 +322,70 @@ pub struct EncoderSettings {
     /// stream, so that chunk containers that store none of them (or only some) lose nothing.
     #[serde(default, skip_serializing_if = "PictureTags::is_empty")]
     pub tags: PictureTags,
+    /// Rate control and stream shape beyond CRF and preset (left out of the JSON when none is
+    /// asked for, so that such plans hash as plans written before it existed).
+    #[serde(default, skip_serializing_if = "Delivery::is_empty")]
+    pub delivery: Delivery,
+}
+
+/// What a delivery spec asks of the video encoder besides CRF and preset: ffmpeg's rate control
+/// (`--bitrate`, `--maxrate`, `--bufsize`, `--passes 2`), the stream's profile, level and tune,
+/// and encoder parameters passed through. All of it is recorded so that a retried chunk is
+/// byte-identical.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// Target average bit rate, bits per second (`-b:v`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate: Option<u64>,
+    /// Peak rate of the VBV model, bits per second (`-maxrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxrate: Option<u64>,
+    /// VBV buffer size, bits (`-bufsize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bufsize: Option<u64>,
+    /// Two-pass encoding, each chunk's first pass writing its statistics into the planDir.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub two_pass: bool,
+    /// The VBV plan at the seams, where the encoder lets vre set its buffer's starting fill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seams: Option<SeamBuffer>,
+    /// `--profile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// `--level`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// `--tune`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<String>,
+    /// `--encoder-params`: `key=value` items for the codec's own parameter string
+    /// (`-x264-params`, `-x265-params`, `-svtav1-params`), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encoder_params: Vec<String>,
+    /// `--encoder-opt KEY=VALUE`: the encoder's AVOptions, passed as `-KEY VALUE`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub encoder_options: Vec<(String, String)>,
+}
+
+impl Delivery {
+    /// Whether nothing beyond CRF and preset is asked for.
+    pub fn is_empty(&self) -> bool {
+        *self == Delivery::default()
+    }
+}
+
+/// How the VBV buffer is planned across seams. Every chunk after the first tells its encoder
+/// that the buffer starts `start_fill` full; a chunk other than the last is kept only if the
+/// buffer, run over its packets from its own starting fill, ends at least that full. As a fuller
+/// buffer never empties sooner, the assembled stream then never underflows where its chunks do
+/// not. A chunk that ends emptier is encoded again with its last frames given fewer bits
+/// ([`SeamBuffer::tail_zones`], tried in order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeamBuffer {
+    /// The fill, as a fraction of the buffer, every chunk but the first starts from.
+    pub start_fill: f64,
+    /// The encodes tried when a chunk ends emptier: seconds at its end, bit-rate factor there.
+    pub tail_zones: Vec<(f64, f64)>,
 }
 
 /// The colour description and field order of an encoded video stream, as ffprobe names them

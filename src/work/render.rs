@@ -10,14 +10,14 @@ use crate::ffmpeg::argv::Argv;
 use crate::ffmpeg::framelog;
 use crate::ffmpeg::probe;
 use crate::ffmpeg::runner::{self, Activity, Stall};
-use crate::ffmpeg::video::SourceSpan;
+use crate::ffmpeg::video::{ChunkEncode, SourceSpan};
 use crate::plandir::attempts::EnvCause;
 use crate::plandir::claim::TaskLock;
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
 use crate::plandir::publish::{begin_render, publish_render, FrameLogs, Rendered};
-use crate::plandir::schema::{Chunk, Media, Sidecar, StreamFacts, TaskId};
+use crate::plandir::schema::{Chunk, Media, Plan, Sidecar, StreamFacts, TaskId};
 use crate::sys::fsio;
 use crate::work::environment::{self, EnvFailure, RenderEvidence};
 use std::fs;
@@ -121,27 +121,17 @@ pub fn render_task(
     let task = lock.task();
     let temp = begin_render(dir, loaded, lock)?;
     let logs = FrameLogs::beside(&temp);
-    let argv = match task {
-        TaskId::Chunk(_) => {
-            let chunk = loaded
-                .chunk(task)
-                .expect("chunk tasks come from chunks.json");
-            ffmpeg::video::render_chunk(loaded, chunk, &temp, &logs)
-        }
+    let started_at = fsio::unix_now();
+    let verified = match task {
+        TaskId::Chunk(_) => encode_chunk(dir, loaded, lock, (&temp, &logs), stall_limit, on_alive),
         TaskId::Audio(_) => {
             let audio = plan
                 .audio_output(task)
                 .expect("audio tasks come from the plan's audio outputs");
-            ffmpeg::audio::render_audio(plan, audio, &temp)
+            let argv = ffmpeg::audio::render_audio(plan, audio, &temp);
+            run_and_verify(dir, loaded, &argv, lock, &temp, stall_limit, on_alive)
         }
     };
-    crate::sys::log::log(
-        crate::sys::log::Level::Debug,
-        "running",
-        &[("task", task.to_string()), ("command", argv.display())],
-    );
-    let started_at = fsio::unix_now();
-    let verified = run_and_verify(dir, loaded, &argv, lock, &temp, stall_limit, on_alive);
     for log in logs.paths() {
         let _ = fs::remove_file(log);
     }
@@ -192,18 +182,22 @@ fn blame(
     }
 }
 
-/// Runs a task's ffmpeg as a guarded child holding the task's lock, under the stall watchdog,
-/// then verifies what it wrote; returns what the checks found and the seconds ffmpeg itself ran.
-fn run_and_verify(
+/// Runs one ffmpeg of a task as a guarded child holding the task's lock, under the stall
+/// watchdog; returns the seconds it ran and the tail of its stderr, or whose failure it was.
+fn run_ffmpeg(
     dir: &PlanDir,
     loaded: &LoadedPlan,
     argv: &Argv,
     lock: &TaskLock,
-    temp: &Path,
     stall_limit: Option<Duration>,
     on_alive: &mut dyn FnMut(Alive),
-) -> Result<(Media, Option<StreamFacts>, f64), RenderError> {
+) -> Result<(f64, String), RenderError> {
     let task = lock.task();
+    crate::sys::log::log(
+        crate::sys::log::Level::Debug,
+        "running",
+        &[("task", task.to_string()), ("command", argv.display())],
+    );
     let mut progress = Progress::default();
     let clock = Instant::now();
     let on_activity = |activity: Activity| match activity {
@@ -226,31 +220,272 @@ fn run_and_verify(
     if let Some(stall) = outcome.stalled {
         return Err(stall_failure(task, argv, &outcome.stderr_tail, stall));
     }
-    let signal = std::os::unix::process::ExitStatusExt::signal(&outcome.status);
-    let fail = |reason: String| {
+    if !outcome.status.success() {
+        let signal = std::os::unix::process::ExitStatusExt::signal(&outcome.status);
+        let reason = format!(
+            "ffmpeg {}: {}",
+            outcome.status,
+            ffmpeg::error::last_lines(&outcome.stderr_tail, 3)
+        );
         let log = failure_log(argv, &outcome.stderr_tail, &reason);
-        blame(
+        return Err(blame(
             dir,
             loaded,
             task,
             (&outcome.stderr_tail, signal),
             reason,
             log,
-        )
-    };
-    let encode_seconds = clock.elapsed().as_secs_f64();
-    if !outcome.status.success() {
-        return Err(fail(format!(
-            "ffmpeg {}: {}",
-            outcome.status,
-            ffmpeg::error::last_lines(&outcome.stderr_tail, 3)
-        )));
+        ));
     }
+    Ok((clock.elapsed().as_secs_f64(), outcome.stderr_tail))
+}
+
+/// Runs a task's ffmpeg ([`run_ffmpeg`]), then verifies what it wrote; returns what the checks
+/// found and the seconds ffmpeg itself ran.
+fn run_and_verify(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    argv: &Argv,
+    lock: &TaskLock,
+    temp: &Path,
+    stall_limit: Option<Duration>,
+    on_alive: &mut dyn FnMut(Alive),
+) -> Result<(Media, Option<StreamFacts>, f64), RenderError> {
+    let task = lock.task();
+    let (encode_seconds, stderr_tail) = run_ffmpeg(dir, loaded, argv, lock, stall_limit, on_alive)?;
+    let fail = |reason: String| {
+        let log = failure_log(argv, &stderr_tail, &reason);
+        blame(dir, loaded, task, (&stderr_tail, None), reason, log)
+    };
     let (media, stream) = match task {
         TaskId::Chunk(_) => verify_chunk(loaded, task, temp, &fail),
         TaskId::Audio(_) => verify_audio(loaded, task, temp, &fail),
     }?;
     Ok((media, stream, encode_seconds))
+}
+
+/// The fill x264 and x265 start their VBV buffer from unless told otherwise (`vbv-init`), as
+/// the first chunk's encoder and the serial command's do.
+const ENCODER_START_FILL: f64 = 0.9;
+
+/// How far a chunk's bit rate may land from `--bitrate` before it is encoded again with a
+/// corrected target: x264's rate control over a few seconds misses by 15 % to 200 % (its
+/// one-pass estimate has no time to settle; its two passes mispredict short clips).
+const BITRATE_TOLERANCE: f64 = 0.03;
+
+/// The most encodes of one chunk spent on finding the target that lands on `--bitrate`.
+const BITRATE_ENCODES: usize = 4;
+
+/// What encoding a chunk needs besides the plan: the task's lock, the temp file and its frame
+/// logs, the stall limit and the progress callback.
+struct ChunkJob<'a> {
+    dir: &'a PlanDir,
+    loaded: &'a LoadedPlan,
+    chunk: &'a Chunk,
+    lock: &'a TaskLock,
+    temp: &'a Path,
+    logs: &'a FrameLogs,
+    stall_limit: Option<Duration>,
+}
+
+impl ChunkJob<'_> {
+    /// One encode of the chunk into the temp file, verified; adds the seconds it ran.
+    fn encode(
+        &self,
+        encode: &ChunkEncode,
+        seconds: &mut f64,
+        on_alive: &mut dyn FnMut(Alive),
+    ) -> Result<(Media, Option<StreamFacts>, Argv), RenderError> {
+        let argv =
+            ffmpeg::video::render_chunk(self.loaded, self.chunk, self.temp, self.logs, encode);
+        let (media, stream, ran) = run_and_verify(
+            self.dir,
+            self.loaded,
+            &argv,
+            self.lock,
+            self.temp,
+            self.stall_limit,
+            on_alive,
+        )?;
+        *seconds += ran;
+        Ok((media, stream, argv))
+    }
+
+    /// The encoded temp file's frames, for the bit rate and the VBV buffer.
+    fn coded_frames(&self, argv: &Argv) -> Result<Vec<crate::vbv::Frame>, RenderError> {
+        probe::video_frame_sizes(self.temp).map_err(|e| {
+            let reason = e.to_string();
+            RenderError::Failed {
+                log: failure_log(argv, "", &reason),
+                reason,
+            }
+        })
+    }
+}
+
+/// Encodes a chunk into `temp`: its first pass (two-pass plans), then the encode that is kept.
+/// With `--bitrate`, a chunk whose rate lands more than [`BITRATE_TOLERANCE`] off is encoded
+/// again with a corrected target (secant steps; the closest of [`BITRATE_ENCODES`] is kept).
+/// Where the plan sets the buffer at seams ([`crate::plandir::schema::SeamBuffer`]), a chunk
+/// other than the last whose encode leaves the buffer emptier than the next chunk's encoder
+/// assumes is encoded again with the plan's tail zones, in order, until one leaves enough.
+/// Every step is decided by the encodes before it, so a retried chunk ends byte-identical.
+/// Returns what the checks of the kept encode found and the seconds every encode ran.
+fn encode_chunk(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    lock: &TaskLock,
+    (temp, logs): (&Path, &FrameLogs),
+    stall_limit: Option<Duration>,
+    on_alive: &mut dyn FnMut(Alive),
+) -> Result<(Media, Option<StreamFacts>, f64), RenderError> {
+    let task = lock.task();
+    let plan = &loaded.plan;
+    let chunk = loaded
+        .chunk(task)
+        .expect("chunk tasks come from chunks.json");
+    let job = ChunkJob {
+        dir,
+        loaded,
+        chunk,
+        lock,
+        temp,
+        logs,
+        stall_limit,
+    };
+    let delivery = &plan.encoder.delivery;
+    let is_last = loaded.chunks.last().map(|c| c.index) == Some(chunk.index);
+    let seams = delivery.seams.as_ref().filter(|_| !is_last);
+    let mut encode = ChunkEncode {
+        vbv_start: delivery
+            .seams
+            .as_ref()
+            .filter(|_| loaded.chunks.first().map(|c| c.index) != Some(chunk.index))
+            .map(|s| s.start_fill),
+        ..ChunkEncode::default()
+    };
+    let mut seconds = 0.0;
+    if delivery.two_pass {
+        let stats = dir.pass_stats(task);
+        if let Some(folder) = stats.parent() {
+            fs::create_dir_all(folder).map_err(|source| PlanDirError::Write {
+                path: folder.to_path_buf(),
+                source,
+            })?;
+        }
+        encode.pass = Some((1, stats.clone()));
+        let argv = ffmpeg::video::first_pass(loaded, chunk, &encode);
+        seconds += run_ffmpeg(dir, loaded, &argv, lock, stall_limit, on_alive)?.0;
+        encode.pass = Some((2, stats));
+    }
+    let mut kept = job.encode(&encode, &mut seconds, on_alive)?;
+    if let Some(target) = delivery.bitrate {
+        let frame_seconds = 1.0 / plan.output.frame_rate.as_f64();
+        let rate_of = |frames: &[crate::vbv::Frame]| {
+            frames.iter().map(|f| f.bits).sum::<f64>()
+                / (frames.len().max(1) as f64 * frame_seconds)
+        };
+        let mut tried = vec![(target, rate_of(&job.coded_frames(&kept.2)?))];
+        while let Some(next) = next_bitrate(&tried, target) {
+            encode.bitrate = Some(next);
+            kept = job.encode(&encode, &mut seconds, on_alive)?;
+            tried.push((next, rate_of(&job.coded_frames(&kept.2)?)));
+        }
+        crate::sys::log::log(
+            crate::sys::log::Level::Debug,
+            "bit rate: asked, got",
+            &[
+                ("task", task.to_string()),
+                ("target", target.to_string()),
+                ("tried", format!("{tried:?}")),
+            ],
+        );
+        let off = |got: f64| (got / target as f64 - 1.0).abs();
+        let closest = tried
+            .iter()
+            .min_by(|a, b| off(a.1).total_cmp(&off(b.1)))
+            .map(|&(asked, _)| asked)
+            .unwrap_or(target);
+        if closest != encode.bitrate.unwrap_or(target) {
+            encode.bitrate = (closest != target).then_some(closest);
+            kept = job.encode(&encode, &mut seconds, on_alive)?;
+        }
+    }
+    let mut tail_zones = seams.map_or(&[][..], |s| &s.tail_zones[..]).iter();
+    loop {
+        let Some(seam) = seams else {
+            return Ok((kept.0, kept.1, seconds));
+        };
+        let start = encode.vbv_start.unwrap_or(ENCODER_START_FILL);
+        let end_fill = seam_fill(plan, &job.coded_frames(&kept.2)?, start);
+        if end_fill >= seam.start_fill {
+            return Ok((kept.0, kept.1, seconds));
+        }
+        let Some(&(zone_seconds, factor)) = tail_zones.next() else {
+            let reason = format!(
+                "the VBV buffer ends {:.0} % full after chunk {} with every refill tried, and the next chunk's encoder assumes {:.0} %: raise --bufsize or --maxrate, or lower --bitrate",
+                end_fill * 100.0,
+                chunk.index,
+                seam.start_fill * 100.0
+            );
+            return Err(RenderError::Failed {
+                log: failure_log(&kept.2, "", &reason),
+                reason,
+            });
+        };
+        let frames = chunk.frames();
+        let zone =
+            ((zone_seconds * plan.output.frame_rate.as_f64()).round() as u64).clamp(1, frames);
+        crate::sys::log::log(
+            crate::sys::log::Level::Info,
+            "the VBV buffer ends too empty for the next chunk; encoding again with fewer bits at the end",
+            &[
+                ("task", task.to_string()),
+                ("end_fill", format!("{end_fill:.3}")),
+                ("needed", format!("{:.3}", seam.start_fill)),
+                ("zone_frames", zone.to_string()),
+                ("bitrate_factor", factor.to_string()),
+            ],
+        );
+        encode.tail_zone = Some((frames - zone, frames, factor));
+        kept = job.encode(&encode, &mut seconds, on_alive)?;
+    }
+}
+
+/// The target of the next encode of a chunk that should land on `target` b/s, from the
+/// `(asked, got)` encodes so far; `None` once the last landed within [`BITRATE_TOLERANCE`] or
+/// [`BITRATE_ENCODES`] were spent. The first correction scales by the miss; later ones step
+/// along the secant of the last two (rate control is not proportional), kept within 1/8 to 4
+/// times the target.
+fn next_bitrate(tried: &[(u64, f64)], target: u64) -> Option<u64> {
+    let goal = target as f64;
+    let &(asked, got) = tried.last()?;
+    if (got / goal - 1.0).abs() <= BITRATE_TOLERANCE || tried.len() >= BITRATE_ENCODES {
+        return None;
+    }
+    let next = match tried.iter().rev().nth(1) {
+        Some(&(before, got_before)) if (got - got_before).abs() > f64::EPSILON => {
+            asked as f64 + (goal - got) * (asked as f64 - before as f64) / (got - got_before)
+        }
+        _ => asked as f64 * goal / got.max(1.0),
+    };
+    let next = next.clamp(goal / 8.0, goal * 4.0).round() as u64;
+    (!tried.iter().any(|&(a, _)| a == next)).then_some(next)
+}
+
+/// The fill of the VBV buffer a chunk of these coded `frames` leaves for the next chunk's first
+/// frame, a fraction, run from `start_fill`.
+fn seam_fill(plan: &Plan, frames: &[crate::vbv::Frame], start_fill: f64) -> f64 {
+    let delivery = &plan.encoder.delivery;
+    let (Some(rate), Some(size)) = (delivery.maxrate, delivery.bufsize) else {
+        return 1.0;
+    };
+    let model = crate::vbv::Model {
+        rate: rate as f64,
+        size: size as f64,
+    };
+    let frame_seconds = 1.0 / plan.output.frame_rate.as_f64();
+    model.run(frames, start_fill, frame_seconds).end_fill
 }
 
 /// The failed attempt of a render the stall watchdog killed: the render's failure, not the

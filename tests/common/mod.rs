@@ -505,6 +505,7 @@ pub fn synthetic_plan_dir(
                 repeat_headers: true,
             },
             tags: PictureTags::default(),
+            delivery: Default::default(),
         },
         chunking: Chunking {
             strategy: SplitStrategy::Frames,
