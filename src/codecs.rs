@@ -77,10 +77,17 @@ impl Container {
     pub fn codecs(self) -> &'static [VideoCodec] {
         use VideoCodec::*;
         match self {
-            Container::Mp4 => &[Libx264, Libx265, Libsvtav1, LibvpxVp9],
-            Container::Mov => &[ProresKs, Libx264, Libx265],
-            Container::Mkv => &[Ffv1, Libx264, Libx265, Libsvtav1, LibvpxVp9, ProresKs],
-            Container::Webm => &[LibvpxVp9, Libsvtav1],
+            Container::Mp4 => &[
+                Libx264, Libx265, Libsvtav1, LibvpxVp9, LibaomAv1, Mpeg2video, H264Nvenc, HevcNvenc,
+            ],
+            Container::Mov => &[
+                ProresKs, Libx264, Libx265, Dnxhd, Mpeg2video, Mjpeg, H264Nvenc, HevcNvenc,
+            ],
+            Container::Mkv => &[
+                Ffv1, Libx264, Libx265, Libsvtav1, LibvpxVp9, ProresKs, LibaomAv1, Mpeg2video,
+                Mjpeg, Dnxhd, H264Nvenc, HevcNvenc,
+            ],
+            Container::Webm => &[LibvpxVp9, Libsvtav1, LibaomAv1],
             Container::Png => &[Png],
         }
     }
@@ -97,9 +104,17 @@ impl Container {
     /// The container a codec's natural home is, for `--codec` without `--format`.
     pub fn for_codec(codec: VideoCodec) -> Container {
         match codec {
-            VideoCodec::Libx264 | VideoCodec::Libx265 => Container::Mp4,
-            VideoCodec::Libsvtav1 | VideoCodec::LibvpxVp9 => Container::Webm,
-            VideoCodec::ProresKs => Container::Mov,
+            VideoCodec::Libx264
+            | VideoCodec::Libx265
+            | VideoCodec::H264Nvenc
+            | VideoCodec::HevcNvenc => Container::Mp4,
+            VideoCodec::Libsvtav1 | VideoCodec::LibvpxVp9 | VideoCodec::LibaomAv1 => {
+                Container::Webm
+            }
+            VideoCodec::ProresKs
+            | VideoCodec::Dnxhd
+            | VideoCodec::Mpeg2video
+            | VideoCodec::Mjpeg => Container::Mov,
             VideoCodec::Ffv1 => Container::Mkv,
             VideoCodec::Png => Container::Png,
         }
@@ -136,12 +151,31 @@ pub enum VideoCodec {
     /// PNG (lossless, intra-only).
     #[serde(rename = "png")]
     Png,
+    /// AV1 (libaom).
+    #[serde(rename = "libaom-av1")]
+    LibaomAv1,
+    /// MPEG-2 (broadcast and DVD intermediates).
+    #[serde(rename = "mpeg2video")]
+    Mpeg2video,
+    /// Motion JPEG (intra-only).
+    #[serde(rename = "mjpeg")]
+    Mjpeg,
+    /// DNxHD/DNxHR (intra-only intermediate; the DNxHR profile is the preset).
+    #[serde(rename = "dnxhd")]
+    Dnxhd,
+    /// H.264 on an NVIDIA GPU (NVENC).
+    #[serde(rename = "h264_nvenc")]
+    H264Nvenc,
+    /// H.265 on an NVIDIA GPU (NVENC).
+    #[serde(rename = "hevc_nvenc")]
+    HevcNvenc,
 }
 
 /// How a codec's quality/speed knobs look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Knobs {
-    /// `-crf` in 0..=max and named presets.
+    /// A constant-quality scale in 0..=max (`-crf`; `-q:v` for MPEG-2 and MJPEG, `-cq` for
+    /// NVENC) and named presets.
     Crf {
         /// Highest CRF.
         max: u32,
@@ -154,7 +188,7 @@ pub enum Knobs {
 
 impl VideoCodec {
     /// Every codec, in the order listed to users.
-    pub const ALL: [VideoCodec; 7] = [
+    pub const ALL: [VideoCodec; 13] = [
         VideoCodec::Libx264,
         VideoCodec::Libx265,
         VideoCodec::Libsvtav1,
@@ -162,6 +196,12 @@ impl VideoCodec {
         VideoCodec::ProresKs,
         VideoCodec::Ffv1,
         VideoCodec::Png,
+        VideoCodec::LibaomAv1,
+        VideoCodec::Mpeg2video,
+        VideoCodec::Mjpeg,
+        VideoCodec::Dnxhd,
+        VideoCodec::H264Nvenc,
+        VideoCodec::HevcNvenc,
     ];
 
     /// The ffmpeg encoder name.
@@ -174,7 +214,29 @@ impl VideoCodec {
             VideoCodec::ProresKs => "prores_ks",
             VideoCodec::Ffv1 => "ffv1",
             VideoCodec::Png => "png",
+            VideoCodec::LibaomAv1 => "libaom-av1",
+            VideoCodec::Mpeg2video => "mpeg2video",
+            VideoCodec::Mjpeg => "mjpeg",
+            VideoCodec::Dnxhd => "dnxhd",
+            VideoCodec::H264Nvenc => "h264_nvenc",
+            VideoCodec::HevcNvenc => "hevc_nvenc",
         }
+    }
+
+    /// The codec's own parameter option (`-x264-params` …), if it has one vre passes on.
+    pub fn params_option(self) -> Option<&'static str> {
+        match self {
+            VideoCodec::Libx264 => Some("-x264-params"),
+            VideoCodec::Libx265 => Some("-x265-params"),
+            VideoCodec::Libsvtav1 => Some("-svtav1-params"),
+            _ => None,
+        }
+    }
+
+    /// Whether the encoder runs on a device (a GPU) that the machine may not have: the plan-time
+    /// trial says so where it is missing.
+    pub fn needs_device(self) -> bool {
+        matches!(self, VideoCodec::H264Nvenc | VideoCodec::HevcNvenc)
     }
 
     /// Parses an encoder name.
@@ -201,12 +263,27 @@ impl VideoCodec {
                 max: 63,
                 default: 33,
             },
-            VideoCodec::ProresKs | VideoCodec::Ffv1 | VideoCodec::Png => Knobs::None,
+            VideoCodec::LibaomAv1 => Knobs::Crf {
+                max: 63,
+                default: 32,
+            },
+            VideoCodec::Mpeg2video | VideoCodec::Mjpeg => Knobs::Crf {
+                max: 31,
+                default: 3,
+            },
+            VideoCodec::H264Nvenc | VideoCodec::HevcNvenc => Knobs::Crf {
+                max: 51,
+                default: 23,
+            },
+            VideoCodec::ProresKs | VideoCodec::Ffv1 | VideoCodec::Png | VideoCodec::Dnxhd => {
+                Knobs::None
+            }
         }
     }
 
-    /// Valid `--preset` values, first the default. For SVT-AV1 a speed 0–13, for VP9 a
-    /// `-cpu-used` speed 0–8, for ProRes a profile; FFV1 and PNG have none.
+    /// Valid `--preset` values, first the default. For SVT-AV1 a speed 0–13, for VP9 and libaom
+    /// a `-cpu-used` speed 0–8, for ProRes and DNxHR a profile, for NVENC p1–p7; FFV1, PNG,
+    /// MPEG-2 and MJPEG have none.
     pub fn presets(self) -> &'static [&'static str] {
         match self {
             VideoCodec::Libx264 | VideoCodec::Libx265 => &[
@@ -226,17 +303,26 @@ impl VideoCodec {
             ],
             VideoCodec::LibvpxVp9 => &["5", "0", "1", "2", "3", "4", "6", "7", "8"],
             VideoCodec::ProresKs => &["hq", "proxy", "lt", "standard", "4444", "4444xq"],
-            VideoCodec::Ffv1 | VideoCodec::Png => &[],
+            VideoCodec::LibaomAv1 => &["6", "0", "1", "2", "3", "4", "5", "7", "8"],
+            VideoCodec::Dnxhd => &["dnxhr_hq", "dnxhr_lb", "dnxhr_sq", "dnxhr_hqx", "dnxhr_444"],
+            VideoCodec::H264Nvenc | VideoCodec::HevcNvenc => {
+                &["p4", "p1", "p2", "p3", "p5", "p6", "p7"]
+            }
+            VideoCodec::Ffv1 | VideoCodec::Png | VideoCodec::Mpeg2video | VideoCodec::Mjpeg => &[],
         }
     }
 
     /// Whether every frame is a keyframe (any cut concatenates).
     pub fn is_intra_only(self) -> bool {
-        matches!(self, VideoCodec::ProresKs | VideoCodec::Png)
+        matches!(
+            self,
+            VideoCodec::ProresKs | VideoCodec::Png | VideoCodec::Mjpeg | VideoCodec::Dnxhd
+        )
     }
 
     /// The muxer and extension chunks of this codec are written with: mp4 where the codec is
-    /// at home in it (exact timestamps), mov for ProRes and FFV1 (exact timestamps; mov keeps
+    /// at home in it (exact timestamps), mov for ProRes, FFV1, DNxHD, MPEG-2 and MJPEG (exact
+    /// timestamps; mov keeps
     /// the colour primaries, transfer, matrix, field order and HDR10 metadata, which assembly
     /// hands on), NUT (exact timestamps, any codec) for PNG, whose files carry their own.
     pub fn chunk_format(self) -> (&'static str, &'static str) {
@@ -244,8 +330,15 @@ impl VideoCodec {
             VideoCodec::Libx264
             | VideoCodec::Libx265
             | VideoCodec::Libsvtav1
-            | VideoCodec::LibvpxVp9 => ("mp4", "mp4"),
-            VideoCodec::ProresKs | VideoCodec::Ffv1 => ("mov", "mov"),
+            | VideoCodec::LibvpxVp9
+            | VideoCodec::LibaomAv1
+            | VideoCodec::H264Nvenc
+            | VideoCodec::HevcNvenc => ("mp4", "mp4"),
+            VideoCodec::ProresKs
+            | VideoCodec::Ffv1
+            | VideoCodec::Mpeg2video
+            | VideoCodec::Mjpeg
+            | VideoCodec::Dnxhd => ("mov", "mov"),
             VideoCodec::Png => ("nut", "nut"),
         }
     }

@@ -372,3 +372,66 @@ fn settings_that_would_break_chunks_or_cannot_work_are_refused_before_any_work()
         assert_plan_refused(&input, &dir, options, named);
     }
 }
+
+/// ffmpeg's complaints decoding a file (empty: it decodes cleanly).
+fn decode_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{path:?} does not decode");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn encoders_beyond_the_first_seven_render_in_chunks_with_every_frame() {
+    let (tmp, input) = scratch_input(VideoSpec {
+        size: "320x180",
+        rate: "25",
+        seconds: 3.0,
+        audio: true,
+    });
+    for (codec, format, decoded_as) in [
+        ("mpeg2video", "mp4", "mpeg2video"),
+        ("mpeg2video", "mkv", "mpeg2video"),
+        ("mjpeg", "mov", "mjpeg"),
+        ("libaom-av1", "webm", "av1"),
+        ("dnxhd", "mov", "dnxhd"),
+    ] {
+        let out = tmp.path().join(format!("{codec}.{format}"));
+        vre_ok(args![
+            "run", &input, "-o", &out, "--codec", codec, "--chunks", "3", "-j", "2", "-q"
+        ]);
+        let video = stream(&out, "video").unwrap();
+        assert_eq!(video["codec_name"], decoded_as, "{codec} in {format}");
+        assert_eq!(framemd5(&out, None).len(), 75, "{codec} in {format}");
+        assert_eq!(decode_errors(&out), "", "{codec} in {format}");
+        assert!(stream(&out, "audio").is_some(), "{codec} in {format}");
+    }
+}
+
+#[test]
+fn a_hardware_encoder_is_refused_at_plan_time_where_its_device_is_missing() {
+    let (tmp, input) = scratch_input(VideoSpec {
+        size: "160x90",
+        rate: "25",
+        seconds: 1.0,
+        audio: false,
+    });
+    let dir = tmp.path().join("gpu.vre");
+    let has_gpu = Path::new("/dev/nvidia0").exists();
+    for codec in ["h264_nvenc", "hevc_nvenc"] {
+        if has_gpu {
+            vre_plan(&input, &dir, ["--codec", codec, "--force", "-q"]);
+        } else {
+            assert_plan_refused(
+                &input,
+                &dir,
+                &["--codec", codec],
+                &["--codec", codec, "needs a device", "libcuda"],
+            );
+        }
+    }
+}

@@ -8,15 +8,35 @@ use common::*;
 use std::path::Path;
 use std::process::Child;
 
-/// Every format vre writes, each with the codecs it adds (together: every codec).
-const CASES: [(&str, &str); 7] = [
-    ("mp4", "libx264"),
-    ("mp4", "libx265"),
-    ("mp4", "libsvtav1"),
-    ("webm", "libvpx-vp9"),
-    ("mov", "prores_ks"),
-    ("mkv", "ffv1"),
-    ("png", "png"),
+/// Every format vre writes, each with the codecs it adds (together: every software codec), and
+/// the delivery settings whose chunks take several encodes (two passes, a bit rate searched
+/// for, the VBV buffer planned at seams), each with the options of its plan.
+const CASES: [(&str, &str, &[&str]); 12] = [
+    ("mp4", "libx264", &[]),
+    ("mp4", "libx265", &[]),
+    ("mp4", "libsvtav1", &[]),
+    ("webm", "libvpx-vp9", &[]),
+    ("mov", "prores_ks", &[]),
+    ("mkv", "ffv1", &[]),
+    ("png", "png", &[]),
+    ("webm", "libaom-av1", &["--preset", "8"]),
+    ("mp4", "mpeg2video", &[]),
+    ("mov", "mjpeg", &[]),
+    ("mov", "dnxhd", &[]),
+    (
+        "mp4",
+        "libx264",
+        &[
+            "--passes",
+            "2",
+            "--bitrate",
+            "300k",
+            "--maxrate",
+            "400k",
+            "--bufsize",
+            "200k",
+        ],
+    ),
 ];
 
 /// Concurrent renders of the chunk per plan.
@@ -81,25 +101,23 @@ fn every_codec_renders_a_chunk_byte_identically_with_racing_threads() {
         },
     );
     let mut report = Vec::new();
-    for (format, codec) in CASES {
+    for (case, (format, codec, options)) in CASES.into_iter().enumerate() {
         for threads in ["2", "4"] {
-            let name = format!("{codec}-{format}-t{threads}");
+            let name = format!("{codec}-{format}-{case}-t{threads}");
             let plan_dir = tmp.path().join(format!("{name}.vre"));
-            vre_plan(
-                &input,
-                &plan_dir,
-                args![
-                    "--format",
-                    format,
-                    "--codec",
-                    codec,
-                    "--threads",
-                    threads,
-                    "--chunks",
-                    "2",
-                    "-q"
-                ],
-            );
+            let mut plan_options = args![
+                "--format",
+                format,
+                "--codec",
+                codec,
+                "--threads",
+                threads,
+                "--chunks",
+                "2",
+                "-q"
+            ];
+            plan_options.extend(options.iter().map(std::ffi::OsString::from));
+            vre_plan(&input, &plan_dir, plan_options);
             let hashes = concurrent_hashes(&plan_dir, &tmp.path().join(&name));
             let distinct: std::collections::BTreeSet<_> = hashes.iter().collect();
             report.push(format!("{name}: {} distinct of {RENDERS}", distinct.len()));

@@ -11,6 +11,15 @@ pub fn version() -> Argv {
     argv
 }
 
+/// One small blank frame through `encoder`: whether the device it needs (a GPU) is here.
+pub fn device_trial(encoder: &str) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.push_all(["-f", "lavfi", "-i", "color=s=256x256:d=0.04,format=yuv420p"]);
+    argv.push("-c:v").push(encoder);
+    argv.push_all(["-f", "null", "-"]);
+    argv
+}
+
 /// ffprobe of a file's container, streams and chapters, and of its own version and libraries
 /// (the installed ffmpeg's, saving a separate `ffmpeg -version`), as JSON. With `packets`, also
 /// every packet's stream, timestamps, duration, flags and kinds of side data; without, each

@@ -524,6 +524,34 @@ fn push_codec_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
         VideoCodec::Ffv1 => {
             argv.push_all(["-level", "3"]);
         }
+        VideoCodec::LibaomAv1 => {
+            if let Some(crf) = enc.crf {
+                argv.push("-crf").push(crf.to_string());
+            }
+            if delivery.bitrate.is_none() {
+                argv.push_all(["-b:v", "0"]);
+            }
+            argv.push_all(["-row-mt", "1"]);
+            argv.push("-cpu-used").push(preset);
+        }
+        VideoCodec::Mpeg2video | VideoCodec::Mjpeg => {
+            if let Some(quality) = enc.crf {
+                argv.push("-q:v").push(quality.to_string());
+            }
+        }
+        VideoCodec::Dnxhd => {
+            argv.push("-profile:v").push(preset);
+        }
+        VideoCodec::H264Nvenc | VideoCodec::HevcNvenc => {
+            argv.push("-preset").push(preset);
+            if let Some(quality) = enc.crf {
+                argv.push_all(["-rc", "vbr"]);
+                argv.push("-cq").push(quality.to_string());
+                if delivery.bitrate.is_none() {
+                    argv.push_all(["-b:v", "0"]);
+                }
+            }
+        }
         VideoCodec::Png => {}
     }
     for (option, bits) in [
@@ -557,10 +585,7 @@ fn push_codec_quality(argv: &mut Argv, enc: &EncoderSettings) -> Vec<String> {
 
 /// The codec's parameter string (`-x264-params …`), where there are parameters to pass.
 fn push_params(argv: &mut Argv, codec: VideoCodec, params: &[String]) {
-    if let (Some(option), false) = (
-        crate::plan::delivery::params_option(codec),
-        params.is_empty(),
-    ) {
+    if let (Some(option), false) = (codec.params_option(), params.is_empty()) {
         argv.push(option).push(params.join(":"));
     }
 }
@@ -652,8 +677,10 @@ impl ChunkEncode {
 
     /// ffmpeg's own two-pass options (`-pass`, `-passlogfile`), for the codecs that use them.
     fn push_pass(&self, argv: &mut Argv, codec: VideoCodec) {
-        if let (Some((pass, stats)), VideoCodec::Libx264 | VideoCodec::LibvpxVp9) =
-            (&self.pass, codec)
+        if let (
+            Some((pass, stats)),
+            VideoCodec::Libx264 | VideoCodec::LibvpxVp9 | VideoCodec::LibaomAv1,
+        ) = (&self.pass, codec)
         {
             argv.push("-pass").push(pass.to_string());
             argv.push("-passlogfile").push(stats.as_os_str());
@@ -744,7 +771,35 @@ pub(super) fn push_encoder(argv: &mut Argv, enc: &EncoderSettings, chunk: &Chunk
             argv.push("-g").push(&keyint);
             argv.push("-threads").push(&threads);
         }
+        VideoCodec::LibaomAv1 => {
+            // Keyframes only where vre puts them (libaom's are closed: nothing after one refers
+            // to frames before it); rows threaded, which keeps its output the same for the same
+            // thread count.
+            argv.push("-threads").push(&threads);
+            argv.push("-g").push(&keyint);
+            argv.push("-keyint_min").push(&keyint);
+        }
+        VideoCodec::Mpeg2video => {
+            // Closed GOPs (`+cgop`, below) of exactly `keyint` frames, no scene-cut I-frames; the
+            // encoder writes a sequence header before every GOP.
+            argv.push("-threads").push(&threads);
+            argv.push("-g").push(&keyint);
+            argv.push_all(["-sc_threshold", "1000000000"]);
+        }
+        VideoCodec::Mjpeg | VideoCodec::Dnxhd => {
+            argv.push("-threads").push(&threads);
+        }
+        VideoCodec::H264Nvenc | VideoCodec::HevcNvenc => {
+            // IDR frames where vre puts them and nowhere else; GOPs kept to their length.
+            argv.push("-g").push(&keyint);
+            argv.push_all(["-forced-idr", "1", "-strict_gop", "1", "-no-scenecut", "1"]);
+            argv.push_all(["-force_key_frames", "expr:eq(n,0)"]);
+        }
         VideoCodec::Png => {}
     }
-    argv.push("-flags:v").push("+bitexact");
+    let flags = match enc.codec {
+        VideoCodec::Mpeg2video => "+bitexact+cgop",
+        _ => "+bitexact",
+    };
+    argv.push("-flags:v").push(flags);
 }

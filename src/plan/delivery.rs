@@ -248,21 +248,18 @@ fn reserved<'a>(table: &'a [(&str, &str)], key: &str) -> Option<&'a str> {
         .map(|(_, instead)| *instead)
 }
 
-/// The codec's own parameter option (`-x264-params` …), if it has one vre passes on.
-pub fn params_option(codec: VideoCodec) -> Option<&'static str> {
-    match codec {
-        VideoCodec::Libx264 => Some("-x264-params"),
-        VideoCodec::Libx265 => Some("-x265-params"),
-        VideoCodec::Libsvtav1 => Some("-svtav1-params"),
-        _ => None,
-    }
-}
-
 /// Whether the codec takes ffmpeg's bit-rate options (`-b:v`, `-maxrate`, `-bufsize`).
 fn has_bitrate(codec: VideoCodec) -> bool {
     matches!(
         codec,
-        VideoCodec::Libx264 | VideoCodec::Libx265 | VideoCodec::Libsvtav1 | VideoCodec::LibvpxVp9
+        VideoCodec::Libx264
+            | VideoCodec::Libx265
+            | VideoCodec::Libsvtav1
+            | VideoCodec::LibvpxVp9
+            | VideoCodec::LibaomAv1
+            | VideoCodec::Mpeg2video
+            | VideoCodec::H264Nvenc
+            | VideoCodec::HevcNvenc
     )
 }
 
@@ -276,7 +273,7 @@ pub fn plans_seams(codec: VideoCodec) -> bool {
 fn has_two_pass(codec: VideoCodec) -> bool {
     matches!(
         codec,
-        VideoCodec::Libx264 | VideoCodec::Libx265 | VideoCodec::LibvpxVp9
+        VideoCodec::Libx264 | VideoCodec::Libx265 | VideoCodec::LibvpxVp9 | VideoCodec::LibaomAv1
     )
 }
 
@@ -357,7 +354,7 @@ pub fn settle(
         if !has_two_pass(codec) {
             return Err(refuse(
                 "--passes",
-                format!("vre runs two passes with libx264, libx265 and libvpx-vp9, not {codec}"),
+                format!("vre runs two passes with libx264, libx265, libvpx-vp9 and libaom-av1, not {codec}"),
             ));
         }
     }
@@ -381,11 +378,20 @@ pub fn settle(
 fn check_shape(asked: &Delivery, codec: VideoCodec) -> Result<(), Refusal> {
     let shaped = matches!(
         codec,
-        VideoCodec::Libx264 | VideoCodec::Libx265 | VideoCodec::Libsvtav1 | VideoCodec::LibvpxVp9
+        VideoCodec::Libx264
+            | VideoCodec::Libx265
+            | VideoCodec::Libsvtav1
+            | VideoCodec::LibvpxVp9
+            | VideoCodec::LibaomAv1
+            | VideoCodec::Mpeg2video
+            | VideoCodec::H264Nvenc
+            | VideoCodec::HevcNvenc
     );
     if asked.profile.is_some() && !shaped {
         let instead = match codec {
-            VideoCodec::ProresKs => "; a ProRes profile is its --preset (hq, 4444, …)",
+            VideoCodec::ProresKs | VideoCodec::Dnxhd => {
+                "; its profile is the --preset (hq, 4444, dnxhr_hq, …)"
+            }
             _ => "",
         };
         return Err(refuse(
@@ -402,16 +408,20 @@ fn check_shape(asked: &Delivery, codec: VideoCodec) -> Result<(), Refusal> {
     if asked.tune.is_some()
         && !matches!(
             codec,
-            VideoCodec::Libx264 | VideoCodec::Libx265 | VideoCodec::LibvpxVp9
+            VideoCodec::Libx264
+                | VideoCodec::Libx265
+                | VideoCodec::LibvpxVp9
+                | VideoCodec::H264Nvenc
+                | VideoCodec::HevcNvenc
         )
     {
         return Err(refuse(
             "--tune",
-            format!("{codec} has no --tune (libx264, libx265 and libvpx-vp9 do)"),
+            format!("{codec} has no --tune (libx264, libx265, libvpx-vp9 and NVENC do)"),
         ));
     }
     if !asked.encoder_params.is_empty() {
-        let Some(option) = params_option(codec) else {
+        let Some(option) = codec.params_option() else {
             return Err(refuse(
                 "--encoder-params",
                 format!("{codec} has no parameter string (libx264, libx265 and libsvtav1 do); use --encoder-opt KEY=VALUE for its options"),

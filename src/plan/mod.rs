@@ -356,6 +356,46 @@ fn encoder_knobs(
     Ok((crf, preset))
 }
 
+/// Refuses an encoder whose device (a GPU) this machine lacks, with ffmpeg's reason, before the
+/// input is read.
+fn check_device(codec: VideoCodec) -> Result<(), PlanError> {
+    if !codec.needs_device() {
+        return Ok(());
+    }
+    let argv = ffmpeg::query::device_trial(codec.name());
+    match ffmpeg::runner::run_capture_all(&argv, Path::new(codec.name())) {
+        Ok(_) => Ok(()),
+        Err(ffmpeg::error::FfmpegError::Failed { stderr, .. }) => Err(bad(
+            "--codec",
+            format!(
+                "{codec} needs a device this machine does not have (ffmpeg: {}); plan and work on machines with one, or choose a software encoder such as {}",
+                encoder_complaint(&stderr, codec.name()),
+                match codec {
+                    VideoCodec::HevcNvenc => "libx265",
+                    _ => "libx264",
+                }
+            ),
+        )),
+        Err(other) => Err(PlanError::Input(ProbeError::Tool(other))),
+    }
+}
+
+/// What an encoder said of itself in ffmpeg's stderr (`[h264_nvenc @ 0x…] Cannot load
+/// libcuda.so.1` → `Cannot load libcuda.so.1`), or its last line.
+fn encoder_complaint(stderr: &str, encoder: &str) -> String {
+    let marker = format!("[{encoder} @");
+    stderr
+        .lines()
+        .flat_map(|line| line.split(" | "))
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix(&marker)?
+                .split_once("] ")
+                .map(|(_, said)| said.to_string())
+        })
+        .unwrap_or_else(|| ffmpeg::error::last_lines(stderr, 1))
+}
+
 /// Whether a pixel format has full-resolution chroma (`yuv444p10le`, `yuva444p10le`, …).
 fn is_444(pix_fmt: &str) -> bool {
     pix_fmt.starts_with("yuv444") || pix_fmt.starts_with("yuva444")
@@ -1354,6 +1394,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let (req, read_by_filters) = &filter_files::resolve_request(req)?;
     let (container, codec) = container_and_codec(req)?;
     let knobs = encoder_knobs(req, codec)?;
+    check_device(codec)?;
     let (mut delivery, mut delivery_notes) = delivery::settle(&req.delivery, codec, req.crf)
         .map_err(|refusal| bad(refusal.flag, refusal.why))?;
     // The serial command's picture is found beside the analysis, on an input proven a file.

@@ -423,7 +423,7 @@ fn encode_chunk(
         }
         let Some(&(zone_seconds, factor)) = tail_zones.next() else {
             let reason = format!(
-                "the VBV buffer ends {:.0} % full after chunk {} with every refill tried, and the next chunk's encoder assumes {:.0} %: raise --bufsize or --maxrate, or lower --bitrate",
+                "the VBV buffer ends {:.0} % full after chunk {} with every refill tried, and the next chunk's encoder assumes {:.0} %: plan again with `vre plan --force --bufsize` larger (or `vre plan --force --maxrate` higher, `vre plan --force --bitrate` lower)",
                 end_fill * 100.0,
                 chunk.index,
                 seam.start_fill * 100.0
