@@ -269,6 +269,14 @@ pub fn plans_seams(codec: VideoCodec) -> bool {
     matches!(codec, VideoCodec::Libx264 | VideoCodec::Libx265)
 }
 
+/// Whether the codec's VBV rate control needs one encoder thread to give the same bytes on
+/// every render: x264's and x265's frame sizes under a buffer depend on which frames other
+/// threads have finished (measured with x264: 2 to 5 different chunks in 6 concurrent renders,
+/// with frame threads and with slice threads).
+pub fn vbv_needs_one_thread(codec: VideoCodec, delivery: &Delivery) -> bool {
+    delivery.maxrate.is_some() && matches!(codec, VideoCodec::Libx264 | VideoCodec::Libx265)
+}
+
 /// Whether the codec has a two-pass mode vre runs per chunk.
 fn has_two_pass(codec: VideoCodec) -> bool {
     matches!(

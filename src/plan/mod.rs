@@ -1397,6 +1397,15 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     check_device(codec)?;
     let (mut delivery, mut delivery_notes) = delivery::settle(&req.delivery, codec, req.crf)
         .map_err(|refusal| bad(refusal.flag, refusal.why))?;
+    let asked_threads = req.threads;
+    let single_threaded = delivery::vbv_needs_one_thread(codec, &delivery) && asked_threads > 1;
+    let req = &PlanRequest {
+        threads: if single_threaded { 1 } else { req.threads },
+        ..req.clone()
+    };
+    let threads_note = single_threaded.then(|| {
+        format!("--maxrate: {codec}'s VBV rate control is not repeatable with threads, so each chunk encodes with one (asked: {asked_threads}); run more workers (-j) to fill the cores")
+    });
     // The serial command's picture is found beside the analysis, on an input proven a file.
     check_input_files(req)?;
     let input_path = absolute(&req.input)?;
@@ -1504,6 +1513,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let outputs: Vec<&AudioPlan> = audio.iter().chain(&extra_audio).collect();
     let mut notes = audio_notes(req, &info, (&output, total), &outputs);
     notes.extend(delivery_notes);
+    notes.extend(threads_note);
     let container = container_data(req, &info, &output, codec, &outputs)?;
     let strategy = req.split;
     let scenes = strategy == SplitStrategy::Scenes;
