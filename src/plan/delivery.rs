@@ -69,7 +69,7 @@ pub fn parse_bits(text: &str) -> Result<u64, String> {
         .parse::<f64>()
         .ok()
         .map(|n| (n * scale).round())
-        .filter(|&bits| bits.is_finite() && bits >= 1.0 && bits < 1e15)
+        .filter(|bits| (1.0..1e15).contains(bits))
         .map(|bits| bits as u64)
         .ok_or_else(|| format!("'{text}' is not a rate in bits (e.g. 800k, 1.2M, 8000000)"))
 }

@@ -74,7 +74,7 @@ pub struct SizeRequest {
 impl SizeRequest {
     /// The size, if neither side is left to the aspect ratio.
     pub fn fixed(self) -> Option<Size> {
-        (self.width > 0 && self.height > 0).then(|| Size {
+        (self.width > 0 && self.height > 0).then_some(Size {
             width: self.width as u32,
             height: self.height as u32,
         })
