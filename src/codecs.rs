@@ -92,13 +92,24 @@ impl Container {
         }
     }
 
-    /// The audio codec of the mix: AAC for mp4/mov, Opus for webm, FLAC for mkv and beside PNGs.
-    pub fn audio_codec(self) -> AudioCodec {
+    /// The audio codecs this container can carry (`--audio-codec`), first the default.
+    pub fn audio_codecs(self) -> &'static [AudioCodec] {
+        use AudioCodec::*;
         match self {
-            Container::Mp4 | Container::Mov => AudioCodec::Aac,
-            Container::Webm => AudioCodec::Opus,
-            Container::Mkv | Container::Png => AudioCodec::Flac,
+            Container::Mp4 => &[Aac, Ac3, Opus],
+            Container::Mov => &[Aac, Ac3, PcmS16le, PcmS24le, PcmS32le, PcmF32le],
+            Container::Mkv => &[
+                Flac, Aac, Opus, Vorbis, Ac3, PcmS16le, PcmS24le, PcmS32le, PcmF32le,
+            ],
+            Container::Webm => &[Opus, Vorbis],
+            Container::Png => &[Flac],
         }
+    }
+
+    /// The audio codec of the mix: AAC for mp4/mov, Opus for webm, FLAC for mkv and beside PNGs
+    /// (the first of [`Container::audio_codecs`]).
+    pub fn audio_codec(self) -> AudioCodec {
+        self.audio_codecs()[0]
     }
 
     /// The container a codec's natural home is, for `--codec` without `--format`.
@@ -360,50 +371,126 @@ pub enum AudioCodec {
     Opus,
     /// FLAC (lossless).
     Flac,
+    /// Vorbis in an Ogg file, 80 kb/s a channel.
+    Vorbis,
+    /// AC-3 (Dolby Digital) in an m4a, 96 kb/s a channel, at most 640 kb/s.
+    Ac3,
+    /// 16-bit PCM in a WAV file.
+    #[serde(rename = "pcm_s16le")]
+    PcmS16le,
+    /// 24-bit PCM in a WAV file.
+    #[serde(rename = "pcm_s24le")]
+    PcmS24le,
+    /// 32-bit PCM in a WAV file.
+    #[serde(rename = "pcm_s32le")]
+    PcmS32le,
+    /// 32-bit float PCM in a WAV file.
+    #[serde(rename = "pcm_f32le")]
+    PcmF32le,
 }
 
 impl AudioCodec {
+    /// Every audio codec, in the order listed to users.
+    pub const ALL: [AudioCodec; 9] = [
+        AudioCodec::Aac,
+        AudioCodec::Opus,
+        AudioCodec::Vorbis,
+        AudioCodec::Flac,
+        AudioCodec::Ac3,
+        AudioCodec::PcmS16le,
+        AudioCodec::PcmS24le,
+        AudioCodec::PcmS32le,
+        AudioCodec::PcmF32le,
+    ];
+
     /// The ffmpeg encoder.
     pub fn encoder(self) -> &'static str {
         match self {
             AudioCodec::Aac => "aac",
             AudioCodec::Opus => "libopus",
             AudioCodec::Flac => "flac",
+            AudioCodec::Vorbis => "libvorbis",
+            AudioCodec::Ac3 => "ac3",
+            AudioCodec::PcmS16le => "pcm_s16le",
+            AudioCodec::PcmS24le => "pcm_s24le",
+            AudioCodec::PcmS32le => "pcm_s32le",
+            AudioCodec::PcmF32le => "pcm_f32le",
         }
     }
 
-    /// Bit rate in bits per second for `channels` channels (`None`: lossless): the same for
-    /// each channel, so that surround is encoded as well as stereo.
-    pub fn bitrate(self, channels: u32) -> Option<u32> {
-        let per_channel = match self {
-            AudioCodec::Aac => 96_000,
-            AudioCodec::Opus => 80_000,
-            AudioCodec::Flac => return None,
-        };
-        Some(per_channel * channels.max(1))
+    /// Parses an encoder name (`--audio-codec`), also `opus` and `vorbis`.
+    pub fn parse(text: &str) -> Option<AudioCodec> {
+        match text {
+            "opus" => Some(AudioCodec::Opus),
+            "vorbis" => Some(AudioCodec::Vorbis),
+            _ => AudioCodec::ALL.into_iter().find(|c| c.encoder() == text),
+        }
     }
 
-    /// Where the first audible sample sits in a muxed stream's timestamps: Opus starts with
-    /// 312 samples of encoder delay that players skip (ffmpeg's libopus pre-skip at 48 kHz).
-    pub fn start_offset_seconds(self) -> f64 {
+    /// Whether the codec is lossless (FLAC, PCM): no bit rate to choose.
+    pub fn is_lossless(self) -> bool {
+        matches!(
+            self,
+            AudioCodec::Flac
+                | AudioCodec::PcmS16le
+                | AudioCodec::PcmS24le
+                | AudioCodec::PcmS32le
+                | AudioCodec::PcmF32le
+        )
+    }
+
+    /// Bit rate in bits per second for `channels` channels (`None`: lossless): the same for
+    /// each channel, so that surround is encoded as well as stereo (AC-3 at most 640 kb/s).
+    pub fn bitrate(self, channels: u32) -> Option<u32> {
+        let per_channel = match self {
+            AudioCodec::Aac | AudioCodec::Ac3 => 96_000,
+            AudioCodec::Opus | AudioCodec::Vorbis => 80_000,
+            _ => return None,
+        };
+        let total = per_channel * channels.max(1);
+        Some(match self {
+            AudioCodec::Ac3 => total.min(640_000),
+            _ => total,
+        })
+    }
+
+    /// Where the first audible sample sits in a stream's timestamps muxed into `container`:
+    /// in Matroska and WebM Opus starts with 312 samples of encoder delay that players skip
+    /// (ffmpeg's libopus pre-skip at 48 kHz); an mp4 edit list hides them.
+    pub fn start_offset_seconds(self, container: Container) -> f64 {
+        match (self, container) {
+            (AudioCodec::Opus, Container::Mkv | Container::Webm) => -312.0 / 48_000.0,
+            _ => 0.0,
+        }
+    }
+
+    /// The samples of silence the encoder may leave after the last one it was given: AC-3 fills
+    /// its last 1536-sample frame and states no end, so its stream (the serial command's too)
+    /// is up to a frame longer than its input.
+    pub fn tail_padding(self) -> u64 {
         match self {
-            AudioCodec::Opus => -312.0 / 48_000.0,
-            AudioCodec::Aac | AudioCodec::Flac => 0.0,
+            AudioCodec::Ac3 => 1536,
+            _ => 0,
         }
     }
 
     /// Whether the container's duration counts exactly the playable samples (Ogg counts Opus's
-    /// pre-skip too, so Opus is counted by decoding).
+    /// pre-skip too, so Opus and Vorbis are counted by decoding; an m4a's edit list states the
+    /// AC-3 samples, where decoding would count the last frame's padding).
     pub fn container_counts_samples(self) -> bool {
-        !matches!(self, AudioCodec::Opus)
+        !matches!(self, AudioCodec::Opus | AudioCodec::Vorbis)
     }
 
-    /// Muxer and extension of the rendered audio file.
+    /// Muxer and extension of the rendered audio file (WAV becomes RF64 past 4 GiB).
     pub fn file_format(self) -> (&'static str, &'static str) {
         match self {
-            AudioCodec::Aac => ("mp4", "m4a"),
-            AudioCodec::Opus => ("ogg", "ogg"),
+            AudioCodec::Aac | AudioCodec::Ac3 => ("mp4", "m4a"),
+            AudioCodec::Opus | AudioCodec::Vorbis => ("ogg", "ogg"),
             AudioCodec::Flac => ("flac", "flac"),
+            AudioCodec::PcmS16le
+            | AudioCodec::PcmS24le
+            | AudioCodec::PcmS32le
+            | AudioCodec::PcmF32le => ("wav", "wav"),
         }
     }
 }
@@ -414,6 +501,10 @@ const AAC_SAMPLE_RATES: [u32; 13] = [
 ];
 /// The sample rates libopus takes, in the order ffmpeg lists them.
 const OPUS_SAMPLE_RATES: [u32; 5] = [48000, 24000, 16000, 12000, 8000];
+/// The sample rates ffmpeg 5.1's AC-3 encoder takes, in the order it lists them.
+const AC3_SAMPLE_RATES: [u32; 3] = [48000, 44100, 32000];
+/// The most channels the AC-3 encoder takes (5.1).
+const MAX_AC3_CHANNELS: u32 = 6;
 /// The most channels any of the audio encoders takes.
 const MAX_AUDIO_CHANNELS: u32 = 8;
 
@@ -513,11 +604,13 @@ impl AudioCodec {
         let rate = match self {
             AudioCodec::Aac => nearest(&AAC_SAMPLE_RATES),
             AudioCodec::Opus => nearest(&OPUS_SAMPLE_RATES),
-            AudioCodec::Flac => sample_rate,
+            AudioCodec::Ac3 => nearest(&AC3_SAMPLE_RATES),
+            _ => sample_rate,
         };
         let target_layout = match self {
             AudioCodec::Opus if opus_layout(channels) != layout => opus_layout(channels),
-            AudioCodec::Aac | AudioCodec::Flac if channels > MAX_AUDIO_CHANNELS => "7.1",
+            AudioCodec::Ac3 if channels > MAX_AC3_CHANNELS => "5.1",
+            _ if channels > MAX_AUDIO_CHANNELS => "7.1",
             _ => layout,
         };
         let mut changes = Vec::new();
@@ -546,7 +639,25 @@ impl AudioCodec {
     pub fn decoded_rate(self, sample_rate: u32) -> u32 {
         match self {
             AudioCodec::Opus => 48_000,
-            AudioCodec::Aac | AudioCodec::Flac => sample_rate,
+            _ => sample_rate,
+        }
+    }
+
+    /// The sample rates the encoder takes (empty: any).
+    pub fn sample_rates(self) -> &'static [u32] {
+        match self {
+            AudioCodec::Aac => &AAC_SAMPLE_RATES,
+            AudioCodec::Opus => &OPUS_SAMPLE_RATES,
+            AudioCodec::Ac3 => &AC3_SAMPLE_RATES,
+            _ => &[],
+        }
+    }
+
+    /// The most channels the encoder takes.
+    pub fn max_channels(self) -> u32 {
+        match self {
+            AudioCodec::Ac3 => MAX_AC3_CHANNELS,
+            _ => MAX_AUDIO_CHANNELS,
         }
     }
 }

@@ -595,7 +595,7 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
         )));
     }
     for (audio, (_, audio_plan)) in audio_streams.into_iter().zip(outputs) {
-        let offset = audio_plan.codec.start_offset_seconds();
+        let offset = audio_plan.codec.start_offset_seconds(plan.output.container);
         if (audio.start_time - offset).abs() > 1e-3 {
             return Err(check(format!(
                 "audio starts at {:.6} s, not 0",
@@ -605,7 +605,8 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
         // Matroska states no per-stream duration; the audio file itself was verified sample
         // for sample before muxing.
         let video_duration = rate.seconds_of(expected_frames);
-        let tolerance = 1024.0 / f64::from(audio_plan.sample_rate);
+        let tolerance =
+            (1024 + audio_plan.codec.tail_padding()) as f64 / f64::from(audio_plan.sample_rate);
         if audio.duration > 0.0 && (audio.duration - video_duration).abs() > tolerance {
             return Err(check(format!(
                 "audio lasts {:.6} s, the video {video_duration:.6} s",

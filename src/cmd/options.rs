@@ -1,8 +1,8 @@
 //! The options that define a plan, shared by `vre plan`, `vre run` and `vre bench`, and the
 //! parsers of their values.
 
-use crate::codecs::{self, Container, VideoCodec};
-use crate::plan::audio::{self, AudioStreams, TrackSpec};
+use crate::codecs::{self, AudioCodec, Container, VideoCodec};
+use crate::plan::audio::{self, AudioEncoding, AudioStreams, TrackSpec};
 use crate::plan::container::SubtitleChoice;
 use crate::plan::delivery;
 use crate::plan::{PlanRequest, RangeBound, RangeSpec, SizeRequest};
@@ -114,6 +114,22 @@ pub struct PlanOptions {
     /// Add an audio track: file=PATH[,offset=S][,seek=S][,rate=R][,volume=V][,fade-in=S][,fade-out=S][,loop].
     #[arg(long = "audio", value_name = "SPEC", value_parser = audio::parse_spec)]
     pub audio: Vec<TrackSpec>,
+    /// Audio codec: aac, libopus, libvorbis, flac, ac3, pcm_s16le, pcm_s24le, pcm_s32le,
+    /// pcm_f32le, one the format takes [default: aac for mp4/mov, libopus for webm, flac for mkv].
+    #[arg(long = "audio-codec", value_name = "NAME", value_parser = parse_audio_codec)]
+    pub audio_codec: Option<AudioCodec>,
+    /// Audio bit rate of each audio stream, e.g. 128k [default: 96k a channel for AAC and AC-3
+    /// (at most 640k), 80k a channel for Opus and Vorbis].
+    #[arg(long = "audio-bitrate", value_name = "RATE", value_parser = parse_audio_bitrate)]
+    pub audio_bitrate: Option<u32>,
+    /// Audio channels (as ffmpeg's -ac: the default layout for that many) [default: the
+    /// source's].
+    #[arg(long = "audio-channels", value_name = "N")]
+    pub audio_channels: Option<u32>,
+    /// Audio sample rate in Hz, one the codec takes [default: the source's, or the codec's
+    /// nearest].
+    #[arg(long = "audio-rate", value_name = "HZ")]
+    pub audio_rate: Option<u32>,
     /// Audio filters for the input's own audio track; filters that change its timing (atempo,
     /// atrim, …) are refused (for a speed change: --no-source-audio --audio file=INPUT,rate=R).
     #[arg(long = "af", value_name = "FILTERS")]
@@ -189,6 +205,22 @@ pub fn parse_container(text: &str) -> Result<Container, String> {
             codecs::list(Container::ALL)
         )
     })
+}
+
+/// Parses `--audio-codec`.
+pub fn parse_audio_codec(text: &str) -> Result<AudioCodec, String> {
+    AudioCodec::parse(text).ok_or_else(|| {
+        format!(
+            "'{text}' is not an audio codec vre encodes; valid: {}",
+            codecs::list(AudioCodec::ALL)
+        )
+    })
+}
+
+/// Parses `--audio-bitrate` (`128k`, `1.5M`, `192000`).
+pub fn parse_audio_bitrate(text: &str) -> Result<u32, String> {
+    delivery::parse_bits(text)
+        .and_then(|bits| u32::try_from(bits).map_err(|_| format!("'{text}' is too high")))
 }
 
 /// Parses `--codec`.
@@ -268,6 +300,12 @@ impl PlanOptions {
             },
             range: self.range.unwrap_or_default(),
             audio_tracks: self.audio.clone(),
+            audio_encoding: AudioEncoding {
+                codec: self.audio_codec,
+                bitrate: self.audio_bitrate,
+                channels: self.audio_channels,
+                rate: self.audio_rate,
+            },
             audio_filter: self.af.clone(),
             no_source_audio: self.no_source_audio,
             metadata: match self.metadata {

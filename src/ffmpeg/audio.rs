@@ -249,10 +249,17 @@ pub fn render_audio(plan: &Plan, audio: &AudioPlan, temp_output: &Path) -> Argv 
         "pipe:1",
     ]);
     let (muxer, _) = audio.codec.file_format();
-    if muxer == "mp4" {
+    match muxer {
         // The default movie timescale (1/1000 s) would cut the audio to whole milliseconds.
-        argv.push("-movie_timescale")
-            .push(audio.sample_rate.to_string());
+        "mp4" => {
+            argv.push("-movie_timescale")
+                .push(audio.sample_rate.to_string());
+        }
+        // A WAV file holds 4 GiB; past that the muxer writes RF64.
+        "wav" => {
+            argv.push_all(["-rf64", "auto"]);
+        }
+        _ => {}
     }
     argv.push("-f").push(muxer);
     argv.push(file_url(temp_output));

@@ -2,6 +2,7 @@
 //! errors, and which of the input's own audio streams to keep (`--audio-stream`). The mix itself
 //! is built in `ffmpeg::audio`.
 
+use crate::codecs::{AudioCodec, Container};
 use crate::exit::{Code, HasCode};
 use crate::plandir::schema::Playback;
 use std::path::PathBuf;
@@ -205,5 +206,67 @@ mod tests {
         assert_eq!(parse_audio_streams("2"), Ok(AudioStreams::One(2)));
         assert_eq!(parse_audio_streams("all"), Ok(AudioStreams::All));
         assert!(parse_audio_streams("-1").unwrap_err().contains("'-1'"));
+    }
+}
+
+/// How the audio outputs are encoded (`--audio-codec`, `--audio-bitrate`, `--audio-channels`,
+/// `--audio-rate`); `None`: the format's default, the codec's default rate for the channels,
+/// the source's channels and rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AudioEncoding {
+    /// `--audio-codec`.
+    pub codec: Option<AudioCodec>,
+    /// `--audio-bitrate`, bits per second of the whole stream.
+    pub bitrate: Option<u32>,
+    /// `--audio-channels`.
+    pub channels: Option<u32>,
+    /// `--audio-rate`, Hz.
+    pub rate: Option<u32>,
+}
+
+impl AudioEncoding {
+    /// The codec for `container`, checked with the other settings against it: the flag at
+    /// fault and why where they cannot work.
+    pub fn codec_for(&self, container: Container) -> Result<AudioCodec, (&'static str, String)> {
+        let codec = self.codec.unwrap_or(container.audio_codec());
+        if !container.audio_codecs().contains(&codec) {
+            return Err((
+                "--audio-codec",
+                format!(
+                    "{container} cannot carry {codec}; it takes {}",
+                    crate::codecs::list(container.audio_codecs())
+                ),
+            ));
+        }
+        if self.bitrate.is_some() && codec.is_lossless() {
+            return Err((
+                "--audio-bitrate",
+                format!("{codec} is lossless: it has no bit rate to choose"),
+            ));
+        }
+        if let Some(rate) = self.rate {
+            let rates = codec.sample_rates();
+            if rate == 0 || !(rates.is_empty() || rates.contains(&rate)) {
+                return Err((
+                    "--audio-rate",
+                    format!(
+                        "{codec} does not encode {rate} Hz; it takes {}",
+                        crate::codecs::list(rates)
+                    ),
+                ));
+            }
+        }
+        if let Some(channels) = self.channels {
+            if channels == 0 || channels > codec.max_channels() {
+                return Err((
+                    "--audio-channels",
+                    format!(
+                        "{codec} encodes 1 to {} channels, not {channels}",
+                        codec.max_channels()
+                    ),
+                ));
+            }
+        }
+        Ok(codec)
     }
 }

@@ -134,6 +134,8 @@ pub struct PlanRequest {
     pub range: RangeSpec,
     /// `--audio` tracks.
     pub audio_tracks: Vec<TrackSpec>,
+    /// `--audio-codec`, `--audio-bitrate`, `--audio-channels`, `--audio-rate`.
+    pub audio_encoding: audio::AudioEncoding,
     /// `--af`: filters for the input's own audio.
     pub audio_filter: Option<String>,
     /// `--no-source-audio`.
@@ -802,16 +804,19 @@ fn source_audio(info: &probe::MediaInfo, audio_stream: u32, s: &probe::AudioInfo
 /// One audio output: its tracks, in the format its encoder takes from the source stream (the
 /// stream's rate and layout, where the encoder takes them), exactly as long as the video.
 fn output_audio(
-    output: &OutputSpec,
+    (output, encoding, codec): (&OutputSpec, &audio::AudioEncoding, codecs::AudioCodec),
     source: Option<SourceAudio>,
     tracks: Vec<AudioTrack>,
 ) -> AudioPlan {
-    let codec = output.container.audio_codec();
     let (rate, layout) = match &source {
-        Some(s) if s.sample_rate > 0 => (s.sample_rate, s.channel_layout.as_str()),
-        _ => (MIX_SAMPLE_RATE, MIX_LAYOUT),
+        Some(s) if s.sample_rate > 0 => (s.sample_rate, s.channel_layout.clone()),
+        _ => (MIX_SAMPLE_RATE, MIX_LAYOUT.to_string()),
     };
-    let (format, _) = codec.output_format(rate, layout);
+    let rate = encoding.rate.unwrap_or(rate);
+    let layout = encoding.channels.map_or(layout, |channels| {
+        codecs::default_channel_layout(channels).to_string()
+    });
+    let (format, _) = codec.output_format(rate, &layout);
     let frame_rate = output.frame_rate;
     let samples = (u128::from(output.total_frames())
         * u128::from(frame_rate.den)
@@ -820,7 +825,7 @@ fn output_audio(
         / u128::from(frame_rate.num);
     AudioPlan {
         codec,
-        bitrate: codec.bitrate(format.channels),
+        bitrate: encoding.bitrate.or(codec.bitrate(format.channels)),
         sample_rate: format.sample_rate,
         channels: format.channels,
         channel_layout: format.channel_layout,
@@ -839,6 +844,11 @@ fn audio_plans(
     info: &probe::MediaInfo,
     output: &OutputSpec,
 ) -> Result<(Option<AudioPlan>, Vec<AudioPlan>), PlanError> {
+    let codec = req
+        .audio_encoding
+        .codec_for(output.container)
+        .map_err(|(flag, why)| bad(flag, why))?;
+    let settings = (output, &req.audio_encoding, codec);
     let sources = source_streams(req, info)?;
     if sources.is_empty() && req.audio_filter.is_some() {
         return Err(bad(
@@ -877,10 +887,10 @@ fn audio_plans(
             tracks.append(&mut user_tracks);
         }
         let source = source_audio(info, audio_stream, stream);
-        outputs.push(output_audio(output, Some(source), tracks));
+        outputs.push(output_audio(settings, Some(source), tracks));
     }
     if outputs.is_empty() && !user_tracks.is_empty() {
-        outputs.push(output_audio(output, None, user_tracks));
+        outputs.push(output_audio(settings, None, user_tracks));
     }
     let mut outputs = outputs.into_iter();
     Ok((outputs.next(), outputs.collect()))
@@ -938,7 +948,11 @@ fn audio_notes(
             ));
         }
     }
-    if output.container == Container::Mkv && !outputs.is_empty() {
+    if output.container == Container::Mkv
+        && outputs
+            .first()
+            .is_some_and(|a| a.codec == codecs::AudioCodec::Flac)
+    {
         notes.push(
             "the audio is FLAC (lossless); the serial command's default for mkv is Vorbis"
                 .to_string(),
@@ -1395,6 +1409,9 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
     let (container, codec) = container_and_codec(req)?;
     let knobs = encoder_knobs(req, codec)?;
     check_device(codec)?;
+    req.audio_encoding
+        .codec_for(container)
+        .map_err(|(flag, why)| bad(flag, why))?;
     let (mut delivery, mut delivery_notes) = delivery::settle(&req.delivery, codec, req.crf)
         .map_err(|refusal| bad(refusal.flag, refusal.why))?;
     let asked_threads = req.threads;

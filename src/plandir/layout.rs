@@ -312,8 +312,8 @@ pub fn names_own_file(folder: Option<&str>, name: &str) -> bool {
                 .any(|ext| split(&format!(".{ext}")).is_some_and(|s| !is_audio_stem(s)))
         }
         Some(AUDIO_DIR) => {
-            let mut exts = crate::codecs::Container::ALL
-                .map(|c| c.audio_codec().file_format().1)
+            let mut exts = crate::codecs::AudioCodec::ALL
+                .map(|c| c.file_format().1)
                 .to_vec();
             exts.push("json");
             exts.iter().any(|ext| {

@@ -619,6 +619,14 @@ pub struct AudioPlan {
     pub tracks: Vec<AudioTrack>,
 }
 
+impl AudioPlan {
+    /// Whether a rendered stream of `samples` samples is this output: exactly its length, or up
+    /// to the codec's [`AudioCodec::tail_padding`] more.
+    pub fn holds(&self, samples: u64) -> bool {
+        (self.samples..=self.samples + self.codec.tail_padding()).contains(&samples)
+    }
+}
+
 /// `plan.json`: everything the render depends on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {

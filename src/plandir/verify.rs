@@ -81,8 +81,9 @@ fn expected_media(loaded: &LoadedPlan, task: TaskId, media: &Media) -> Result<()
             }
         }
         (TaskId::Audio(_), Media::Audio { samples, .. }) => {
-            let expected = loaded.plan.audio_output(task).map_or(0, |a| a.samples);
-            if *samples == expected {
+            let output = loaded.plan.audio_output(task);
+            let expected = output.map_or(0, |a| a.samples);
+            if output.is_some_and(|a| a.holds(*samples)) {
                 Ok(())
             } else {
                 Err(Problem::WrongMedia(format!(

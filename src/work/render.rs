@@ -617,9 +617,17 @@ fn verify_audio(
             }
         }
     };
-    if samples != audio.samples {
+    let padding = audio.codec.tail_padding();
+    if !audio.holds(samples) {
+        let exactly = match padding {
+            0 => "exactly".to_string(),
+            _ => format!(
+                "at least (and at most {padding} of {}'s padding more than)",
+                audio.codec
+            ),
+        };
         return Err(fail(format!(
-            "rendered {samples} audio samples, the plan needs exactly {}",
+            "rendered {samples} audio samples, the plan needs {exactly} {}",
             audio.samples
         )));
     }
