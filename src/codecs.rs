@@ -96,12 +96,12 @@ impl Container {
     pub fn audio_codecs(self) -> &'static [AudioCodec] {
         use AudioCodec::*;
         match self {
-            Container::Mp4 => &[Aac, Ac3, Opus],
-            Container::Mov => &[Aac, Ac3, PcmS16le, PcmS24le, PcmS32le, PcmF32le],
+            Container::Mp4 => &[Aac, Ac3, Opus, Copy],
+            Container::Mov => &[Aac, Ac3, PcmS16le, PcmS24le, PcmS32le, PcmF32le, Copy],
             Container::Mkv => &[
-                Flac, Aac, Opus, Vorbis, Ac3, PcmS16le, PcmS24le, PcmS32le, PcmF32le,
+                Flac, Aac, Opus, Vorbis, Ac3, PcmS16le, PcmS24le, PcmS32le, PcmF32le, Copy,
             ],
-            Container::Webm => &[Opus, Vorbis],
+            Container::Webm => &[Opus, Vorbis, Copy],
             Container::Png => &[Flac],
         }
     }
@@ -387,11 +387,13 @@ pub enum AudioCodec {
     /// 32-bit float PCM in a WAV file.
     #[serde(rename = "pcm_f32le")]
     PcmF32le,
+    /// The input's audio packets, unchanged (`-c:a copy`), in a file of the output's format.
+    Copy,
 }
 
 impl AudioCodec {
     /// Every audio codec, in the order listed to users.
-    pub const ALL: [AudioCodec; 9] = [
+    pub const ALL: [AudioCodec; 10] = [
         AudioCodec::Aac,
         AudioCodec::Opus,
         AudioCodec::Vorbis,
@@ -401,6 +403,7 @@ impl AudioCodec {
         AudioCodec::PcmS24le,
         AudioCodec::PcmS32le,
         AudioCodec::PcmF32le,
+        AudioCodec::Copy,
     ];
 
     /// The ffmpeg encoder.
@@ -415,6 +418,7 @@ impl AudioCodec {
             AudioCodec::PcmS24le => "pcm_s24le",
             AudioCodec::PcmS32le => "pcm_s32le",
             AudioCodec::PcmF32le => "pcm_f32le",
+            AudioCodec::Copy => "copy",
         }
     }
 
@@ -427,7 +431,7 @@ impl AudioCodec {
         }
     }
 
-    /// Whether the codec is lossless (FLAC, PCM): no bit rate to choose.
+    /// Whether the codec is lossless (FLAC, PCM, a copy): no bit rate to choose.
     pub fn is_lossless(self) -> bool {
         matches!(
             self,
@@ -436,6 +440,7 @@ impl AudioCodec {
                 | AudioCodec::PcmS24le
                 | AudioCodec::PcmS32le
                 | AudioCodec::PcmF32le
+                | AudioCodec::Copy
         )
     }
 
@@ -481,9 +486,12 @@ impl AudioCodec {
         !matches!(self, AudioCodec::Opus | AudioCodec::Vorbis)
     }
 
-    /// Muxer and extension of the rendered audio file (WAV becomes RF64 past 4 GiB).
-    pub fn file_format(self) -> (&'static str, &'static str) {
+    /// Muxer and extension of the rendered audio file for an output of `container` (WAV
+    /// becomes RF64 past 4 GiB; copied packets travel in the output's own format, which keeps
+    /// whatever the output will keep of them: AAC priming, Opus pre-skip, a late start).
+    pub fn file_format(self, container: Container) -> (&'static str, &'static str) {
         match self {
+            AudioCodec::Copy => (container.muxer(), container.name()),
             AudioCodec::Aac | AudioCodec::Ac3 => ("mp4", "m4a"),
             AudioCodec::Opus | AudioCodec::Vorbis => ("ogg", "ogg"),
             AudioCodec::Flac => ("flac", "flac"),
@@ -610,6 +618,7 @@ impl AudioCodec {
         let target_layout = match self {
             AudioCodec::Opus if opus_layout(channels) != layout => opus_layout(channels),
             AudioCodec::Ac3 if channels > MAX_AC3_CHANNELS => "5.1",
+            AudioCodec::Copy => layout,
             _ if channels > MAX_AUDIO_CHANNELS => "7.1",
             _ => layout,
         };

@@ -258,3 +258,152 @@ fn audio_settings_the_codec_or_format_cannot_take_are_refused() {
     assert_eq!(out.status.code(), Some(64));
     assert!(stderr(&out).contains("pcm_s24le"), "{}", stderr(&out));
 }
+
+/// Each audio packet of a file as (size, md5), in order: its bytes, whatever its timestamps.
+fn audio_packets(path: &Path) -> Vec<(String, String)> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:a:0", "-c", "copy", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let fields: Vec<&str> = l.split(',').map(str::trim).collect();
+            Some((fields.get(4)?.to_string(), fields.get(5)?.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn audio_copy_keeps_the_inputs_packets_where_the_serial_command_puts_them() {
+    let tmp = temp_dir();
+    // AAC that starts 0.25 s after the video, Opus in Matroska.
+    let late = tmp.path().join("late.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x180:r=25:d=2",
+        "-itsoffset",
+        "0.25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:d=2:sample_rate=48000",
+        "-map",
+        "0",
+        "-map",
+        "1",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        late.to_str().unwrap(),
+    ]);
+    let opus = tmp.path().join("opus.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x180:r=25:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:d=2:sample_rate=48000",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "libopus",
+        opus.to_str().unwrap(),
+    ]);
+    for (input, format) in [
+        (&late, "mp4"),
+        (&late, "mkv"),
+        (&opus, "mkv"),
+        (&opus, "webm"),
+    ] {
+        let name = format!("{}.{format}", input.file_stem().unwrap().to_str().unwrap());
+        let out = tmp.path().join(format!("vre-{name}"));
+        vre_ok(args![
+            "run",
+            input,
+            "-o",
+            &out,
+            "--audio-codec",
+            "copy",
+            "--chunks",
+            "2",
+            "-j",
+            "2",
+            "-q"
+        ]);
+        let serial = tmp.path().join(format!("serial-{name}"));
+        let video = if format == "webm" {
+            "libvpx-vp9"
+        } else {
+            "libx264"
+        };
+        ffmpeg(&[
+            "-i",
+            input.to_str().unwrap(),
+            "-c:v",
+            video,
+            "-deadline",
+            "realtime",
+            "-c:a",
+            "copy",
+            serial.to_str().unwrap(),
+        ]);
+        let packets = audio_packets(&out);
+        assert!(!packets.is_empty(), "{name}");
+        assert_eq!(packets, audio_packets(input), "{name}: the input's packets");
+        let start = |path: &Path| num(&stream(path, "audio").unwrap(), "start_time");
+        assert!(
+            (start(&out) - start(&serial)).abs() < 1e-3,
+            "{name}: audio start"
+        );
+        assert_eq!(
+            rounded_sound_on_timeline(&out),
+            rounded_sound_on_timeline(&serial),
+            "{name}"
+        );
+    }
+}
+
+/// The decoded sound on the file's timeline, rounded (the same sound at the same times).
+fn rounded_sound_on_timeline(path: &Path) -> Vec<i32> {
+    audio_on_timeline(path)
+        .iter()
+        .map(|s| (s * 1000.0).round() as i32)
+        .collect()
+}
+
+#[test]
+fn audio_copy_is_refused_where_the_packets_cannot_stay_as_they_are() {
+    let (tmp, input) = scratch_input(VideoSpec {
+        size: "160x90",
+        rate: "25",
+        seconds: 2.0,
+        audio: true,
+    });
+    let dir = tmp.path().join("refused.vre");
+    let copy = ["--audio-codec", "copy"];
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--range", "10:40"], &["--audio-codec", "--range"]),
+        (&["--af", "volume=0.5"], &["--audio-codec", "--af"]),
+        (
+            &["--audio-rate", "44100"],
+            &["--audio-codec", "--audio-rate"],
+        ),
+        (&["--format", "webm"], &["--audio-codec", "webm", "aac"]),
+        (&["--no-source-audio"], &["--audio-codec", "no audio"]),
+    ];
+    for (options, named) in cases {
+        let mut all: Vec<&str> = copy.to_vec();
+        all.extend(options.iter());
+        assert_plan_refused(&input, &dir, &all, named);
+    }
+}

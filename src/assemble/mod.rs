@@ -595,6 +595,10 @@ fn check_assembled(loaded: &LoadedPlan, temp: &Path, out: &Path) -> Result<(), A
         )));
     }
     for (audio, (_, audio_plan)) in audio_streams.into_iter().zip(outputs) {
+        if audio_plan.codec == crate::codecs::AudioCodec::Copy {
+            // The input's packets where the input has them, as long as they last.
+            continue;
+        }
         let offset = audio_plan.codec.start_offset_seconds(plan.output.container);
         if (audio.start_time - offset).abs() > 1e-3 {
             return Err(check(format!(
@@ -755,6 +759,34 @@ pub fn assemble(
     })
 }
 
+/// The audio files with the start each keeps: a copied stream's own (its first packet's time
+/// from the input's start, as the serial command keeps it); rendered ones start at 0.
+fn audio_inputs(
+    loaded: &LoadedPlan,
+    audio: &[PathBuf],
+    out: &Path,
+) -> Result<Vec<(PathBuf, Option<f64>)>, AssembleError> {
+    let outputs = loaded.plan.audio_outputs();
+    audio
+        .iter()
+        .zip(outputs)
+        .map(|(file, (_, plan))| {
+            if plan.codec != crate::codecs::AudioCodec::Copy {
+                return Ok((file.clone(), None));
+            }
+            let timings = probe::stream_timings(file, false).map_err(|e| AssembleError::Check {
+                out: out.to_path_buf(),
+                what: format!("cannot read the copied audio {}: {e}", file.display()),
+            })?;
+            let start = timings
+                .iter()
+                .find(|t| t.codec_type == "audio")
+                .map_or(0.0, |t| t.start_time);
+            Ok((file.clone(), Some(start)))
+        })
+        .collect()
+}
+
 /// One file: concat, mux, check, rename into place. Returns its size.
 fn assemble_file(
     dir: &PlanDir,
@@ -774,7 +806,8 @@ fn assemble_file(
     let mut container_temps = ContainerTemps::default();
     let result = (|| {
         let container = prepare_container(dir, loaded, out, &mut container_temps)?;
-        let argv = ffmpeg::mux::assemble(&loaded.plan, &list, audio, container, reencode, &temp);
+        let audio = audio_inputs(loaded, audio, out)?;
+        let argv = ffmpeg::mux::assemble(&loaded.plan, &list, &audio, container, reencode, &temp);
         run_ffmpeg(dir, &argv, out)?;
         check_assembled(loaded, &temp, out)?;
         check_container(loaded, &temp, out)?;

@@ -18,6 +18,7 @@
 //! (atempo, rubberband) smear onsets by 30–90 ms on ffmpeg 5.1, which would break sync. Rates are
 //! applied in steps of 1/48000.
 
+use crate::codecs::{AudioCodec, Container};
 use crate::ffmpeg::argv::{file_url, Argv};
 use crate::plandir::schema::{AudioPlan, AudioTrack, Plan};
 use std::path::{Path, PathBuf};
@@ -216,6 +217,9 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
 /// Renders an audio task: every track of `audio` positioned on the timeline, mixed without
 /// attenuation, padded or trimmed to exactly the output's length, encoded once.
 pub fn render_audio(plan: &Plan, audio: &AudioPlan, temp_output: &Path) -> Argv {
+    if audio.codec == AudioCodec::Copy {
+        return copy_audio(plan, audio, temp_output);
+    }
     let graph = mix_graph(plan, audio);
     let mut argv = Argv::ffmpeg();
     for input in &graph.inputs {
@@ -248,7 +252,7 @@ pub fn render_audio(plan: &Plan, audio: &AudioPlan, temp_output: &Path) -> Argv 
         "-progress",
         "pipe:1",
     ]);
-    let (muxer, _) = audio.codec.file_format();
+    let (muxer, _) = audio.codec.file_format(plan.output.container);
     match muxer {
         // The default movie timescale (1/1000 s) would cut the audio to whole milliseconds.
         "mp4" => {
@@ -263,6 +267,65 @@ pub fn render_audio(plan: &Plan, audio: &AudioPlan, temp_output: &Path) -> Argv 
     }
     argv.push("-f").push(muxer);
     argv.push(file_url(temp_output));
+    argv
+}
+
+/// Copies the packets of the input's audio stream an output is made of (`--audio-codec copy`:
+/// the plan has no other track, no `--af`, no range) into a file of the output's format, their
+/// timestamps as the serial command keeps them (from the input's start).
+fn copy_audio(plan: &Plan, audio: &AudioPlan, temp_output: &Path) -> Argv {
+    let source = audio
+        .tracks
+        .iter()
+        .find(|t| t.is_source)
+        .expect("a copied output is made of the input's stream");
+    copy_stream(
+        (&source.path, source.audio_stream),
+        (plan.output.container, audio.sample_rate),
+        None,
+        temp_output,
+    )
+}
+
+/// `ffmpeg -i INPUT -map 0:a:N -c:a copy -f FORMAT OUTPUT`: the packets of the input's audio
+/// stream N (of `sample_rate` Hz) in a file of `container`'s format (the first `seconds` of
+/// them, for a trial), progress on stdout.
+pub fn copy_stream(
+    (input, audio_stream): (&Path, u32),
+    (container, sample_rate): (Container, u32),
+    seconds: Option<f64>,
+    output: &Path,
+) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.input_file(input);
+    argv.push("-map").push(format!("0:a:{audio_stream}"));
+    argv.push_all([
+        "-vn",
+        "-sn",
+        "-dn",
+        "-map_metadata",
+        "-1",
+        "-map_chapters",
+        "-1",
+    ]);
+    argv.push_all([
+        "-c:a",
+        "copy",
+        "-fflags",
+        "+bitexact",
+        "-progress",
+        "pipe:1",
+    ]);
+    if let Some(seconds) = seconds {
+        argv.push("-t").push(format!("{seconds}"));
+    }
+    if container.is_quicktime() {
+        // Edit lists in the sample rate's ticks, not whole milliseconds.
+        argv.push("-movie_timescale")
+            .push(sample_rate.max(1).to_string());
+    }
+    argv.push("-f").push(container.muxer());
+    argv.push(file_url(output));
     argv
 }
 

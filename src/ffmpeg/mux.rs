@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 /// `reencode` (chunks that cannot be copied). With `container` (a plan that lists its container
 /// data), the plan's subtitles, tags (of every stream, the audio outputs' from the input streams
 /// they are made of) and chapters are mapped from those files ([`metadata`]); without, the output
-/// has none.
+/// has none. An audio file with an offset (copied packets) keeps its own timestamps: the offset
+/// is its start, which ffmpeg would otherwise move to 0.
 pub fn assemble(
     plan: &Plan,
     concat_list: &Path,
-    audio: &[PathBuf],
+    audio: &[(PathBuf, Option<f64>)],
     container: Option<ContainerFiles>,
     reencode: bool,
     temp_output: &Path,
@@ -33,7 +34,10 @@ pub fn assemble(
         argv.push_all(["-f", "concat", "-safe", "1"]);
     }
     argv.input_file(concat_list);
-    for file in audio {
+    for (file, offset) in audio {
+        if let Some(start) = offset {
+            argv.push("-itsoffset").push(format!("{start:.6}"));
+        }
         argv.input_file(file);
     }
     let container_inputs =

@@ -850,6 +850,9 @@ fn audio_plans(
         .map_err(|(flag, why)| bad(flag, why))?;
     let settings = (output, &req.audio_encoding, codec);
     let sources = source_streams(req, info)?;
+    if codec == codecs::AudioCodec::Copy {
+        check_copy(req, (&input.path, &sources), output)?;
+    }
     if sources.is_empty() && req.audio_filter.is_some() {
         return Err(bad(
             "--af",
@@ -896,6 +899,77 @@ fn audio_plans(
     Ok((outputs.next(), outputs.collect()))
 }
 
+/// Refuses `--audio-codec copy` where the input's packets cannot be the output's sound as they
+/// are: a mix (`--audio`), filters (`--af`), a `--range` (the packets would need cutting), a
+/// new rate or channel count, no input audio, or a format that cannot hold the codec (found by
+/// copying the first second of each stream into a scratch file of the output's format, as
+/// the serial command would).
+fn check_copy(
+    req: &PlanRequest,
+    (input, sources): (&Path, &[(u32, &probe::AudioInfo)]),
+    output: &OutputSpec,
+) -> Result<(), PlanError> {
+    let refuse = |why: &str| {
+        bad(
+            "--audio-codec",
+            format!("copy keeps the input's audio packets as they are; {why}"),
+        )
+    };
+    if !req.audio_tracks.is_empty() {
+        return Err(refuse(
+            "--audio tracks need a mix: choose an audio codec to mix them",
+        ));
+    }
+    if req.audio_filter.is_some() {
+        return Err(refuse(
+            "--af needs the sound decoded: choose an audio codec",
+        ));
+    }
+    if req.range != RangeSpec::default() {
+        return Err(refuse(
+            "a --range needs the sound cut at its ends: choose an audio codec",
+        ));
+    }
+    if req.audio_encoding.rate.is_some() || req.audio_encoding.channels.is_some() {
+        return Err(refuse(
+            "--audio-rate and --audio-channels need it encoded again: choose an audio codec",
+        ));
+    }
+    if sources.is_empty() {
+        return Err(refuse(
+            "the input has no audio stream to copy (or --no-source-audio is set)",
+        ));
+    }
+    let scratch = tempfile::tempdir().map_err(|source| PlanError::Read {
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    for &(audio_stream, stream) in sources {
+        let trial = scratch
+            .path()
+            .join(format!("copy-{audio_stream}.{}", output.container));
+        let argv = ffmpeg::audio::copy_stream(
+            (input, audio_stream),
+            (output.container, stream.sample_rate),
+            Some(1.0),
+            &trial,
+        );
+        if let Err(e) = ffmpeg::runner::run_capture_all(&argv, input) {
+            let said = match e {
+                ffmpeg::error::FfmpegError::Failed { stderr, .. } => {
+                    ffmpeg::error::last_lines(&stderr, 2)
+                }
+                other => other.to_string(),
+            };
+            return Err(refuse(&format!(
+                "{} cannot hold the input's {} audio (stream #{}) as it is (ffmpeg: {said}); choose an audio codec",
+                output.container, stream.codec, stream.index
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What the audio outputs deliberately do differently from the serial command, one line each:
 /// streams left out for having no packets, formats the encoder cannot take, the audio cut or
 /// padded to the video's length (a `--range` that ends before the grid's last frame, of `total`,
@@ -921,6 +995,10 @@ fn audio_notes(
         let Some(source) = &audio.source else {
             continue;
         };
+        if audio.codec == codecs::AudioCodec::Copy {
+            // The input's packets, as long as they last, as the serial command copies them.
+            continue;
+        }
         let stream = format!("audio stream #{}", source.stream);
         let encoder = audio.codec.encoder();
         let (_, changes) = audio

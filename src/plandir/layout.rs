@@ -122,7 +122,7 @@ impl PlanDir {
         let ext = match task {
             TaskId::Audio(_) => plan
                 .audio_output(task)
-                .map_or("m4a", |a| a.codec.file_format().1),
+                .map_or("m4a", |a| a.codec.file_format(plan.output.container).1),
             TaskId::Chunk(_) => plan.chunk_extension(),
         };
         self.output_dir(task).join(format!("{}.{ext}", task.stem()))
@@ -312,9 +312,10 @@ pub fn names_own_file(folder: Option<&str>, name: &str) -> bool {
                 .any(|ext| split(&format!(".{ext}")).is_some_and(|s| !is_audio_stem(s)))
         }
         Some(AUDIO_DIR) => {
-            let mut exts = crate::codecs::AudioCodec::ALL
-                .map(|c| c.file_format().1)
-                .to_vec();
+            let mut exts: Vec<&str> = crate::codecs::AudioCodec::ALL
+                .into_iter()
+                .flat_map(|codec| crate::codecs::Container::ALL.map(|c| codec.file_format(c).1))
+                .collect();
             exts.push("json");
             exts.iter().any(|ext| {
                 name.strip_suffix(&format!(".{ext}"))

@@ -621,9 +621,11 @@ pub struct AudioPlan {
 
 impl AudioPlan {
     /// Whether a rendered stream of `samples` samples is this output: exactly its length, or up
-    /// to the codec's [`AudioCodec::tail_padding`] more.
+    /// to the codec's [`AudioCodec::tail_padding`] more; a copy is the input's stream, however
+    /// long.
     pub fn holds(&self, samples: u64) -> bool {
-        (self.samples..=self.samples + self.codec.tail_padding()).contains(&samples)
+        self.codec == AudioCodec::Copy
+            || (self.samples..=self.samples + self.codec.tail_padding()).contains(&samples)
     }
 }
 
