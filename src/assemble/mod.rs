@@ -508,11 +508,6 @@ pub fn wait_until_complete(
 /// How often `--wait` re-checks when no change event arrives.
 const WAIT_RECHECK: Duration = Duration::from_secs(1);
 
-/// Quotes a path for an ffconcat list: single quotes, with `'` written as `'\''`.
-pub fn concat_quote(path: &str) -> String {
-    format!("'{}'", path.replace('\'', r"'\''"))
-}
-
 /// Writes the concat list for this assembly: a private file in the planDir root, so that its
 /// entries are the fixed relative names `chunks/chunk-NNNNNN.ext` and concurrent assemblies
 /// never share one.
@@ -539,7 +534,7 @@ fn write_concat_list(dir: &PlanDir, loaded: &LoadedPlan) -> Result<PathBuf, Plan
             - rate.frame_time_micros_round(chunk.start_frame);
         list.push_str(&format!(
             "file {}\n{no_guess}duration {}\n",
-            concat_quote(&relative),
+            ffmpeg::argv::concat_quote(&relative),
             micros_to_seconds_text(micros)
         ));
     }
@@ -1031,7 +1026,7 @@ mod tests {
 
     #[test]
     fn concat_entries_escape_single_quotes() {
-        assert_eq!(concat_quote("a'b.mp4"), r"'a'\''b.mp4'");
-        assert_eq!(concat_quote("chunks/c.mp4"), "'chunks/c.mp4'");
+        assert_eq!(ffmpeg::argv::concat_quote("a'b.mp4"), r"'a'\''b.mp4'");
+        assert_eq!(ffmpeg::argv::concat_quote("chunks/c.mp4"), "'chunks/c.mp4'");
     }
 }

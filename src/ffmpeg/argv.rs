@@ -109,6 +109,11 @@ pub fn shell_quote(arg: &OsStr) -> String {
     }
 }
 
+/// Quotes a path for an ffconcat list: single quotes, with `'` written as `'\''`.
+pub fn concat_quote(path: &str) -> String {
+    format!("'{}'", path.replace('\'', r"'\''"))
+}
+
 /// A local path as a URL ffmpeg cannot mistake for a protocol or an option.
 pub fn file_url(path: &Path) -> OsString {
     let mut url = OsString::from("file:");

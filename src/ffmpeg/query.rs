@@ -11,6 +11,18 @@ pub fn version() -> Argv {
     argv
 }
 
+/// The md5 of every frame decoded from a file's first video stream (ffmpeg's framemd5), or,
+/// with `concat`, from the files an ffconcat list names, decoded as one stream.
+pub fn decoded_frame_hashes(path: &Path, concat: bool) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    if concat {
+        argv.push_all(["-f", "concat", "-safe", "0"]);
+    }
+    argv.input_file(path);
+    argv.push_all(["-map", "0:v:0", "-f", "framemd5", "-"]);
+    argv
+}
+
 /// One small blank frame through `encoder`: whether the device it needs (a GPU) is here.
 pub fn device_trial(encoder: &str) -> Argv {
     let mut argv = Argv::ffmpeg();

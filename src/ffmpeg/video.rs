@@ -453,6 +453,21 @@ pub fn trial_range(plan: &Plan) -> (u64, u64) {
     (plan.output.start_frame, frames)
 }
 
+/// Encodes output frames `[first, first + frames)` as a chunk of the plan (an IDR frame first,
+/// the plan's encoder settings) into `output`: half of a seam trial.
+pub fn trial_chunk(
+    plan: &Plan,
+    index: &FrameIndex,
+    (first, frames): (u64, u64),
+    output: &Path,
+) -> Argv {
+    let mut argv = encode_frames(plan, index, (first, frames), None, &ChunkEncode::default());
+    argv.push_all(["-fflags", "+bitexact"]);
+    argv.push("-f").push(plan.encoder.codec.chunk_format().0);
+    argv.push(file_url(output));
+    argv
+}
+
 /// Renders the plan's [`trial_range`] and discards it, logging its frames to `logs`: a trial
 /// that makes ffmpeg reject a bad filter chain, encoder, preset or pixel format at plan time, and
 /// shows whether the chain hands on its frames one for one.

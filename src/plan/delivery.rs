@@ -437,7 +437,9 @@ fn check_shape(asked: &Delivery, codec: VideoCodec) -> Result<(), Refusal> {
         };
         for item in &asked.encoder_params {
             let key = item.split_once('=').map_or(item.as_str(), |(k, _)| k);
-            if let Some(instead) = reserved(RESERVED_PARAMS, key) {
+            // x264 and x265 read `_` in a key as `-` (`open_gop` is `open-gop`).
+            let key = key.replace('_', "-");
+            if let Some(instead) = reserved(RESERVED_PARAMS, &key) {
                 return Err(refuse(
                     "--encoder-params",
                     format!("'{key}' in {option} is vre's to set; use {instead}"),
@@ -499,6 +501,7 @@ mod tests {
         assert_eq!(refused.flag, "--encoder-params");
         assert!(refused.why.contains("--keyint"), "{}", refused.why);
         assert!(settle(&asked("aq-mode=3:ref=4"), VideoCodec::Libx264, Some(20)).is_ok());
+        assert!(settle(&asked("open_gop=1"), VideoCodec::Libx264, Some(20)).is_err());
         let option = Delivery {
             encoder_options: vec![("g".into(), "300".into())],
             ..Delivery::default()

@@ -502,7 +502,93 @@ impl Trial {
         ffmpeg::runner::run_capture(&argv, &plan.input.path).map_err(rejected)?;
         let range = ffmpeg::video::trial_range(plan);
         ffmpeg::framelog::check_filter_keeps_frames(plan, index, range, &logs.filtered)
-            .map_err(|why| bad("--vf", why))
+            .map_err(|why| bad("--vf", why))?;
+        self.check_seam(scratch.path())
+    }
+
+    /// Where the plan passes settings through to the encoder (`--profile`, `--tune`,
+    /// `--encoder-params`, `--encoder-opt`, …) that vre cannot vouch for, proves that chunks of
+    /// them still concatenate: two trial chunks of [`SEAM_TRIAL_FRAMES`] frames each, decoded
+    /// one after the other as assembly joins them, must give the second chunk's frames exactly
+    /// as it decodes alone (nothing in it refers across the seam).
+    fn check_seam(&self, scratch: &Path) -> Result<(), PlanError> {
+        let (plan, index) = (&self.loaded.plan, &self.loaded.index);
+        let frames = SEAM_TRIAL_FRAMES.min(plan.output.total_frames() / 2);
+        if plan.encoder.delivery.is_empty() || plan.encoder.codec.is_intra_only() || frames == 0 {
+            return Ok(());
+        }
+        let ext = plan.encoder.codec.chunk_format().1;
+        let start = plan.output.start_frame;
+        let halves = [
+            scratch.join(format!("seam-a.{ext}")),
+            scratch.join(format!("seam-b.{ext}")),
+        ];
+        for (n, half) in halves.iter().enumerate() {
+            let argv =
+                ffmpeg::video::trial_chunk(plan, index, (start + n as u64 * frames, frames), half);
+            ffmpeg::runner::run_capture(&argv, &plan.input.path).map_err(rejected)?;
+        }
+        let list = scratch.join("seam.ffconcat");
+        let entries: String = halves
+            .iter()
+            .map(|h| {
+                format!(
+                    "file {}\n",
+                    ffmpeg::argv::concat_quote(&h.to_string_lossy())
+                )
+            })
+            .collect();
+        fs::write(&list, format!("ffconcat version 1.0\n{entries}")).map_err(|source| {
+            PlanError::Read {
+                path: list.clone(),
+                source,
+            }
+        })?;
+        let hashes = |path: &Path, concat: bool| -> Result<Vec<String>, PlanError> {
+            let argv = ffmpeg::query::decoded_frame_hashes(path, concat);
+            let out = ffmpeg::runner::run_capture(&argv, path).map_err(rejected)?;
+            Ok(frame_md5s(&out))
+        };
+        let (alone, joined) = (hashes(&halves[1], false)?, hashes(&list, true)?);
+        seam_is_clean(&alone, &joined, frames as usize).map_err(|why| {
+            bad(
+                "--encoder-opt",
+                format!(
+                    "two trial chunks of these encoder settings do not concatenate cleanly: {why}; leave out the --encoder-params, --encoder-opt, --tune or --profile that allows frames to refer across a chunk's start"
+                ),
+            )
+        })
+    }
+}
+
+/// Frames in each of the two chunks of the seam trial ([`Trial`]).
+const SEAM_TRIAL_FRAMES: u64 = 8;
+
+/// The md5 column of ffmpeg's framemd5 output, one per frame.
+fn frame_md5s(framemd5: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(framemd5)
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit(',').next().map(|md5| md5.trim().to_string()))
+        .collect()
+}
+
+/// Whether two chunks of `frames` frames each joined cleanly: the joined decode has both
+/// chunks' frames, and its second half is the second chunk decoded alone.
+fn seam_is_clean(alone: &[String], joined: &[String], frames: usize) -> Result<(), String> {
+    if alone.len() != frames || joined.len() != 2 * frames {
+        return Err(format!(
+            "the second chunk decodes to {} frames alone and the pair to {}, not {frames} and {}",
+            alone.len(),
+            joined.len(),
+            2 * frames
+        ));
+    }
+    match joined[frames..].iter().zip(alone).position(|(a, b)| a != b) {
+        Some(n) => Err(format!(
+            "frame {n} of the second chunk decodes differently after the first chunk than alone"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -1653,6 +1739,22 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seam_is_clean_only_where_the_second_chunk_decodes_alike_after_the_first() {
+        let frames = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let alone = frames(&["c", "d"]);
+        assert!(seam_is_clean(&alone, &frames(&["a", "b", "c", "d"]), 2).is_ok());
+        // A frame that refers to the first chunk decodes otherwise there.
+        let err = seam_is_clean(&alone, &frames(&["a", "b", "x", "d"]), 2).unwrap_err();
+        assert!(err.contains("frame 0"), "{err}");
+        // A frame the second chunk alone cannot decode.
+        assert!(seam_is_clean(&frames(&["d"]), &frames(&["a", "b", "c", "d"]), 2).is_err());
+        assert_eq!(
+            frame_md5s(b"#tb 0: 1/25\n0,          0,          0,        1,    57600, 0f1e2d\n"),
+            vec!["0f1e2d"]
+        );
+    }
 
     #[test]
     fn seconds_round_to_the_nearest_frame() {
