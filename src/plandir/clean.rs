@@ -270,7 +270,7 @@ mod tests {
             root.join("logs").join("chunk-000003.attempt-x.log"),
             root.join("locks").join("mine.lock"),
             root.join(".plan.json.tmp-mine"),
-            root.join("audio").join("audio.wav"),
+            root.join("audio").join("audio.mp3"),
             root.join("audio").join("audio-x.flac"),
             root.join("audio").join("audio-0.flac"),
         ];
