@@ -75,29 +75,49 @@ fn chaos_three_workers_killed_at_random_still_produce_the_serial_frames() {
         | 1;
     println!("chaos seed {seed}");
     let mut rng = Rng(seed);
-    let mut workers: Vec<Child> = (0..3).map(|_| spawn_worker(&plan_dir, false)).collect();
+    // Each worker's stderr goes to a file of its own, so that a worker that ends badly says why.
+    let logs = tmp.path().join("worker-logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut spawned = 0;
+    let mut logged_worker = |plan_dir: &Path| -> (Child, PathBuf) {
+        spawned += 1;
+        let log = logs.join(format!("worker-{spawned}.log"));
+        let child = vre()
+            .args(args!["work", plan_dir])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        (child, log)
+    };
+    let mut workers: Vec<(Child, PathBuf)> = (0..3).map(|_| logged_worker(&plan_dir)).collect();
     let mut kills = 0;
     while kills < 8 {
         // A random instant: the schedule of the chaos, not a wait for anything to happen.
         std::thread::sleep(Duration::from_millis(40 + rng.next(260)));
         let victim = rng.next(3) as usize;
-        if let Some(status) = workers[victim].try_wait().unwrap() {
-            panic!("the run finished after only {kills} kills ({status}); give it more work");
+        if let Some(status) = workers[victim].0.try_wait().unwrap() {
+            panic!(
+                "a worker ended after only {kills} kills ({status}); the run needs more work, or it said why: {}",
+                std::fs::read_to_string(&workers[victim].1).unwrap_or_default()
+            );
         }
-        let ffmpeg = children_of(workers[victim].id());
-        workers[victim].kill().unwrap();
-        workers[victim].wait().unwrap();
+        let ffmpeg = children_of(workers[victim].0.id());
+        workers[victim].0.kill().unwrap();
+        workers[victim].0.wait().unwrap();
         assert!(
             all_gone_within(&ffmpeg, Duration::from_secs(1)),
             "kill {kills}: ffmpeg outlived its worker by more than a second"
         );
         kills += 1;
-        workers[victim] = spawn_worker(&plan_dir, false);
+        workers[victim] = logged_worker(&plan_dir);
     }
-    for mut worker in workers {
+    for (mut worker, log) in workers {
+        let status = worker.wait().unwrap();
         assert!(
-            worker.wait().unwrap().success(),
-            "a surviving worker finished the run"
+            status.success(),
+            "a surviving worker ended with {status}: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
     }
     assert_eq!(

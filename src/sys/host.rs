@@ -53,10 +53,17 @@ fn stat_fields_after_command(stat: &str) -> Option<Vec<&str>> {
 }
 
 /// The start time of a process on this host, from `/proc/PID/stat`; `None` when it is not
-/// running (or its record cannot be read).
+/// running (or its record cannot be read). A zombie — a process that has exited and closed its
+/// files, its locks with them, but that its parent has not yet reaped — is not running: taken
+/// for alive, it made a worker whose previous holder had just exited report that locks do not
+/// exclude.
 fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat_fields_after_command(&stat)?.get(19)?.parse().ok()
+    let fields = stat_fields_after_command(&stat)?;
+    if matches!(fields.first().copied(), Some("Z" | "X" | "x")) {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
 }
 
 /// CPU time used so far by the processes of process group `pgid` on this host, in clock ticks:
@@ -146,6 +153,34 @@ mod tests {
             ..me
         };
         assert_eq!(elsewhere.is_alive(), None);
+    }
+
+    #[test]
+    fn an_exited_process_not_yet_reaped_is_not_alive() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read line"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let identity = ProcessIdentity {
+            pid: child.id(),
+            start: process_start(child.id()).expect("the child runs"),
+            ..ProcessIdentity::current()
+        };
+        assert_eq!(identity.is_alive(), Some(true));
+        drop(child.stdin.take());
+        // Until this test reaps it, the child is a zombie once it has exited.
+        let zombie = || {
+            std::fs::read_to_string(format!("/proc/{}/stat", identity.pid))
+                .ok()
+                .and_then(|stat| stat_fields_after_command(&stat).map(|f| f[0] == "Z"))
+                .unwrap_or(false)
+        };
+        while !zombie() {
+            std::thread::yield_now();
+        }
+        assert_eq!(identity.is_alive(), Some(false));
+        child.wait().unwrap();
         assert_eq!(
             ProcessIdentity::parse("a:b:1:2").map(|p| p.host),
             Some("a:b".to_string())
