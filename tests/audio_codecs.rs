@@ -8,10 +8,9 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-/// A 3-second 320x180 clip with a 20 ms 1 kHz beep at every second (0.5, 1.5, 2.5 s) in
-/// 48 kHz stereo PCM: the beeps show where the sound sits.
-fn beeping_clip(dir: &Path) -> PathBuf {
-    let path = dir.join("beeps.mov");
+/// A 3-second 320x180 clip `name` in `dir` with `sound` (a lavfi audio source) as 48 kHz PCM.
+fn clip_with_sound(dir: &Path, name: &str, sound: &str) -> PathBuf {
+    let path = dir.join(name);
     ffmpeg(&[
         "-f",
         "lavfi",
@@ -20,7 +19,7 @@ fn beeping_clip(dir: &Path) -> PathBuf {
         "-f",
         "lavfi",
         "-i",
-        "aevalsrc='if(between(mod(t,1),0.5,0.52),sin(2*PI*1000*t),0)|if(between(mod(t,1),0.5,0.52),sin(2*PI*1000*t),0)':s=48000:d=3",
+        sound,
         "-c:v",
         "libx264",
         "-c:a",
@@ -28,6 +27,16 @@ fn beeping_clip(dir: &Path) -> PathBuf {
         path.to_str().unwrap(),
     ]);
     path
+}
+
+/// A clip with a 20 ms 1 kHz beep at every second (0.5, 1.5, 2.5 s) in stereo: the beeps show
+/// where the sound sits.
+fn beeping_clip(dir: &Path) -> PathBuf {
+    clip_with_sound(
+        dir,
+        "beeps.mov",
+        "aevalsrc='if(between(mod(t,1),0.5,0.52),sin(2*PI*1000*t),0)|if(between(mod(t,1),0.5,0.52),sin(2*PI*1000*t),0)':s=48000:d=3",
+    )
 }
 
 /// The audio stream's codec, sample rate and channels.
@@ -115,22 +124,9 @@ fn every_audio_codec_of_every_format_comes_out_as_the_serial_command_makes_it() 
 
 /// The audio stream's bit rate from its packets: bytes over `seconds`.
 fn audio_bitrate(path: &Path, seconds: f64) -> f64 {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "a:0",
-            "-show_entries",
-            "packet=size",
-        ])
-        .args(["-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    let bytes: f64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse::<f64>().ok())
+    let bytes: f64 = packet_entries(path, "a:0", "size")
+        .iter()
+        .filter_map(|size| size.parse::<f64>().ok())
         .sum();
     bytes * 8.0 / seconds
 }
@@ -140,22 +136,11 @@ fn bit_rate_channels_and_rate_come_out_as_asked() {
     let tmp = temp_dir();
     let input = beeping_clip(tmp.path());
     // Noise, which Opus spends its whole rate on.
-    let noisy = tmp.path().join("noise.mov");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=320x180:r=25:d=3",
-        "-f",
-        "lavfi",
-        "-i",
+    let noisy = clip_with_sound(
+        tmp.path(),
+        "noise.mov",
         "anoisesrc=d=3:sample_rate=48000:amplitude=0.5",
-        "-c:v",
-        "libx264",
-        "-c:a",
-        "pcm_s16le",
-        noisy.to_str().unwrap(),
-    ]);
+    );
     let opus = tmp.path().join("opus.webm");
     vre_ok(args![
         "run",

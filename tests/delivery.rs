@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use vre::vbv::{Frame, Model};
 
@@ -34,21 +34,47 @@ fn changing_clip(path: &Path) {
     ]);
 }
 
+/// Makes the changing clip in `dir` and renders it with `vre run -j 2`, x264 `veryfast`,
+/// chunks of `chunk_frames` and `options`, keeping the planDir: the input, the output and the
+/// planDir.
+fn render_changing(
+    dir: &Path,
+    chunk_frames: &str,
+    options: &[&str],
+) -> (PathBuf, PathBuf, PathBuf) {
+    let input = dir.join("changing.mkv");
+    changing_clip(&input);
+    let (out, plan_dir) = (dir.join("out.mp4"), dir.join("job.vre"));
+    let mut run = args![
+        "run",
+        &input,
+        "-o",
+        &out,
+        "--plan-dir",
+        &plan_dir,
+        "--keep-temp",
+        "-j",
+        "2",
+        "--chunk-frames",
+        chunk_frames,
+        "--preset",
+        "veryfast",
+        "-q"
+    ];
+    run.extend(options.iter().map(std::ffi::OsString::from));
+    vre_ok(run);
+    (input, out, plan_dir)
+}
+
 /// The video packets of a file in decode order, read with ffprobe.
 fn coded_frames(path: &Path) -> Vec<Frame> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "packet=dts_time,size", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    packet_entries(path, "v:0", "dts_time,size")
+        .iter()
         .filter_map(|line| {
             let (dts, size) = line.split_once(',')?;
             Some(Frame {
                 dts: dts.parse().ok()?,
-                bits: size.trim().parse::<f64>().ok()? * 8.0,
+                bits: size.parse::<f64>().ok()? * 8.0,
             })
         })
         .collect()
@@ -66,8 +92,11 @@ const X264_START_FILL: f64 = 0.9;
 #[test]
 fn the_vbv_buffer_holds_across_seams_in_the_assembled_file() {
     let tmp = temp_dir();
-    let input = tmp.path().join("changing.mkv");
-    changing_clip(&input);
+    let (input, out, plan_dir) = render_changing(
+        tmp.path(),
+        CHUNK,
+        &["--bitrate", "1M", "--maxrate", "1.2M", "--bufsize", "600k"],
+    );
     let model = Model {
         rate: 1.2e6,
         size: 6e5,
@@ -92,30 +121,6 @@ fn the_vbv_buffer_holds_across_seams_in_the_assembled_file() {
     let serial_run = model.run(&coded_frames(&serial), X264_START_FILL, 0.04);
     assert!(serial_run.underflows.is_empty(), "serial: {serial_run:?}");
 
-    let out = tmp.path().join("out.mp4");
-    let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "run",
-        &input,
-        "-o",
-        &out,
-        "--plan-dir",
-        &plan_dir,
-        "--keep-temp",
-        "-j",
-        "2",
-        "--chunk-frames",
-        CHUNK,
-        "--preset",
-        "veryfast",
-        "--bitrate",
-        "1M",
-        "--maxrate",
-        "1.2M",
-        "--bufsize",
-        "600k",
-        "-q"
-    ]);
     let frames = coded_frames(&out);
     assert_eq!(frames.len(), 200);
     let run = model.run(&frames, X264_START_FILL, 0.04);
@@ -146,30 +151,8 @@ fn the_vbv_buffer_holds_across_seams_in_the_assembled_file() {
 #[test]
 fn two_passes_land_on_the_bit_rate_and_keep_their_statistics_in_the_plan_dir() {
     let tmp = temp_dir();
-    let input = tmp.path().join("changing.mkv");
-    changing_clip(&input);
-    let out = tmp.path().join("out.mp4");
-    let plan_dir = tmp.path().join("job.vre");
-    vre_ok(args![
-        "run",
-        &input,
-        "-o",
-        &out,
-        "--plan-dir",
-        &plan_dir,
-        "--keep-temp",
-        "-j",
-        "2",
-        "--chunk-frames",
-        "50",
-        "--preset",
-        "veryfast",
-        "--passes",
-        "2",
-        "--bitrate",
-        "800k",
-        "-q"
-    ]);
+    let (_, out, plan_dir) =
+        render_changing(tmp.path(), "50", &["--passes", "2", "--bitrate", "800k"]);
     let bitrate = video_bitrate(&out);
     assert!(
         (bitrate / 8e5 - 1.0).abs() <= 0.05,
@@ -196,20 +179,7 @@ fn x264_options(path: &Path) -> String {
 #[test]
 fn profile_level_keyframe_interval_tune_and_encoder_params_reach_the_stream() {
     let tmp = temp_dir();
-    let input = tmp.path().join("changing.mkv");
-    changing_clip(&input);
-    let out = tmp.path().join("out.mp4");
-    vre_ok(args![
-        "run",
-        &input,
-        "-o",
-        &out,
-        "-j",
-        "2",
-        "--chunk-frames",
-        "100",
-        "--preset",
-        "veryfast",
+    let shape = [
         "--profile",
         "high",
         "--level",
@@ -220,8 +190,8 @@ fn profile_level_keyframe_interval_tune_and_encoder_params_reach_the_stream() {
         "film",
         "--encoder-params",
         "aq-mode=3:ref=2",
-        "-q"
-    ]);
+    ];
+    let (_, out, _) = render_changing(tmp.path(), "100", &shape);
     let video = stream(&out, "video").unwrap();
     assert_eq!(video["profile"], "High");
     assert_eq!(video["level"], 41);
@@ -236,20 +206,12 @@ fn profile_level_keyframe_interval_tune_and_encoder_params_reach_the_stream() {
     ] {
         assert!(options.contains(expected), "{expected} not in {options}");
     }
-    let keyframes: Vec<usize> = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "packet=flags", "-of", "csv=p=0"])
-        .arg(&out)
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .enumerate()
-                .filter(|(_, flags)| flags.starts_with('K'))
-                .map(|(n, _)| n)
-                .collect()
-        })
-        .unwrap();
+    let keyframes: Vec<usize> = packet_entries(&out, "v:0", "flags")
+        .iter()
+        .enumerate()
+        .filter(|(_, flags)| flags.starts_with('K'))
+        .map(|(n, _)| n)
+        .collect();
     assert_eq!(keyframes.first(), Some(&0));
     let longest_gap = keyframes
         .windows(2)

@@ -248,7 +248,8 @@ fn reserved<'a>(table: &'a [(&str, &str)], key: &str) -> Option<&'a str> {
         .map(|(_, instead)| *instead)
 }
 
-/// Whether the codec takes ffmpeg's bit-rate options (`-b:v`, `-maxrate`, `-bufsize`).
+/// Whether the codec takes ffmpeg's bit-rate options (`-b:v`, `-maxrate`, `-bufsize`) — the
+/// same codecs take a `--profile`.
 fn has_bitrate(codec: VideoCodec) -> bool {
     matches!(
         codec,
@@ -384,18 +385,7 @@ pub fn settle(
 
 /// `--profile`, `--level`, `--tune` and the pass-through settings against the codec.
 fn check_shape(asked: &Delivery, codec: VideoCodec) -> Result<(), Refusal> {
-    let shaped = matches!(
-        codec,
-        VideoCodec::Libx264
-            | VideoCodec::Libx265
-            | VideoCodec::Libsvtav1
-            | VideoCodec::LibvpxVp9
-            | VideoCodec::LibaomAv1
-            | VideoCodec::Mpeg2video
-            | VideoCodec::H264Nvenc
-            | VideoCodec::HevcNvenc
-    );
-    if asked.profile.is_some() && !shaped {
+    if asked.profile.is_some() && !has_bitrate(codec) {
         let instead = match codec {
             VideoCodec::ProresKs | VideoCodec::Dnxhd => {
                 "; its profile is the --preset (hq, 4444, dnxhr_hq, …)"

@@ -286,6 +286,17 @@ struct ChunkJob<'a> {
     temp: &'a Path,
     logs: &'a FrameLogs,
     stall_limit: Option<Duration>,
+    /// Whether each encode's coded frames are read (for the bit rate or the VBV buffer).
+    measure: bool,
+}
+
+/// One verified encode of a chunk: what its checks found, its command, and its coded frames
+/// (read once, where the plan measures them; empty otherwise).
+struct Encoded {
+    media: Media,
+    stream: Option<StreamFacts>,
+    argv: Argv,
+    frames: Vec<crate::vbv::Frame>,
 }
 
 impl ChunkJob<'_> {
@@ -295,7 +306,7 @@ impl ChunkJob<'_> {
         encode: &ChunkEncode,
         seconds: &mut f64,
         on_alive: &mut dyn FnMut(Alive),
-    ) -> Result<(Media, Option<StreamFacts>, Argv), RenderError> {
+    ) -> Result<Encoded, RenderError> {
         let argv =
             ffmpeg::video::render_chunk(self.loaded, self.chunk, self.temp, self.logs, encode);
         let (media, stream, ran) = run_and_verify(
@@ -308,17 +319,21 @@ impl ChunkJob<'_> {
             on_alive,
         )?;
         *seconds += ran;
-        Ok((media, stream, argv))
-    }
-
-    /// The encoded temp file's frames, for the bit rate and the VBV buffer.
-    fn coded_frames(&self, argv: &Argv) -> Result<Vec<crate::vbv::Frame>, RenderError> {
-        probe::video_frame_sizes(self.temp).map_err(|e| {
-            let reason = e.to_string();
-            RenderError::Failed {
-                log: failure_log(argv, "", &reason),
-                reason,
-            }
+        let frames = match self.measure {
+            true => probe::video_frame_sizes(self.temp).map_err(|e| {
+                let reason = e.to_string();
+                RenderError::Failed {
+                    log: failure_log(&argv, "", &reason),
+                    reason,
+                }
+            })?,
+            false => Vec::new(),
+        };
+        Ok(Encoded {
+            media,
+            stream,
+            argv,
+            frames,
         })
     }
 }
@@ -344,6 +359,9 @@ fn encode_chunk(
     let chunk = loaded
         .chunk(task)
         .expect("chunk tasks come from chunks.json");
+    let delivery = &plan.encoder.delivery;
+    let is_last = loaded.chunks.last().map(|c| c.index) == Some(chunk.index);
+    let seams = delivery.seams.as_ref().filter(|_| !is_last);
     let job = ChunkJob {
         dir,
         loaded,
@@ -352,10 +370,8 @@ fn encode_chunk(
         temp,
         logs,
         stall_limit,
+        measure: delivery.bitrate.is_some() || seams.is_some(),
     };
-    let delivery = &plan.encoder.delivery;
-    let is_last = loaded.chunks.last().map(|c| c.index) == Some(chunk.index);
-    let seams = delivery.seams.as_ref().filter(|_| !is_last);
     let mut encode = ChunkEncode {
         vbv_start: delivery
             .seams
@@ -385,11 +401,11 @@ fn encode_chunk(
             frames.iter().map(|f| f.bits).sum::<f64>()
                 / (frames.len().max(1) as f64 * frame_seconds)
         };
-        let mut tried = vec![(target, rate_of(&job.coded_frames(&kept.2)?))];
+        let mut tried = vec![(target, rate_of(&kept.frames))];
         while let Some(next) = next_bitrate(&tried, target) {
             encode.bitrate = Some(next);
             kept = job.encode(&encode, &mut seconds, on_alive)?;
-            tried.push((next, rate_of(&job.coded_frames(&kept.2)?)));
+            tried.push((next, rate_of(&kept.frames)));
         }
         crate::sys::log::log(
             crate::sys::log::Level::Debug,
@@ -414,12 +430,12 @@ fn encode_chunk(
     let mut tail_zones = seams.map_or(&[][..], |s| &s.tail_zones[..]).iter();
     loop {
         let Some(seam) = seams else {
-            return Ok((kept.0, kept.1, seconds));
+            return Ok((kept.media, kept.stream, seconds));
         };
         let start = encode.vbv_start.unwrap_or(ENCODER_START_FILL);
-        let end_fill = seam_fill(plan, &job.coded_frames(&kept.2)?, start);
+        let end_fill = seam_fill(plan, &kept.frames, start);
         if end_fill >= seam.start_fill {
-            return Ok((kept.0, kept.1, seconds));
+            return Ok((kept.media, kept.stream, seconds));
         }
         let Some(&(zone_seconds, factor)) = tail_zones.next() else {
             let reason = format!(
@@ -429,7 +445,7 @@ fn encode_chunk(
                 seam.start_fill * 100.0
             );
             return Err(RenderError::Failed {
-                log: failure_log(&kept.2, "", &reason),
+                log: failure_log(&kept.argv, "", &reason),
                 reason,
             });
         };

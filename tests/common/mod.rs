@@ -227,6 +227,26 @@ pub fn streams(path: &Path) -> Vec<Value> {
     json["streams"].as_array().cloned().unwrap_or_default()
 }
 
+/// One line per packet of a file's stream `selected` (`v:0`, `a:0`), in decode order: its
+/// `entries` (`dts_time,size`, `flags`, …) as ffprobe's CSV prints them.
+pub fn packet_entries(path: &Path, selected: &str, entries: &str) -> Vec<String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", selected])
+        .args([
+            "-show_entries",
+            &format!("packet={entries}"),
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| line.trim().to_string())
+        .collect()
+}
+
 /// The first stream of a type (`video`, `audio`).
 pub fn stream(path: &Path, kind: &str) -> Option<Value> {
     streams(path).into_iter().find(|s| s["codec_type"] == kind)
