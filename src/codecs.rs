@@ -323,6 +323,12 @@ impl VideoCodec {
         }
     }
 
+    /// Whether vre lets the encoder add keyframes at scene cuts inside a chunk, as the serial
+    /// command does: x264 and x265, whose keyframes are IDR frames in closed GOPs.
+    pub fn places_scene_cuts(self) -> bool {
+        matches!(self, VideoCodec::Libx264 | VideoCodec::Libx265)
+    }
+
     /// Whether every frame is a keyframe (any cut concatenates).
     pub fn is_intra_only(self) -> bool {
         matches!(

@@ -206,12 +206,7 @@ fn profile_level_keyframe_interval_tune_and_encoder_params_reach_the_stream() {
     ] {
         assert!(options.contains(expected), "{expected} not in {options}");
     }
-    let keyframes: Vec<usize> = packet_entries(&out, "v:0", "flags")
-        .iter()
-        .enumerate()
-        .filter(|(_, flags)| flags.starts_with('K'))
-        .map(|(n, _)| n)
-        .collect();
+    let keyframes = keyframe_indices(&out);
     assert_eq!(keyframes.first(), Some(&0));
     let longest_gap = keyframes
         .windows(2)
@@ -222,6 +217,54 @@ fn profile_level_keyframe_interval_tune_and_encoder_params_reach_the_stream() {
     assert!(longest_gap <= 40, "keyframes {keyframes:?}");
     // Every chunk starts on a keyframe: 0, 100.
     assert!(keyframes.contains(&100), "keyframes {keyframes:?}");
+}
+
+/// The indices of a file's video keyframes, in decode order.
+fn keyframe_indices(path: &Path) -> Vec<usize> {
+    packet_entries(path, "v:0", "flags")
+        .iter()
+        .enumerate()
+        .filter(|(_, flags)| flags.starts_with('K'))
+        .map(|(n, _)| n)
+        .collect()
+}
+
+#[test]
+fn keyframes_fall_on_scene_cuts_where_the_serial_command_puts_them_unless_the_gop_is_fixed() {
+    let tmp = temp_dir();
+    // Cuts every 25 frames; two chunks of 100 frames, keyint 100.
+    let (input, out, _) = render_changing(tmp.path(), "100", &[]);
+    let serial = tmp.path().join("serial.mp4");
+    ffmpeg(&[
+        "-i",
+        input.to_str().unwrap(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        serial.to_str().unwrap(),
+    ]);
+    let serial_keys = keyframe_indices(&serial);
+    let vre_keys = keyframe_indices(&out);
+    // Every scene-cut keyframe of the serial command, and besides those only chunk starts.
+    let chunk_starts = [0, 100];
+    assert!(
+        serial_keys.iter().any(|k| !chunk_starts.contains(k)),
+        "the serial command keys a cut inside a chunk: {serial_keys:?}"
+    );
+    let expected: std::collections::BTreeSet<usize> =
+        serial_keys.iter().copied().chain(chunk_starts).collect();
+    assert_eq!(
+        vre_keys.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        expected,
+        "vre's keyframes {vre_keys:?}, serial {serial_keys:?}"
+    );
+    assert!(x264_options(&out).contains("scenecut=40"));
+
+    let fixed = temp_dir();
+    let (_, out, _) = render_changing(fixed.path(), "100", &["--fixed-gop"]);
+    assert_eq!(keyframe_indices(&out), chunk_starts);
+    assert!(x264_options(&out).contains("scenecut=0"));
 }
 
 #[test]

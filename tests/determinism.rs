@@ -90,16 +90,24 @@ fn concurrent_hashes(plan_dir: &Path, copies: &Path) -> Vec<String> {
 #[test]
 fn every_codec_renders_a_chunk_byte_identically_with_racing_threads() {
     let tmp = temp_dir();
-    let input = tmp.path().join("in.mp4");
-    make_video(
-        &input,
-        &VideoSpec {
-            size: "320x180",
-            rate: "30",
-            seconds: 1.6,
-            audio: false,
-        },
-    );
+    // 48 frames with a hard cut at frame 36, inside chunk 1 (frames 24..48): the encoders that
+    // place keyframes at scene cuts decide one there.
+    let input = tmp.path().join("in.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=320x180:r=30:d=1.2",
+        "-f",
+        "lavfi",
+        "-i",
+        "mandelbrot=s=320x180:r=30,trim=end_frame=12",
+        "-filter_complex",
+        "[0][1]concat=n=2,format=yuv420p",
+        "-c:v",
+        "ffv1",
+        input.to_str().unwrap(),
+    ]);
     let mut report = Vec::new();
     for (case, (format, codec, options)) in CASES.into_iter().enumerate() {
         for threads in ["2", "4"] {

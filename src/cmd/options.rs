@@ -64,6 +64,11 @@ pub struct PlanOptions {
     /// on an IDR frame [default: the longest chunk, at most 10 s].
     #[arg(long, value_name = "N|Ns", value_parser = delivery::KeyInterval::parse)]
     pub keyint: Option<delivery::KeyInterval>,
+    /// Keyframes only at chunk starts and every --keyint frames, none at scene cuts (for
+    /// segmenters that cut at fixed intervals). Without it libx264 and libx265 add keyframes
+    /// at scene cuts as the serial command does.
+    #[arg(long = "fixed-gop")]
+    pub fixed_gop: bool,
     /// The codec's own parameters, key=value joined by ':' (passed as -x264-params,
     /// -x265-params or -svtav1-params after vre's own); keys that would break chunks or retries
     /// are refused with the flag to use.
@@ -282,6 +287,7 @@ impl PlanOptions {
             fps: self.fps,
             size: self.size,
             keyint: self.keyint,
+            fixed_gop: self.fixed_gop,
             delivery: Delivery {
                 bitrate: self.bitrate,
                 maxrate: self.maxrate,

@@ -193,6 +193,11 @@ fn encode_frames(
         // time origin over mid-chunk.
         argv.push_all(["-reinit_filter", "0"]);
     }
+    // The decoder's threads: decoding is a small part of a chunk's work, and each decoder
+    // thread costs its start-up on every chunk (frame threads also decode ahead of the cut).
+    // Decoded frames are the same for any thread count.
+    argv.push("-threads")
+        .push((plan.encoder.threads / 2).max(1).to_string());
     argv.input_file(&plan.input.path);
     argv.push("-map").push(video_map(plan));
     argv.push_all([
@@ -714,8 +719,8 @@ fn x265_stats(prefix: &Path) -> PathBuf {
 /// deterministic (byte-identical retries for any thread count: x264 without threaded lookahead,
 /// x265 with one frame thread, VP9 and SVT-AV1 row/tile threads, slice-threaded ProRes and FFV1;
 /// the determinism test renders every codec concurrently to prove it), and GOPs that make chunks
-/// concatenate by stream copy — an IDR frame first, closed GOPs, headers repeated, no
-/// scene-cut keyframes, no VP9 alt-ref frames. Intra-only codecs need none of that. `chunk`
+/// concatenate by stream copy — an IDR frame first, closed GOPs, headers repeated, scene-cut
+/// keyframes (IDR frames too) only where the plan allows them, no VP9 alt-ref frames. Intra-only codecs need none of that. `chunk`
 /// adds what this encode of a chunk needs (the VBV buffer's start, a zone, a pass).
 pub(super) fn push_encoder(argv: &mut Argv, enc: &EncoderSettings, chunk: &ChunkEncode) {
     let aimed;
@@ -740,25 +745,28 @@ pub(super) fn push_encoder(argv: &mut Argv, enc: &EncoderSettings, chunk: &Chunk
         VideoCodec::Libx264 => {
             argv.push("-threads").push(&threads);
             argv.push("-g").push(&keyint);
-            argv.push("-keyint_min").push(&keyint);
-            argv.push_all(["-sc_threshold", "0", "-force_key_frames", "expr:eq(n,0)"]);
+            if !enc.gop.scene_cut {
+                argv.push("-keyint_min").push(&keyint);
+                argv.push_all(["-sc_threshold", "0"]);
+                params.push("scenecut=0".to_string());
+            }
+            argv.push_all(["-force_key_frames", "expr:eq(n,0)"]);
             // `sync-lookahead=0`: x264's threaded lookahead buffers a timing-dependent number of
             // frames, which made renders with more than one thread differ from run to run.
+            // Without open GOPs every keyframe x264 places at a scene cut is an IDR frame.
             params.extend(
-                [
-                    "scenecut=0",
-                    "open-gop=0",
-                    "repeat-headers=1",
-                    "sync-lookahead=0",
-                ]
-                .map(String::from),
+                ["open-gop=0", "repeat-headers=1", "sync-lookahead=0"].map(String::from),
             );
             params.extend(chunk.params(enc.codec));
             argv.push("-x264-params").push(params.join(":"));
         }
         VideoCodec::Libx265 => {
+            params.push(format!("keyint={keyint}"));
+            if !enc.gop.scene_cut {
+                params.push(format!("min-keyint={keyint}:scenecut=0"));
+            }
             params.push(format!(
-                "keyint={keyint}:min-keyint={keyint}:scenecut=0:open-gop=0:repeat-headers=1:pools={threads}:frame-threads=1:log-level=error"
+                "open-gop=0:repeat-headers=1:pools={threads}:frame-threads=1:log-level=error"
             ));
             params.extend(chunk.params(enc.codec));
             argv.push("-x265-params").push(params.join(":"));

@@ -111,14 +111,8 @@ const RESERVED_PARAMS: &[(&str, &str)] = &[
     ("keyint", "--keyint"),
     ("min-keyint", "--keyint"),
     ("keyint-min", "--keyint"),
-    (
-        "scenecut",
-        "nothing: chunks start on an IDR frame and place every keyframe themselves",
-    ),
-    (
-        "no-scenecut",
-        "nothing: scene-cut keyframes are already off",
-    ),
+    ("scenecut", "--fixed-gop (no keyframes at scene cuts)"),
+    ("no-scenecut", "--fixed-gop"),
     (
         "scd",
         "nothing: chunks start on an IDR frame and place every keyframe themselves",
@@ -185,10 +179,7 @@ const RESERVED_PARAMS: &[(&str, &str)] = &[
 const RESERVED_OPTIONS: &[(&str, &str)] = &[
     ("g", "--keyint"),
     ("keyint_min", "--keyint"),
-    (
-        "sc_threshold",
-        "nothing: chunks place every keyframe themselves",
-    ),
+    ("sc_threshold", "--fixed-gop (no keyframes at scene cuts)"),
     (
         "force_key_frames",
         "nothing: chunks place every keyframe themselves",

@@ -128,6 +128,8 @@ pub struct PlanRequest {
     pub size: Option<SizeRequest>,
     /// `--keyint`.
     pub keyint: Option<delivery::KeyInterval>,
+    /// `--fixed-gop`.
+    pub fixed_gop: bool,
     /// Rate control and stream shape beyond CRF and preset, as asked (no seam plan yet).
     pub delivery: plandir::schema::Delivery,
     /// `--range`.
@@ -1489,7 +1491,7 @@ fn encoder_settings(
             keyint: if codec.is_intra_only() { 1 } else { keyint },
             closed: true,
             idr_first: true,
-            scene_cut: false,
+            scene_cut: codec.places_scene_cuts() && !req.fixed_gop,
             repeat_headers: true,
         },
         tags: Default::default(),
