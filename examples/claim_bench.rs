@@ -198,7 +198,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
 /// `--worker DIR`: one worker process; prints `claims seconds` on stdout.
 fn worker_main(dir: &Path) {
     let options = WorkOptions {
-        threads: 1,
+        threads: Some(1),
         first_index: None,
         once: false,
         max_attempts: 3,

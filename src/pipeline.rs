@@ -175,7 +175,7 @@ pub fn run(
 
     let clock = Instant::now();
     let options = WorkOptions {
-        threads: job.workers,
+        threads: Some(job.workers),
         first_index: None,
         once: false,
         max_attempts: job.max_attempts.max(1),

@@ -74,6 +74,10 @@ fn bench_reports_consistent_ratios_and_plots_them() {
     assert!(close(f(&serial["speedup"]), 1.0));
     assert!(close(f(&serial["cpu_overhead"]), 1.0));
     assert!(close(f(&serial["size_overhead"]), 1.0));
+    assert!(
+        serial.get("quality").is_none(),
+        "with --vf the output's frames are not the input's: no quality"
+    );
     let serial_wall = f(&serial["wall_seconds"]);
     let serial_cpu = f(&serial["cpu_seconds"]);
     let serial_bytes = serial["bytes"].as_u64().unwrap();
@@ -182,6 +186,44 @@ fn bench_reports_consistent_ratios_and_plots_them() {
     } else {
         println!("skipped rendering the SVG: ffmpeg has no librsvg decoder");
     }
+}
+
+/// `vre bench --json` with `options` on `input`, one run of one worker: its result.
+fn bench_once(input: &std::path::Path, options: &[&str]) -> Value {
+    let mut bench = args!["bench", input, "--workers", "2", "--runs", "1", "--json"];
+    bench.extend(options.iter().map(std::ffi::OsString::from));
+    serde_json::from_slice(&vre_ok(bench).stdout).expect("stdout is one JSON document")
+}
+
+#[test]
+fn bench_measures_each_outputs_pictures_against_the_input() {
+    let (_tmp, input) = scratch_input(VideoSpec {
+        seconds: 2.0,
+        ..VideoSpec::default()
+    });
+    // Lossless: both outputs are the input's pictures exactly (PSNR infinite, JSON null), which
+    // only holds if the measurement lines up the same frames.
+    let lossless = bench_once(&input, &["--crf", "0", "--chunk-frames", "20"]);
+    for c in [&lossless["serial"], &lossless["vre"][0]] {
+        let quality = &c["quality"];
+        assert!(quality["psnr_y"].is_null(), "identical pictures: {quality}");
+        assert!(close(f(&quality["ssim_y"]), 1.0), "{quality}");
+    }
+    // Lossy, with a range: finite, plausible, and vre within a decibel of the serial command.
+    let lossy = bench_once(
+        &input,
+        &["--crf", "35", "--chunk-frames", "20", "--range", "10:50"],
+    );
+    assert_eq!(lossy["job"]["frames"], 40);
+    let psnr = |c: &Value| f(&c["quality"]["psnr_y"]);
+    let (serial, vre) = (psnr(&lossy["serial"]), psnr(&lossy["vre"][0]));
+    assert!((20.0..60.0).contains(&serial), "serial PSNR-Y {serial}");
+    assert!(
+        (vre - serial).abs() < 1.0,
+        "vre {vre} dB, serial {serial} dB"
+    );
+    let ssim = f(&lossy["vre"][0]["quality"]["ssim_y"]);
+    assert!(ssim > 0.5 && ssim < 1.0, "SSIM-Y {ssim}");
 }
 
 #[test]

@@ -255,7 +255,10 @@ fn keyframes_fall_on_scene_cuts_where_the_serial_command_puts_them_unless_the_go
     let expected: std::collections::BTreeSet<usize> =
         serial_keys.iter().copied().chain(chunk_starts).collect();
     assert_eq!(
-        vre_keys.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        vre_keys
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
         expected,
         "vre's keyframes {vre_keys:?}, serial {serial_keys:?}"
     );

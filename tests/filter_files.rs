@@ -182,7 +182,7 @@ fn relative_paths_in_filters_are_read_where_vre_plan_ran_by_workers_started_anyw
         said.contains("1 finished pieces kept, 2 withdrawn"),
         "{said}"
     );
-    let rerun = vre_in(&elsewhere, args!["work", plan_dir, "--json"]);
+    let rerun = vre_in(&elsewhere, args!["work", plan_dir, "-j", "1", "--json"]);
     assert_eq!(
         published(&rerun.stdout),
         vec!["chunk:0", "chunk:1"],
@@ -226,7 +226,7 @@ fn relative_paths_in_filters_are_read_where_vre_plan_ran_by_workers_started_anyw
         said.contains("2 finished pieces kept, 1 withdrawn"),
         "{said}"
     );
-    let rerun = vre_in(&elsewhere, args!["work", plan_dir, "--json"]);
+    let rerun = vre_in(&elsewhere, args!["work", plan_dir, "-j", "1", "--json"]);
     assert_eq!(
         published(&rerun.stdout),
         vec!["audio:null"],

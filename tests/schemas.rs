@@ -86,3 +86,43 @@ fn files_vre_writes_match_their_schemas() {
         .unwrap()
         .is_valid(&broken));
 }
+
+#[test]
+fn plans_with_audio_in_parts_or_any_audio_codec_match_the_plan_schema() {
+    let tmp = temp_dir();
+    // 130 s of sound (three AAC parts) behind a tiny picture.
+    let input = tmp.path().join("long.mov");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=64x36:r=5:d=130",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=r=48000:d=130",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "pcm_s16le",
+        input.to_str().unwrap(),
+    ]);
+    for (name, options) in [
+        ("parts.vre", vec![]),
+        (
+            "pcm.vre",
+            vec!["--format", "mov", "--audio-codec", "pcm_s24le"],
+        ),
+        ("ac3.vre", vec!["--audio-codec", "ac3"]),
+    ] {
+        let plan_dir = tmp.path().join(name);
+        vre_plan(&input, &plan_dir, options);
+        check("plan.schema.json", &plan_dir.join("plan.json"));
+    }
+    let parts = read_json(&tmp.path().join("parts.vre/plan.json"));
+    assert!(parts["audio"]["parts"].is_object(), "{}", parts["audio"]);
+    let whole = read_json(&tmp.path().join("ac3.vre/plan.json"));
+    assert!(whole["audio"].get("parts").is_none(), "AC-3 renders whole");
+}

@@ -35,7 +35,7 @@ const RUN_WAIT: Duration = Duration::from_secs(300);
 fn a_stopped_ffmpeg_is_killed_as_stalled_recorded_as_an_attempt_and_rendered_again() {
     let tmp = temp_dir();
     let (input, plan_dir, filter) = two_slow_chunks(tmp.path());
-    let mut worker = JsonWorker::start(args!["work", plan_dir, "--stall-timeout", "2"]);
+    let mut worker = JsonWorker::start(args!["work", plan_dir, "-j", "1", "--stall-timeout", "2"]);
     let claimed = worker.wait_for("claimed", EVENT_WAIT);
     let chunk = claimed["task"]["index"].as_u64().unwrap();
     let ffmpeg = ffmpeg_child(worker.pid(), "/chunks/", EVENT_WAIT);
@@ -159,7 +159,7 @@ fn status_flags_a_running_task_whose_worker_is_stopped_and_its_watchdog_resumes_
         .spawn()
         .unwrap();
     let watched = stdout_lines(&mut watch);
-    let mut worker = JsonWorker::start(args!["work", plan_dir, "--stall-timeout", "2"]);
+    let mut worker = JsonWorker::start(args!["work", plan_dir, "-j", "1", "--stall-timeout", "2"]);
     let claimed = worker.wait_for("claimed", EVENT_WAIT);
     let chunk = claimed["task"]["index"].as_u64().unwrap() as usize;
     // Everything stops, as when a machine is paused: the render and its worker.

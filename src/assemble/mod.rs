@@ -335,7 +335,7 @@ fn sweep_dead_assemblies(
 ) -> Result<(), AssembleError> {
     let id = &loaded.plan.plan_id;
     let own_names: Vec<String> = dir
-        .assembly_files()
+        .assembly_files(loaded.plan.audio_outputs().len() as u32)
         .iter()
         .map(|path| {
             path.file_name()
@@ -733,25 +733,93 @@ pub fn assemble(
         None => false,
     };
     let clock = Instant::now();
-    let audio: Vec<PathBuf> = loaded
-        .audio_tasks()
-        .into_iter()
-        .map(|task| dir.output(&loaded.plan, task))
-        .collect();
-    let bytes = if loaded.plan.output.container == Container::Png {
-        assemble_png(dir, &loaded, &audio, out, options.overwrite)?
-    } else {
-        assemble_file(dir, &loaded, &audio, reencode, out, options.overwrite)?
-    };
+    let mut joined = Vec::new();
+    let assembled = (|| {
+        let mut audio = Vec::new();
+        for (task, plan) in loaded.plan.audio_outputs() {
+            audio.push(match plan.parts {
+                Some(_) => join_parts(dir, &loaded, task, out, &mut joined)?,
+                None => dir.output(&loaded.plan, task),
+            });
+        }
+        let bytes = if loaded.plan.output.container == Container::Png {
+            assemble_png(dir, &loaded, &audio, out, options.overwrite)?
+        } else {
+            assemble_file(dir, &loaded, &audio, reencode, out, options.overwrite)?
+        };
+        Ok::<_, AssembleError>((bytes, audio.len()))
+    })();
+    for temp in &joined {
+        let _ = fs::remove_file(temp);
+    }
+    let (bytes, audio_outputs) = assembled?;
     Ok(Assembled {
         output: out.to_path_buf(),
         frames: loaded.plan.output.total_frames(),
         bytes,
-        has_audio: !audio.is_empty(),
+        has_audio: audio_outputs > 0,
         verify_seconds,
         mux_seconds: clock.elapsed().as_secs_f64(),
         chunks,
     })
+}
+
+/// Joins the published parts of audio output `task` by stream copy into a private file of the
+/// planDir (recorded in `temps`, with its concat list, whatever happens) and checks that it
+/// holds exactly the output's samples. Returns the joined file.
+fn join_parts(
+    dir: &PlanDir,
+    loaded: &LoadedPlan,
+    task: TaskId,
+    out: &Path,
+    temps: &mut Vec<PathBuf>,
+) -> Result<PathBuf, AssembleError> {
+    let plan = &loaded.plan;
+    let audio = plan.audio_output(task).expect("an output of the plan");
+    let parts = audio.parts.expect("an output rendered in parts");
+    let n = task.audio_output().unwrap_or(0);
+    let rate = u64::from(audio.sample_rate);
+    let mut list = String::from("ffconcat version 1.0\n");
+    for part in 0..audio.part_count() {
+        let file = dir.output(plan, TaskId::AudioPart(n, part));
+        let micros = (audio.samples_of(TaskId::AudioPart(n, part)) * 1_000_000 + rate / 2) / rate;
+        list.push_str(&format!(
+            "file {}\nduration {}\n",
+            ffmpeg::argv::concat_quote(&dir.relative(&file)),
+            micros_to_seconds_text(micros)
+        ));
+    }
+    let list_path = assembly_temp(loaded, &dir.audio_parts_list(n));
+    let joined = assembly_temp(loaded, &dir.joined_audio(n));
+    temps.extend([list_path.clone(), joined.clone()]);
+    fs::write(&list_path, list).map_err(|source| PlanDirError::Write {
+        path: list_path.clone(),
+        source,
+    })?;
+    // ffmpeg's AAC encoder primes with one frame.
+    let argv = ffmpeg::mux::join_audio_parts(&list_path, (parts.frame, audio.sample_rate), &joined);
+    run_ffmpeg(dir, &argv, out)?;
+    let timings = probe::stream_timings(&joined, false).map_err(|e| AssembleError::Check {
+        out: out.to_path_buf(),
+        what: format!("cannot read {}'s parts joined: {e}", task),
+    })?;
+    let samples = timings
+        .iter()
+        .find(|t| t.codec_type == "audio")
+        .map_or(0, |t| {
+            (t.duration * audio.sample_rate as f64).round() as u64
+        });
+    if samples != audio.samples {
+        return Err(AssembleError::Check {
+            out: out.to_path_buf(),
+            what: format!(
+                "{task}'s {} parts joined hold {samples} samples, the plan has {}",
+                audio.part_count(),
+                audio.samples
+            ),
+        });
+    }
+    Ok(joined)
 }
 
 /// The audio files with the start each keeps: a copied stream's own (its first packet's time

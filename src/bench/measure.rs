@@ -6,7 +6,8 @@
 //! time. Outputs and planDirs go to a scratch directory that is removed however the run ends.
 
 use crate::bench::model::{
-    BenchResult, Job, Machine, Measured, Sample, StageSeconds, VreFacts, VreRuns, VreSample,
+    BenchResult, Job, Machine, Measured, Quality, Sample, StageSeconds, VreFacts, VreRuns,
+    VreSample,
 };
 use crate::bench::stats;
 use crate::exit::{Code, Coded, HasCode};
@@ -101,6 +102,9 @@ impl Machine {
     }
 }
 
+/// Measures an output file's pictures against the input's.
+pub type MeasureQuality<'a> = dyn Fn(&Path) -> Result<Quality, BenchError> + 'a;
+
 /// What `run` needs besides the machine.
 pub struct Setup<'a> {
     /// The job.
@@ -118,6 +122,9 @@ pub struct Setup<'a> {
     pub runs: u32,
     /// Where temporary outputs and planDirs go (created, and removed afterwards).
     pub scratch: PathBuf,
+    /// Measures an output's pictures against the input's (`None`: the job's outputs are not
+    /// frame for frame the input's, so nothing is measured).
+    pub quality: Option<&'a MeasureQuality<'a>>,
     /// Called with a line of progress after every run.
     pub progress: &'a dyn Fn(&str),
 }
@@ -183,12 +190,14 @@ fn run_serial(setup: &Setup, out: &Path, run: u32) -> Result<Sample, BenchError>
         });
     }
     let bytes = fs::metadata(out)?.len();
+    let quality = first_run_quality(setup, out, run)?;
     fs::remove_file(out)?;
     Ok(Sample {
         run,
         wall_seconds,
         cpu_seconds,
         bytes,
+        quality,
         vre: None,
     })
 }
@@ -220,6 +229,7 @@ fn run_vre(
         chunks: loaded.chunks.len(),
     };
     let bytes = fs::metadata(out)?.len();
+    let quality = first_run_quality(setup, out, run)?;
     let copy_seconds = time_copy(out)?;
     fs::remove_file(out)?;
     fs::remove_dir_all(plan_dir)?;
@@ -238,9 +248,53 @@ fn run_vre(
         wall_seconds,
         cpu_seconds,
         bytes,
+        quality,
         vre: Some(vre),
     };
     Ok((sample, facts))
+}
+
+/// The quality of the first run's output (later runs make the same output).
+fn first_run_quality(setup: &Setup, out: &Path, run: u32) -> Result<Option<Quality>, BenchError> {
+    match setup.quality {
+        Some(measure) if run == 1 => measure(out).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Measures `output`'s pictures against frames `[start, end)` of `reference`'s video stream
+/// `stream` (a stream specifier) in `pix_fmt`.
+pub fn picture_quality(
+    output: &Path,
+    reference: &Path,
+    stream: &str,
+    frames: (u64, u64),
+    pix_fmt: &str,
+) -> Result<Quality, BenchError> {
+    let argv = query::picture_quality(output, reference, stream, frames, pix_fmt);
+    let (_, stderr) = runner::run_capture_all(&argv, output)?;
+    let stderr = String::from_utf8_lossy(&stderr);
+    parse_quality(&stderr).ok_or_else(|| {
+        BenchError::Io(io::Error::other(format!(
+            "ffmpeg's psnr and ssim filters printed no averages for {}: {}",
+            output.display(),
+            crate::ffmpeg::error::last_lines(&stderr, 4)
+        )))
+    })
+}
+
+/// The averages ffmpeg's psnr and ssim filters print when they end (`PSNR y:41.45 …`,
+/// `SSIM Y:0.987 (18.9) …`); `inf` for identical pictures.
+pub fn parse_quality(stderr: &str) -> Option<Quality> {
+    let value_after = |marker: &str| {
+        let line = stderr.lines().rev().find(|l| l.contains(marker))?;
+        let at = line.find(marker)? + marker.len();
+        line[at..].split_whitespace().next()?.parse::<f64>().ok()
+    };
+    Some(Quality {
+        psnr_y: value_after("PSNR y:")?,
+        ssim_y: value_after("SSIM Y:")?,
+    })
 }
 
 /// Seconds every task of a finished run spent outside its ffmpeg, summed, from the sidecars.
@@ -318,6 +372,19 @@ pub fn run(setup: &Setup, machine: Machine) -> Result<BenchResult, BenchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quality_is_read_from_the_filters_last_words() {
+        let stderr = "frame=  10 fps=0.0\n\
+            [Parsed_psnr_6 @ 0x55] PSNR y:41.450850 u:44.1 v:45.2 average:42.3 min:40.1 max:43.0\n\
+            [Parsed_ssim_7 @ 0x56] SSIM Y:0.987654 (19.08) U:0.99 (20.0) V:0.99 (20.1) All:0.98 (19.5)\n";
+        let quality = parse_quality(stderr).unwrap();
+        assert_eq!(quality.psnr_y, 41.450850);
+        assert_eq!(quality.ssim_y, 0.987654);
+        let identical = "PSNR y:inf u:inf v:inf average:inf\nSSIM Y:1.000000 (inf)\n";
+        assert!(parse_quality(identical).unwrap().psnr_y.is_infinite());
+        assert_eq!(parse_quality("no filters ran"), None);
+    }
 
     #[test]
     fn cpu_time_grows() {

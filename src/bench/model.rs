@@ -59,9 +59,23 @@ pub struct Sample {
     pub cpu_seconds: f64,
     /// Bytes of the output.
     pub bytes: u64,
+    /// The output's pictures against the input's (the first run only: outputs are the same
+    /// from run to run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
     /// What only a vre run has (none for serial ffmpeg).
     #[serde(flatten)]
     pub vre: Option<VreSample>,
+}
+
+/// How close an output's pictures are to the input's: averages over every frame of the luma
+/// plane (PSNR of the mean squared error, `null` in JSON where the pictures are identical).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Quality {
+    /// PSNR of Y, dB.
+    pub psnr_y: f64,
+    /// SSIM of Y, 0..1.
+    pub ssim_y: f64,
 }
 
 /// The part of a [`Sample`] that only vre runs have.
@@ -114,6 +128,9 @@ pub struct Configuration {
     pub cpu_overhead: f64,
     /// This output's bytes ÷ serial ffmpeg's output bytes.
     pub size_overhead: f64,
+    /// The first run's output's pictures against the input's, where the bench measures it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
     /// The medians only vre runs have (none for serial ffmpeg).
     #[serde(flatten)]
     pub vre: Option<VreMedians>,

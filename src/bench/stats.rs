@@ -82,6 +82,7 @@ fn summarize(
         efficiency: speedup / f64::from(workers),
         cpu_overhead: cpu_seconds / serial_cpu.max(1e-9),
         size_overhead: bytes as f64 / serial_bytes.max(1) as f64,
+        quality: samples.iter().find_map(|s| s.quality),
         vre: vre_medians(&samples, wall_seconds, workers),
         serial_fraction: facts.and_then(|_| serial_fraction(workers, speedup)),
         samples,

@@ -129,6 +129,19 @@ fn footer(out: &mut String, result: &BenchResult) {
             );
         }
     }
+    for c in std::iter::once(&result.serial).chain(&result.vre) {
+        if let Some(q) = c.quality {
+            let _ = writeln!(
+                out,
+                "{}: against the input PSNR-Y {:.2} dB ({:+.2} dB), SSIM-Y {:.4}, size x {:.3}",
+                c.name,
+                q.psnr_y,
+                q.psnr_y - result.serial.quality.map_or(q.psnr_y, |s| s.psnr_y),
+                q.ssim_y,
+                c.size_overhead
+            );
+        }
+    }
     if let Some(a) = result.amdahl {
         let _ = writeln!(
             out,

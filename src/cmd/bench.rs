@@ -206,8 +206,30 @@ pub fn run(args: &BenchArgs, quiet: bool) -> anyhow::Result<Code> {
             serial(Path::new(&format!("serial.{}", container.name()))).display()
         );
     }
+    let stream = plan
+        .source
+        .video_stream
+        .map_or("v:0".to_string(), |n| n.to_string());
+    let measure_quality = |out: &Path| {
+        measure::picture_quality(
+            out,
+            &plan.input.path,
+            &stream,
+            (plan.output.start_frame, plan.output.end_frame),
+            &plan.encoder.pix_fmt,
+        )
+    };
+    let quality: Option<&measure::MeasureQuality<'_>> = match (&plan.video_filter, &plan.normalize)
+    {
+        (None, None) => Some(&measure_quality),
+        _ => {
+            progress("quality not measured: with --vf, --fps or --size the output's frames are not the input's");
+            None
+        }
+    };
     let setup = Setup {
         job: job_of(plan),
+        quality,
         serial: &serial,
         vre: &vre,
         vre_command,

@@ -79,7 +79,7 @@ pub struct PlanOptions {
     #[arg(long = "encoder-opt", value_name = "KEY=VALUE", value_parser = delivery::parse_encoder_option)]
     pub encoder_opt: Vec<(String, String)>,
     /// Encoder threads per chunk (recorded in the plan so retries are byte-identical)
-    /// [default: cores, or cores / -j for `run`].
+    /// [default: half the cores, or cores / -j for `run`].
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
     /// How to place chunk boundaries: frames (even sizes), keyframes (at the source's

@@ -31,7 +31,7 @@ pub fn run(args: &PlanArgs, quiet: bool) -> anyhow::Result<Code> {
     let started = std::time::Instant::now();
     let request = args
         .options
-        .request(args.input.clone(), host::cores() as u32, None);
+        .request(args.input.clone(), host::default_threads_per_chunk(), None);
     let loaded = plan::make_plan(&request)?;
     let dir = PlanDir::new(&args.plan_dir);
     let outcome = write::write_plan(&dir, &loaded, args.options.force)?;

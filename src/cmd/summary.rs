@@ -128,8 +128,12 @@ fn describe_audio(plan: &Plan) -> String {
                 (Some(s), n) => format!("input stream #{} + {} track(s) mixed", s.stream, n - 1),
                 (None, n) => format!("{n} track(s) mixed"),
             };
+            let how = match a.parts {
+                Some(_) => format!("in {} parts joined by stream copy", a.part_count()),
+                None => "once".to_string(),
+            };
             format!(
-                "{made_of}, once: {} {} Hz {}",
+                "{made_of}, {how}: {} {} Hz {}",
                 a.codec, a.sample_rate, a.channel_layout
             )
         })

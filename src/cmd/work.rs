@@ -12,9 +12,10 @@ use std::path::PathBuf;
 pub struct WorkArgs {
     /// The planDir.
     pub plan_dir: PathBuf,
-    /// Worker threads in this process.
-    #[arg(short = 'j', long = "jobs", default_value_t = 1, value_name = "N")]
-    pub jobs: usize,
+    /// Chunks rendered at once by this process [default: the host's cores over the plan's
+    /// threads per chunk, at least 1].
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
     /// Claim chunk I first, then go on with free chunks [default: SLURM_ARRAY_TASK_ID,
     /// JOB_COMPLETION_INDEX or PBS_ARRAY_INDEX when set].
     #[arg(long, value_name = "I")]
@@ -44,7 +45,7 @@ pub struct WorkArgs {
 /// Runs `vre work`.
 pub fn run(args: &WorkArgs) -> anyhow::Result<Code> {
     let options = WorkOptions {
-        threads: args.jobs,
+        threads: args.jobs.map(usize::from),
         first_index: args.index.or_else(array_index_from_env),
         once: args.once,
         max_attempts: args.max_attempts.max(1),

@@ -135,13 +135,18 @@ fn place_by_timestamps(in_point: f64) -> Vec<String> {
 /// Builds an audio task's inputs and graph: each audible track placed by its timestamps,
 /// converted to the output's rate and layout, tempo-scaled, gain-shaped and delayed into place,
 /// mixed with `normalize=0` (no automatic attenuation) over silence that fixes the format and
-/// length, and cut at exactly the plan's sample count. A single track needs no mix: it is padded
-/// with silence instead (the same samples, less work).
-pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
+/// length, and cut at exactly the samples `[from, to)` of the output (all of it: `0` to the
+/// plan's sample count). A single track needs no mix: it is padded with silence instead (the
+/// same samples, less work).
+pub fn mix_graph(plan: &Plan, audio: &AudioPlan, (from, to): (u64, u64)) -> MixGraph {
     let sr = audio.sample_rate;
     let layout = &audio.channel_layout;
-    let range_start = plan.output.frame_rate.seconds_of(plan.output.start_frame);
-    let length = audio.samples as f64 / f64::from(sr);
+    let range_start =
+        plan.output.frame_rate.seconds_of(plan.output.start_frame) + from as f64 / f64::from(sr);
+    let length = (to - from) as f64 / f64::from(sr);
+    // Where the output ends, from the window's start: a fade-out at the output's end stays
+    // there whatever part of it the window is.
+    let output_end = (audio.samples - from) as f64 / f64::from(sr);
     let audible: Vec<(&AudioTrack, Placement)> = audio
         .tracks
         .iter()
@@ -183,7 +188,7 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
         steps.push("asetpts=N/SR/TB".to_string());
         let start_out = track.playback.offset - range_start;
         let end_out = if track.playback.looped || track.media_duration <= 0.0 {
-            length
+            output_end
         } else {
             start_out + (track.media_duration - track.playback.seek) / track.playback.rate
         };
@@ -196,7 +201,7 @@ pub fn mix_graph(plan: &Plan, audio: &AudioPlan) -> MixGraph {
         ));
         labels.push(label);
     }
-    let end = format!("atrim=end_sample={}", audio.samples);
+    let end = format!("atrim=end_sample={}", to - from);
     let mix = match labels.as_slice() {
         [track] if single_track => format!("{track}apad,{end}[aout]"),
         [silence] => format!("{silence}{end}[aout]"),
@@ -220,7 +225,58 @@ pub fn render_audio(plan: &Plan, audio: &AudioPlan, temp_output: &Path) -> Argv 
     if audio.codec == AudioCodec::Copy {
         return copy_audio(plan, audio, temp_output);
     }
-    let graph = mix_graph(plan, audio);
+    let mut argv = encode_mix(plan, audio, (0, audio.samples));
+    let (muxer, _) = audio.codec.file_format(plan.output.container);
+    match muxer {
+        // The default movie timescale (1/1000 s) would cut the audio to whole milliseconds.
+        "mp4" => {
+            argv.push("-movie_timescale")
+                .push(audio.sample_rate.to_string());
+        }
+        // A WAV file holds 4 GiB; past that the muxer writes RF64.
+        "wav" => {
+            argv.push_all(["-rf64", "auto"]);
+        }
+        _ => {}
+    }
+    argv.push("-f").push(muxer);
+    argv.push(file_url(temp_output));
+    argv
+}
+
+/// Renders part `part` of an output rendered in parts: its samples with the plan's margin
+/// before and after (within the output), encoded, and only the packets that encode the part's
+/// own samples kept, their timestamps counted from the part's start (the first part keeps the
+/// encoder's priming packet before it). Joined in order, the parts' packets are those of one
+/// encode of the whole, but for the encoder's small choices near each seam.
+pub fn render_audio_part(plan: &Plan, audio: &AudioPlan, part: u32, temp_output: &Path) -> Argv {
+    let parts = audio
+        .parts
+        .expect("only an output rendered in parts has parts");
+    let (start, end) = audio.part_span(part);
+    let from = start.saturating_sub(parts.margin);
+    let to = (end + parts.margin).min(audio.samples);
+    // Packet n of the encode holds the samples from `from + (n - 1) × frame` (packet 0 is the
+    // priming): the part's own are packets `first..first + count`.
+    let first = (start - from) / parts.frame + u64::from(part > 0);
+    let count = (end - start).div_ceil(parts.frame) + u64::from(part == 0);
+    let shift = if part == 0 { 0 } else { start - from };
+    let mut argv = encode_mix(plan, audio, (from, to));
+    argv.push("-bsf:a").push(format!(
+        "noise=drop=lt(n\\,{first})+gte(n\\,{}),setts=ts=TS-{shift}",
+        first + count
+    ));
+    argv.push("-movie_timescale")
+        .push(audio.sample_rate.to_string());
+    argv.push_all(["-f", "mp4"]);
+    argv.push(file_url(temp_output));
+    argv
+}
+
+/// The inputs, mix and encoder of the output's samples `[from, to)`, progress on stdout; the
+/// muxer and file are the caller's.
+fn encode_mix(plan: &Plan, audio: &AudioPlan, window: (u64, u64)) -> Argv {
+    let graph = mix_graph(plan, audio, window);
     let mut argv = Argv::ffmpeg();
     for input in &graph.inputs {
         match input {
@@ -252,21 +308,6 @@ pub fn render_audio(plan: &Plan, audio: &AudioPlan, temp_output: &Path) -> Argv 
         "-progress",
         "pipe:1",
     ]);
-    let (muxer, _) = audio.codec.file_format(plan.output.container);
-    match muxer {
-        // The default movie timescale (1/1000 s) would cut the audio to whole milliseconds.
-        "mp4" => {
-            argv.push("-movie_timescale")
-                .push(audio.sample_rate.to_string());
-        }
-        // A WAV file holds 4 GiB; past that the muxer writes RF64.
-        "wav" => {
-            argv.push_all(["-rf64", "auto"]);
-        }
-        _ => {}
-    }
-    argv.push("-f").push(muxer);
-    argv.push(file_url(temp_output));
     argv
 }
 

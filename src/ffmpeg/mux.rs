@@ -9,6 +9,23 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+/// Joins the parts of an audio output (listed in `list`, ffconcat) by stream copy into an mp4
+/// audio file. The concat demuxer starts the first part's priming packet at 0; `-itsoffset`
+/// moves it back before 0 by `priming` samples, where an encode of the whole has it, so the
+/// muxer's edit list skips it as it would there.
+pub fn join_audio_parts(list: &Path, (priming, rate): (u64, u32), temp_output: &Path) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.push("-itsoffset")
+        .push(format!("-{:.6}", priming as f64 / f64::from(rate)));
+    argv.push_all(["-f", "concat", "-safe", "0"]);
+    argv.input_file(list);
+    argv.push_all(["-map", "0:a:0", "-c", "copy", "-fflags", "+bitexact"]);
+    argv.push("-movie_timescale").push(rate.to_string());
+    argv.push_all(["-f", "mp4"]);
+    argv.push(file_url(temp_output));
+    argv
+}
+
 /// Concatenates the chunks (concat demuxer), muxes the audio outputs (stream copy, in the plan's
 /// order, one file each) and stamps the exact frame rate, in a single pass; `+faststart` once
 /// for mp4/mov. The video is stream-copied, or re-encoded with the plan's encoder settings when

@@ -23,6 +23,28 @@ pub fn decoded_frame_hashes(path: &Path, concat: bool) -> Argv {
     argv
 }
 
+/// The PSNR and SSIM of a file's first video stream against frames `[start, end)` of the video
+/// stream `stream` (a stream specifier: `3`, `v:0`) of `reference`, converted to `pix_fmt`: ffmpeg prints both averages on
+/// stderr (`PSNR y:…`, `SSIM Y:…`).
+pub fn picture_quality(
+    output: &Path,
+    reference: &Path,
+    stream: &str,
+    (start, end): (u64, u64),
+    pix_fmt: &str,
+) -> Argv {
+    let mut argv = Argv::ffmpeg();
+    argv.push_all(["-loglevel", "info"]);
+    argv.input_file(output);
+    argv.input_file(reference);
+    argv.push("-lavfi").push(format!(
+        "[1:{stream}]trim=start_frame={start}:end_frame={end},setpts=PTS-STARTPTS,format={pix_fmt},split[r1][r2];\
+         [0:v:0]setpts=PTS-STARTPTS,split[o1][o2];[o1][r1]psnr;[o2][r2]ssim"
+    ));
+    argv.push_all(["-f", "null", "-"]);
+    argv
+}
+
 /// One small blank frame through `encoder`: whether the device it needs (a GPU) is here.
 pub fn device_trial(encoder: &str) -> Argv {
     let mut argv = Argv::ffmpeg();

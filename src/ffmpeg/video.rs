@@ -193,11 +193,6 @@ fn encode_frames(
         // time origin over mid-chunk.
         argv.push_all(["-reinit_filter", "0"]);
     }
-    // The decoder's threads: decoding is a small part of a chunk's work, and each decoder
-    // thread costs its start-up on every chunk (frame threads also decode ahead of the cut).
-    // Decoded frames are the same for any thread count.
-    argv.push("-threads")
-        .push((plan.encoder.threads / 2).max(1).to_string());
     argv.input_file(&plan.input.path);
     argv.push("-map").push(video_map(plan));
     argv.push_all([
@@ -754,9 +749,7 @@ pub(super) fn push_encoder(argv: &mut Argv, enc: &EncoderSettings, chunk: &Chunk
             // `sync-lookahead=0`: x264's threaded lookahead buffers a timing-dependent number of
             // frames, which made renders with more than one thread differ from run to run.
             // Without open GOPs every keyframe x264 places at a scene cut is an IDR frame.
-            params.extend(
-                ["open-gop=0", "repeat-headers=1", "sync-lookahead=0"].map(String::from),
-            );
+            params.extend(["open-gop=0", "repeat-headers=1", "sync-lookahead=0"].map(String::from));
             params.extend(chunk.params(enc.codec));
             argv.push("-x264-params").push(params.join(":"));
         }

@@ -5,7 +5,7 @@ use crate::plandir::claim;
 use crate::plandir::error::PlanDirError;
 use crate::plandir::layout::PlanDir;
 use crate::plandir::load::LoadedPlan;
-use crate::plandir::schema::{Media, ProgressRecord, Sidecar, TaskId};
+use crate::plandir::schema::{Media, ProgressRecord, Sidecar};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -31,6 +31,9 @@ pub struct TaskStatus {
     /// Chunk index; for audio, the output's number (absent for the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
+    /// For a part of an audio output rendered in parts, the part's number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
     /// State.
     pub state: TaskState,
     /// Frames in the task (0 for audio).
@@ -100,11 +103,16 @@ pub struct Status {
 }
 
 impl TaskStatus {
-    /// `chunk N`, `audio`, or `audio N` (the further audio outputs).
+    /// `chunk N`, `audio`, or `audio N` (the further audio outputs), with ` part K` for a
+    /// part of an audio output rendered in parts.
     pub fn name(&self) -> String {
-        match self.index {
+        let name = match self.index {
             Some(i) => format!("{} {i}", self.kind),
             None => self.kind.to_string(),
+        };
+        match self.part {
+            Some(k) => format!("{name} part {k}"),
+            None => name,
         }
     }
 }
@@ -145,11 +153,7 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
         } else {
             TaskState::Pending
         };
-        let (kind, index) = match task {
-            TaskId::Audio(0) => ("audio", None),
-            TaskId::Audio(n) => ("audio", Some(n)),
-            TaskId::Chunk(i) => ("chunk", Some(i)),
-        };
+        let (kind, index, part) = task.kind_index_part();
         let progress = (state == TaskState::Running)
             .then(|| dir.read_progress(task))
             .flatten();
@@ -157,6 +161,7 @@ pub fn status_of(dir: &PlanDir, loaded: &LoadedPlan) -> Result<Status, PlanDirEr
         tasks.push(TaskStatus {
             kind,
             index,
+            part,
             state,
             frames,
             failed_attempts: record.failures.len() as u32,
@@ -316,9 +321,16 @@ fn clock(seconds: f64) -> String {
 /// A table of every task: state, frames, render time, speed, worker, last error.
 pub fn task_table(status: &Status) -> String {
     let mut out = String::new();
+    let width = status
+        .tasks
+        .iter()
+        .map(|t| t.name().len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let _ = writeln!(
         out,
-        "{:<10} {:<8} {:>14} {:>8} {:>8}  worker / last error",
+        "{:<width$} {:<8} {:>14} {:>8} {:>8}  worker / last error",
         "task", "state", "frames", "seconds", "fps"
     );
     for task in &status.tasks {
@@ -366,7 +378,7 @@ pub fn task_table(status: &Status) -> String {
         };
         let _ = writeln!(
             out,
-            "{name:<10} {state:<8} {range:>14} {seconds:>8} {fps:>8}  {who}"
+            "{name:<width$} {state:<8} {range:>14} {seconds:>8} {fps:>8}  {who}"
         );
     }
     out

@@ -176,9 +176,58 @@ pub fn parse_spec(spec: &str) -> Result<TrackSpec, AudioSpecError> {
     Ok(track)
 }
 
+/// Seconds of sound per part of an audio output rendered in parts: a part encodes in a few
+/// seconds, less than a video chunk, so the audio is never a run's longest task.
+pub const AUDIO_PART_SECONDS: u64 = 60;
+
+/// Codec frames encoded and dropped on each side of a part: the encoder's window and its
+/// choice of block switching see the sound across the seam as an encode of the whole would.
+/// With none after a part, seams clicked (an error 2.5 times the loudest elsewhere).
+const AUDIO_PART_MARGIN_FRAMES: u64 = 4;
+
+/// How an audio output of `samples` samples at `rate` Hz is cut into parts, if it is: AAC (whose
+/// frames join by stream copy), tracks without filters of their own (a filter's history would
+/// start over in each part), and at least two whole parts long.
+pub fn parts_for(
+    codec: AudioCodec,
+    (samples, rate): (u64, u32),
+    tracks: &[crate::plandir::schema::AudioTrack],
+) -> Option<crate::plandir::schema::AudioParts> {
+    let frame = match codec {
+        AudioCodec::Aac => 1024,
+        _ => return None,
+    };
+    let part = (AUDIO_PART_SECONDS * u64::from(rate)).div_ceil(frame) * frame;
+    let filtered = tracks.iter().any(|t| t.filter.is_some());
+    (!filtered && samples >= 2 * part).then_some(crate::plandir::schema::AudioParts {
+        samples: part,
+        margin: AUDIO_PART_MARGIN_FRAMES * frame,
+        frame,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_long_aac_without_track_filters_renders_in_parts() {
+        let minutes = |m: u64| (m * 60 * 48_000, 48_000);
+        let parts = parts_for(AudioCodec::Aac, minutes(10), &[]).unwrap();
+        assert_eq!(parts.samples % 1024, 0);
+        assert!(parts.samples >= 60 * 48_000 && parts.samples < 60 * 48_000 + 1024);
+        assert_eq!((parts.margin, parts.frame), (4096, 1024));
+        assert!(parts_for(AudioCodec::Aac, (2 * parts.samples, 48_000), &[]).is_some());
+        assert!(parts_for(AudioCodec::Aac, (2 * parts.samples - 1, 48_000), &[]).is_none());
+        for whole in [
+            AudioCodec::Opus,
+            AudioCodec::Flac,
+            AudioCodec::Ac3,
+            AudioCodec::Copy,
+        ] {
+            assert!(parts_for(whole, minutes(10), &[]).is_none(), "{whole}");
+        }
+    }
 
     #[test]
     fn specs_parse_and_bad_parts_are_quoted() {

@@ -911,6 +911,7 @@ fn output_audio(
         * u128::from(format.sample_rate)
         + u128::from(frame_rate.num) / 2)
         / u128::from(frame_rate.num);
+    let parts = audio::parts_for(codec, (samples as u64, format.sample_rate), &tracks);
     AudioPlan {
         codec,
         bitrate: encoding.bitrate.or(codec.bitrate(format.channels)),
@@ -920,6 +921,7 @@ fn output_audio(
         samples: samples as u64,
         source,
         tracks,
+        parts,
     }
 }
 

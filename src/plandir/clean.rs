@@ -260,6 +260,14 @@ mod tests {
             fsio::locked_temp_path(&dir.attempt_log(chunk, 3)),
             dir.progress(TaskId::Audio(0)),
             dir.attempts(TaskId::Audio(3)),
+            dir.output_dir(TaskId::AudioPart(0, 0))
+                .join("audio-part-000000.m4a"),
+            dir.sidecar(TaskId::AudioPart(0, 7)),
+            dir.sidecar(TaskId::AudioPart(2, 1)),
+            dir.lock(TaskId::AudioPart(0, 12)),
+            dir.attempt_log(TaskId::AudioPart(1, 3), 1),
+            owned::temp_path(&dir.audio_parts_list(0), "0123abcd"),
+            owned::temp_path(&dir.joined_audio(2), "0123abcd"),
         ];
         for path in &own {
             fs::write(path, b"vre").unwrap();
@@ -273,6 +281,10 @@ mod tests {
             root.join("audio").join("audio.mp3"),
             root.join("audio").join("audio-x.flac"),
             root.join("audio").join("audio-0.flac"),
+            root.join("audio").join("audio-part-1.m4a"),
+            root.join("chunks").join("audio-part-000001.m4a"),
+            root.join("audio-joined.mp3"),
+            root.join("mix-joined.m4a"),
         ];
         for path in &foreign {
             fs::write(path, b"user").unwrap();

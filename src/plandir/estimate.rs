@@ -35,7 +35,13 @@ pub fn estimate_remaining(dir: &PlanDir, loaded: &LoadedPlan) -> u64 {
             TaskId::Chunk(_) => {
                 (per_frame * loaded.chunk(task).map_or(0, |c| c.frames()) as f64) as u64
             }
-            TaskId::Audio(_) => loaded.plan.audio_output(task).map_or(0, audio_bytes),
+            TaskId::Audio(_) | TaskId::AudioPart(..) => {
+                loaded.plan.audio_output(task).map_or(0, |audio| {
+                    // A part: its share of the whole output's bytes.
+                    let share = audio.samples_of(task) as f64 / audio.samples.max(1) as f64;
+                    (audio_bytes(audio) as f64 * share) as u64
+                })
+            }
         })
         .sum()
 }

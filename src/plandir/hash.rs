@@ -133,8 +133,11 @@ pub fn audio_task_key(plan: &Plan, task: TaskId) -> String {
         "range": [plan.output.start_frame, plan.output.end_frame],
         "frame_rate": to_value(&plan.output.frame_rate),
     });
-    if task == TaskId::Audio(0) {
+    if task.audio_output() == Some(0) {
         add_filter_files(&mut basis, plan, FilterChain::Audio);
+    }
+    if let TaskId::AudioPart(_, part) = task {
+        basis["part"] = serde_json::json!(part);
     }
     hash_parts("vre-audio-v1", &[&basis])
 }

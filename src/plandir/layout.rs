@@ -23,10 +23,16 @@ const CONCAT_LIST_FILE: &str = "concat.txt";
 const METADATA_FILE: &str = "metadata.ffmeta";
 /// The names assembly's cut subtitles are written beside (Matroska, or mp4 for mp4 and mov).
 const SUBTITLE_FILES: [&str; 2] = ["subtitles.mkv", "subtitles.mp4"];
+/// What assembly adds to an audio output's stem for the concat list of its parts.
+const AUDIO_PARTS_LIST_SUFFIX: &str = "-parts.txt";
+/// What assembly adds to an audio output's stem for its parts joined.
+const JOINED_AUDIO_SUFFIX: &str = "-joined.m4a";
 /// Published chunks and their sidecars.
 const CHUNKS_DIR: &str = "chunks";
 /// The audio task's output and sidecar.
 const AUDIO_DIR: &str = "audio";
+/// The extension of an audio part's file (parts are AAC in mp4, whatever the output's format).
+const AUDIO_PART_EXTENSION: &str = "m4a";
 /// One lock file per task, plus `plan.lock`.
 const LOCKS_DIR: &str = "locks";
 /// Failed attempts per task.
@@ -123,6 +129,7 @@ impl PlanDir {
             TaskId::Audio(_) => plan
                 .audio_output(task)
                 .map_or("m4a", |a| a.codec.file_format(plan.output.container).1),
+            TaskId::AudioPart(..) => AUDIO_PART_EXTENSION,
             TaskId::Chunk(_) => plan.chunk_extension(),
         };
         self.output_dir(task).join(format!("{}.{ext}", task.stem()))
@@ -136,7 +143,7 @@ impl PlanDir {
     /// The directory holding a task's output (and its temp files while it renders).
     pub fn output_dir(&self, task: TaskId) -> PathBuf {
         self.root.join(match task {
-            TaskId::Audio(_) => AUDIO_DIR,
+            TaskId::Audio(_) | TaskId::AudioPart(..) => AUDIO_DIR,
             TaskId::Chunk(_) => CHUNKS_DIR,
         })
     }
@@ -222,14 +229,34 @@ impl PlanDir {
     }
 
     /// The names assembly writes its private files under in the root: the concat list, the
-    /// FFMETADATA file and the cut subtitles.
-    pub fn assembly_files(&self) -> [PathBuf; 4] {
-        [
+    /// FFMETADATA file, the cut subtitles, and for each of the plan's `audio_outputs` outputs
+    /// the list and the joined file of its parts.
+    pub fn assembly_files(&self, audio_outputs: u32) -> Vec<PathBuf> {
+        let mut files = vec![
             self.concat_list(),
             self.metadata_file(),
             self.root.join(SUBTITLE_FILES[0]),
             self.root.join(SUBTITLE_FILES[1]),
-        ]
+        ];
+        for n in 0..audio_outputs {
+            files.push(self.audio_parts_list(n));
+            files.push(self.joined_audio(n));
+        }
+        files
+    }
+
+    /// The name assembly writes the concat list of audio output `n`'s parts under.
+    pub fn audio_parts_list(&self, n: u32) -> PathBuf {
+        self.root.join(format!(
+            "{}{AUDIO_PARTS_LIST_SUFFIX}",
+            TaskId::Audio(n).stem()
+        ))
+    }
+
+    /// The name assembly joins audio output `n`'s parts under, by stream copy.
+    pub fn joined_audio(&self, n: u32) -> PathBuf {
+        self.root
+            .join(format!("{}{JOINED_AUDIO_SUFFIX}", TaskId::Audio(n).stem()))
     }
 
     /// Creates the planDir and its subdirectories.
@@ -280,15 +307,23 @@ impl PlanDir {
 }
 
 /// The task part of a name: `chunk-NNNNNN` (six digits or more), `audio` or `audio-N` (N from
-/// 1, no leading zero).
+/// 1, no leading zero), either of those followed by `-part-NNNNNN`.
 fn is_task_stem(stem: &str) -> bool {
-    is_audio_stem(stem)
+    is_audio_task_stem(stem)
         || stem
             .strip_prefix("chunk-")
             .is_some_and(|n| n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Whether a stem names an audio task: `audio` (the first output) or `audio-N` (N from 1).
+/// Whether a stem names an audio task: a whole output's or a part's (`…-part-NNNNNN`).
+fn is_audio_task_stem(stem: &str) -> bool {
+    is_audio_stem(stem)
+        || stem.rsplit_once("-part-").is_some_and(|(output, part)| {
+            is_audio_stem(output) && part.len() >= 6 && part.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// Whether a stem names an audio output: `audio` (the first output) or `audio-N` (N from 1).
 fn is_audio_stem(stem: &str) -> bool {
     stem == "audio"
         || stem.strip_prefix("audio-").is_some_and(|n| {
@@ -302,14 +337,19 @@ fn is_audio_stem(stem: &str) -> bool {
 pub fn names_own_file(folder: Option<&str>, name: &str) -> bool {
     let split = |ext: &str| name.strip_suffix(ext).filter(|stem| is_task_stem(stem));
     match folder {
-        None => ROOT_FILES.contains(&name),
+        None => {
+            ROOT_FILES.contains(&name)
+                || [AUDIO_PARTS_LIST_SUFFIX, JOINED_AUDIO_SUFFIX]
+                    .iter()
+                    .any(|suffix| name.strip_suffix(suffix).is_some_and(is_audio_stem))
+        }
         Some(CHUNKS_DIR) => {
             let mut exts = crate::codecs::VideoCodec::ALL
                 .map(|c| c.chunk_format().1)
                 .to_vec();
             exts.push("json");
             exts.iter()
-                .any(|ext| split(&format!(".{ext}")).is_some_and(|s| !is_audio_stem(s)))
+                .any(|ext| split(&format!(".{ext}")).is_some_and(|s| !is_audio_task_stem(s)))
         }
         Some(AUDIO_DIR) => {
             let mut exts: Vec<&str> = crate::codecs::AudioCodec::ALL
@@ -319,7 +359,7 @@ pub fn names_own_file(folder: Option<&str>, name: &str) -> bool {
             exts.push("json");
             exts.iter().any(|ext| {
                 name.strip_suffix(&format!(".{ext}"))
-                    .is_some_and(is_audio_stem)
+                    .is_some_and(is_audio_task_stem)
             })
         }
         Some(LOCKS_DIR) => {
@@ -336,7 +376,7 @@ pub fn names_own_file(folder: Option<&str>, name: &str) -> bool {
         Some(ATTEMPTS_DIR | PROGRESS_DIR) => split(".json").is_some(),
         Some(PASSLOG_DIR) => PASSLOG_SUFFIXES
             .iter()
-            .any(|suffix| split(suffix).is_some_and(|s| !is_audio_stem(s))),
+            .any(|suffix| split(suffix).is_some_and(|s| !is_audio_task_stem(s))),
         Some(LOGS_DIR) => name
             .strip_suffix(".log")
             .and_then(|rest| rest.rsplit_once(".attempt-"))

@@ -35,12 +35,18 @@ impl LoadedPlan {
             .collect()
     }
 
-    /// The plan's audio tasks, one per audio output, in output order.
+    /// The plan's audio tasks in output order: one per audio output, or one per part of an
+    /// output rendered in parts.
     pub fn audio_tasks(&self) -> Vec<TaskId> {
         self.plan
             .audio_outputs()
             .into_iter()
-            .map(|(task, _)| task)
+            .flat_map(|(task, audio)| match (task, audio.parts) {
+                (TaskId::Audio(n), Some(_)) => (0..audio.part_count())
+                    .map(|k| TaskId::AudioPart(n, k))
+                    .collect(),
+                _ => vec![task],
+            })
             .collect()
     }
 
@@ -48,14 +54,14 @@ impl LoadedPlan {
     pub fn chunk(&self, task: TaskId) -> Option<&Chunk> {
         match task {
             TaskId::Chunk(i) => self.chunks.get(i as usize),
-            TaskId::Audio(_) => None,
+            TaskId::Audio(_) | TaskId::AudioPart(..) => None,
         }
     }
 
     /// The key of exactly what a task's output depends on.
     pub fn task_key(&self, task: TaskId) -> String {
         match task {
-            TaskId::Audio(_) => audio_task_key(&self.plan, task),
+            TaskId::Audio(_) | TaskId::AudioPart(..) => audio_task_key(&self.plan, task),
             TaskId::Chunk(i) => chunk_task_key(&self.plan, &self.chunks[i as usize]),
         }
     }
@@ -421,6 +427,7 @@ mod tests {
                 channels: 2,
                 channel_layout: "stereo".to_string(),
                 samples: 19_200,
+                parts: None,
                 source: Some(SourceAudio {
                     stream: 1,
                     audio_stream: 0,

@@ -617,15 +617,61 @@ pub struct AudioPlan {
     pub source: Option<SourceAudio>,
     /// The tracks mixed.
     pub tracks: Vec<AudioTrack>,
+    /// Rendered in parts by many workers and joined by stream copy at assembly (absent: one
+    /// task renders it whole).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<AudioParts>,
+}
+
+/// How a long audio output is cut into parts that render in parallel: each part's encoder also
+/// gets `margin` samples before and after it, and the packets that encode the margins are
+/// dropped, so every seam decodes as an encode of the whole would (no click).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioParts {
+    /// Samples per part, a whole number of the codec's frames (the last part takes the rest).
+    pub samples: u64,
+    /// Samples encoded before and after each part and then dropped, whole codec frames.
+    pub margin: u64,
+    /// Samples per coded frame (AAC: 1024).
+    pub frame: u64,
 }
 
 impl AudioPlan {
-    /// Whether a rendered stream of `samples` samples is this output: exactly its length, or up
-    /// to the codec's [`AudioCodec::tail_padding`] more; a copy is the input's stream, however
-    /// long.
-    pub fn holds(&self, samples: u64) -> bool {
+    /// The number of parts this output renders in (1 when it renders whole).
+    pub fn part_count(&self) -> u32 {
+        self.parts
+            .map_or(1, |p| self.samples.div_ceil(p.samples.max(1)).max(1) as u32)
+    }
+
+    /// The samples `[start, end)` of the output that part `part` holds.
+    pub fn part_span(&self, part: u32) -> (u64, u64) {
+        match self.parts {
+            Some(p) => {
+                let start = u64::from(part) * p.samples;
+                (start, (start + p.samples).min(self.samples))
+            }
+            None => (0, self.samples),
+        }
+    }
+
+    /// The samples the task `task` of this output renders: all of them, or its part's.
+    pub fn samples_of(&self, task: TaskId) -> u64 {
+        match task {
+            TaskId::AudioPart(_, part) => {
+                let (start, end) = self.part_span(part);
+                end - start
+            }
+            _ => self.samples,
+        }
+    }
+
+    /// Whether a stream of `samples` samples rendered by `task` is what it must render: exactly
+    /// [`Self::samples_of`] it, or up to the codec's [`AudioCodec::tail_padding`] more; a copy
+    /// is the input's stream, however long.
+    pub fn holds(&self, task: TaskId, samples: u64) -> bool {
+        let wanted = self.samples_of(task);
         self.codec == AudioCodec::Copy
-            || (self.samples..=self.samples + self.codec.tail_padding()).contains(&samples)
+            || (wanted..=wanted + self.codec.tail_padding()).contains(&samples)
     }
 }
 
@@ -702,10 +748,9 @@ impl Plan {
 
     /// The audio output a task renders, if it is an audio task of this plan.
     pub fn audio_output(&self, task: TaskId) -> Option<&AudioPlan> {
-        match task {
-            TaskId::Audio(0) => self.audio.as_ref(),
-            TaskId::Audio(n) => self.extra_audio.get(n as usize - 1),
-            TaskId::Chunk(_) => None,
+        match task.audio_output()? {
+            0 => self.audio.as_ref(),
+            n => self.extra_audio.get(n as usize - 1),
         }
     }
 
@@ -740,18 +785,40 @@ impl Chunk {
 pub enum TaskId {
     /// An audio output, by its number (0: the first, the mix).
     Audio(u32),
+    /// A part of an audio output rendered in parts: the output's number, the part's.
+    AudioPart(u32, u32),
     /// The video chunk with this index.
     Chunk(u32),
 }
 
 impl TaskId {
     /// The stem every file of this task is named by (`chunk-000003`; `audio` for the first
-    /// audio output, `audio-N` for the others).
+    /// audio output, `audio-N` for the others; `audio-part-000003`, `audio-N-part-000003` for
+    /// their parts).
     pub fn stem(self) -> String {
         match self {
             TaskId::Audio(0) => "audio".to_string(),
             TaskId::Audio(n) => format!("audio-{n}"),
+            TaskId::AudioPart(n, k) => format!("{}-part-{k:06}", TaskId::Audio(n).stem()),
             TaskId::Chunk(i) => format!("chunk-{i:06}"),
+        }
+    }
+
+    /// How status and events name the task: its kind (`chunk`, `audio`), the chunk's index or
+    /// the audio output's number (none for the first), and an audio part's number.
+    pub fn kind_index_part(self) -> (&'static str, Option<u32>, Option<u32>) {
+        match self {
+            TaskId::Audio(n) => ("audio", (n > 0).then_some(n), None),
+            TaskId::AudioPart(n, k) => ("audio", (n > 0).then_some(n), Some(k)),
+            TaskId::Chunk(i) => ("chunk", Some(i), None),
+        }
+    }
+
+    /// The audio output this task renders (all of it or a part), if it is an audio task.
+    pub fn audio_output(self) -> Option<u32> {
+        match self {
+            TaskId::Audio(n) | TaskId::AudioPart(n, _) => Some(n),
+            TaskId::Chunk(_) => None,
         }
     }
 }
@@ -761,6 +828,7 @@ impl fmt::Display for TaskId {
         match self {
             TaskId::Audio(0) => write!(f, "audio"),
             TaskId::Audio(n) => write!(f, "audio {n}"),
+            TaskId::AudioPart(n, k) => write!(f, "{} part {k}", TaskId::Audio(*n)),
             TaskId::Chunk(i) => write!(f, "chunk {i}"),
         }
     }

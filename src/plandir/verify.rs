@@ -80,10 +80,10 @@ fn expected_media(loaded: &LoadedPlan, task: TaskId, media: &Media) -> Result<()
                 )))
             }
         }
-        (TaskId::Audio(_), Media::Audio { samples, .. }) => {
+        (TaskId::Audio(_) | TaskId::AudioPart(..), Media::Audio { samples, .. }) => {
             let output = loaded.plan.audio_output(task);
-            let expected = output.map_or(0, |a| a.samples);
-            if output.is_some_and(|a| a.holds(*samples)) {
+            let expected = output.map_or(0, |a| a.samples_of(task));
+            if output.is_some_and(|a| a.holds(task, *samples)) {
                 Ok(())
             } else {
                 Err(Problem::WrongMedia(format!(

@@ -18,6 +18,20 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Encoder threads per chunk for a plan whose workers are not known (`vre plan`): half the
+/// cores, so that a `vre work` on a host like this one runs two chunks at once. One chunk's
+/// encoder keeps its threads busy only part of the time (its lookahead and the chunk's ends
+/// are serial); two chunks fill each other's gaps.
+pub fn default_threads_per_chunk() -> u32 {
+    (cores() / 2).max(1) as u32
+}
+
+/// Chunks a `vre work` renders at once by default: enough of the plan's `threads` per chunk to
+/// use every core of this host, at least one.
+pub fn default_worker_slots(threads_per_chunk: u32) -> usize {
+    (cores() / threads_per_chunk.max(1) as usize).max(1)
+}
+
 /// A random 128-bit identity in hex, from the kernel's generator (plan identities, claim
 /// records).
 pub fn nonce() -> String {

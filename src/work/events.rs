@@ -17,20 +17,15 @@ pub struct TaskRef {
     /// The chunk index; for audio, the output's number (absent for the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<u32>,
+    /// For a part of an audio output rendered in parts, the part's number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
 }
 
 impl From<TaskId> for TaskRef {
     fn from(task: TaskId) -> Self {
-        match task {
-            TaskId::Audio(n) => TaskRef {
-                kind: "audio",
-                index: (n > 0).then_some(n),
-            },
-            TaskId::Chunk(i) => TaskRef {
-                kind: "chunk",
-                index: Some(i),
-            },
-        }
+        let (kind, index, part) = task.kind_index_part();
+        TaskRef { kind, index, part }
     }
 }
 

@@ -124,11 +124,16 @@ pub fn render_task(
     let started_at = fsio::unix_now();
     let verified = match task {
         TaskId::Chunk(_) => encode_chunk(dir, loaded, lock, (&temp, &logs), stall_limit, on_alive),
-        TaskId::Audio(_) => {
+        TaskId::Audio(_) | TaskId::AudioPart(..) => {
             let audio = plan
                 .audio_output(task)
                 .expect("audio tasks come from the plan's audio outputs");
-            let argv = ffmpeg::audio::render_audio(plan, audio, &temp);
+            let argv = match task {
+                TaskId::AudioPart(_, part) => {
+                    ffmpeg::audio::render_audio_part(plan, audio, part, &temp)
+                }
+                _ => ffmpeg::audio::render_audio(plan, audio, &temp),
+            };
             run_and_verify(dir, loaded, &argv, lock, &temp, stall_limit, on_alive)
         }
     };
@@ -259,7 +264,7 @@ fn run_and_verify(
     };
     let (media, stream) = match task {
         TaskId::Chunk(_) => verify_chunk(loaded, task, temp, &fail),
-        TaskId::Audio(_) => verify_audio(loaded, task, temp, &fail),
+        TaskId::Audio(_) | TaskId::AudioPart(..) => verify_audio(loaded, task, temp, &fail),
     }?;
     Ok((media, stream, encode_seconds))
 }
@@ -634,7 +639,7 @@ fn verify_audio(
         }
     };
     let padding = audio.codec.tail_padding();
-    if !audio.holds(samples) {
+    if !audio.holds(task, samples) {
         let exactly = match padding {
             0 => "exactly".to_string(),
             _ => format!(
@@ -644,7 +649,7 @@ fn verify_audio(
         };
         return Err(fail(format!(
             "rendered {samples} audio samples, the plan needs {exactly} {}",
-            audio.samples
+            audio.samples_of(task)
         )));
     }
     let media = Media::Audio {

@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 /// How a `vre work` process behaves.
 #[derive(Debug, Clone)]
 pub struct WorkOptions {
-    /// Worker threads in this process.
-    pub threads: usize,
+    /// Chunks rendered at once by this process (`None`: as many as fill the host, from the
+    /// plan's threads per chunk).
+    pub threads: Option<usize>,
     /// The chunk to claim first (array-job index).
     pub first_index: Option<u32>,
     /// Render at most one chunk (and the audio, if it is still free), then stop.
@@ -248,16 +249,24 @@ struct Scheduler<'a> {
     stall_limit: Option<Duration>,
 }
 
-/// The order the chunk threads try chunks in: from the asked-for first one (array index),
-/// wrapping around. The audio is not among them: it has a thread of its own from the start (so
-/// a failing track shows up early and its single-threaded encode does not leave one core idle
-/// at the end of the run).
-fn chunk_order(loaded: &LoadedPlan, first_index: Option<u32>) -> Vec<TaskId> {
+/// The order the chunk threads try tasks in: chunks from the asked-for first one (array index),
+/// wrapping around, with the parts of audio outputs rendered in parts before them (after the
+/// asked-for chunk, which is that array task's own). An audio output rendered whole is not
+/// among them: it has a thread of its own from the start (so a failing track shows up early and
+/// its single-threaded encode does not leave one core idle at the end of the run).
+fn task_order(loaded: &LoadedPlan, first_index: Option<u32>) -> Vec<TaskId> {
     let chunks = loaded.chunks.len() as u32;
-    let first = first_index.filter(|&i| i < chunks).unwrap_or(0);
-    (0..chunks)
-        .map(|k| TaskId::Chunk((first + k) % chunks))
-        .collect()
+    let first = first_index.filter(|&i| i < chunks);
+    let mut order: Vec<TaskId> = (0..chunks)
+        .map(|k| TaskId::Chunk((first.unwrap_or(0) + k) % chunks))
+        .collect();
+    let parts = loaded
+        .audio_tasks()
+        .into_iter()
+        .filter(|task| matches!(task, TaskId::AudioPart(..)));
+    let at = usize::from(first.is_some()).min(order.len());
+    order.splice(at..at, parts);
+    order
 }
 
 /// Works on a planDir until every task is done (or failed for good, or a signal arrives),
@@ -305,10 +314,10 @@ pub fn work_with(
             stall_limit.map_or("off".to_string(), |l| l.as_secs_f64().to_string()),
         )],
     );
-    let threads = if options.once {
-        1
-    } else {
-        options.threads.max(1)
+    let threads = match (options.once, options.threads) {
+        (true, _) => 1,
+        (false, Some(threads)) => threads.max(1),
+        (false, None) => crate::sys::host::default_worker_slots(loaded.plan.encoder.threads),
     };
     observer.on(&Event::Started {
         plan_hash: loaded.plan.plan_hash.clone(),
@@ -329,7 +338,7 @@ pub fn work_with(
             dir.output_dir(TaskId::Chunk(0)).as_path(),
         ]),
         queue: Mutex::new(Queue {
-            pending: chunk_order(&loaded, options.first_index).into(),
+            pending: task_order(&loaded, options.first_index).into(),
             held_elsewhere: Vec::new(),
             watching: false,
             rendering: 0,
@@ -346,7 +355,7 @@ pub fn work_with(
     let audio_tasks: Vec<TaskId> = loaded
         .audio_tasks()
         .into_iter()
-        .filter(|task| !done_tasks.contains(task))
+        .filter(|task| matches!(task, TaskId::Audio(_)) && !done_tasks.contains(task))
         .collect();
     let audio_thread = !audio_tasks.is_empty();
     let first_error = std::thread::scope(|scope| {
