@@ -137,7 +137,10 @@ fn bench_reports_consistent_ratios_and_plots_them() {
         assert_eq!(c["chunks"].as_u64(), Some(3));
         assert_eq!(
             c["threads_per_chunk"].as_u64(),
-            Some((cores() / n as u64).max(1)),
+            Some(match n as u64 {
+                1 => 2 * cores(),
+                n => (cores() / n).max(1),
+            }),
             "vre run's default threads per chunk"
         );
         match c["workers"].as_u64() {

@@ -79,7 +79,7 @@ pub struct PlanOptions {
     #[arg(long = "encoder-opt", value_name = "KEY=VALUE", value_parser = delivery::parse_encoder_option)]
     pub encoder_opt: Vec<(String, String)>,
     /// Encoder threads per chunk (recorded in the plan so retries are byte-identical)
-    /// [default: half the cores, or cores / -j for `run`].
+    /// [default: half the cores; for `run`, cores / -j, twice the cores at -j 1].
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
     /// How to place chunk boundaries: frames (even sizes), keyframes (at the source's
@@ -240,15 +240,15 @@ pub fn parse_codec(text: &str) -> Result<VideoCodec, String> {
 
 impl PlanOptions {
     /// The plan request for INPUT rendered here by `workers` local workers (`vre run -j`): they
-    /// share the cores (threads per chunk, unless --threads), and the default chunk count is a
-    /// multiple of them.
+    /// share the cores (threads per chunk, unless --threads: [`crate::sys::host::threads_per_local_chunk`]),
+    /// and the default chunk count is a multiple of them.
     pub fn request_for_workers(
         &self,
         input: PathBuf,
         workers: usize,
         format: Option<Container>,
     ) -> PlanRequest {
-        let threads_per_chunk = (crate::sys::host::cores() / workers.max(1)).max(1) as u32;
+        let threads_per_chunk = crate::sys::host::threads_per_local_chunk(workers);
         PlanRequest {
             workers: Some(workers.max(1) as u64),
             ..self.request(input, threads_per_chunk, format)

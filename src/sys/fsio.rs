@@ -226,37 +226,12 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Bytes of a file mapped and hashed at a time by [`hash_file`].
-const HASH_WINDOW: u64 = 256 << 20;
-
-/// The size and blake3 (hex) of a file's content, hashed on all cores. The file is mapped a
-/// window at a time with its pages read in by the one call that maps them (`MAP_POPULATE`):
-/// faulting a large input in page by page cost as much CPU as hashing it.
+/// The size and blake3 (hex) of a file's content. Large files are memory-mapped and hashed on
+/// all cores, which runs at several GB/s.
 pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
-    hash_in_windows(path, HASH_WINDOW)
-}
-
-/// [`hash_file`] with windows of `window` bytes (a multiple of the page size).
-fn hash_in_windows(path: &Path, window: u64) -> io::Result<(u64, String)> {
-    let file = File::open(path)?;
-    let size = file.metadata()?.len();
     let mut hasher = blake3::Hasher::new();
-    let mut offset = 0;
-    while offset < size {
-        let len = (size - offset).min(window);
-        // SAFETY: the map is only read, and dropped before the next window is mapped. A file
-        // changed meanwhile gives a wrong hash, not unsafety in this process: callers compare
-        // its size and times before and after.
-        let window = unsafe {
-            memmap2::MmapOptions::new()
-                .offset(offset)
-                .len(len as usize)
-                .populate()
-                .map(&file)?
-        };
-        hasher.update_rayon(&window);
-        offset += len;
-    }
+    hasher.update_mmap_rayon(path)?;
+    let size = fs::metadata(path)?.len();
     Ok((size, hasher.finalize().to_hex().to_string()))
 }
 
@@ -307,24 +282,6 @@ mod tests {
         assert_eq!(size, 3);
         assert_eq!(hash, blake3::hash(b"two").to_hex().to_string());
         fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_file_hashed_window_by_window_hashes_as_its_whole_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("input");
-        let content: Vec<u8> = (0..50_000u32).map(|n| (n * 7 % 251) as u8).collect();
-        fs::write(&path, &content).unwrap();
-        let whole = blake3::hash(&content).to_hex().to_string();
-        // 12 KiB windows: four whole ones and a partial last one.
-        assert_eq!(
-            hash_in_windows(&path, 3 * 4096).unwrap(),
-            (50_000, whole.clone())
-        );
-        assert_eq!(hash_file(&path).unwrap(), (50_000, whole));
-        fs::write(&path, b"").unwrap();
-        let empty = blake3::hash(b"").to_hex().to_string();
-        assert_eq!(hash_file(&path).unwrap(), (0, empty));
     }
 
     #[test]
