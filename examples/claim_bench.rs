@@ -121,6 +121,7 @@ fn build_plan_dir(root: &Path, chunks: u32) -> PlanDir {
         format_version: FORMAT_VERSION,
         vre_version: env!("CARGO_PKG_VERSION").to_string(),
         ffmpeg_version: "none (claim benchmark)".to_string(),
+        ffmpeg_configuration: String::new(),
         input: InputRecord {
             path: input.canonicalize().unwrap(),
             stamp: FileStamp::of(&meta),
@@ -206,6 +207,7 @@ fn worker_main(dir: &Path) {
         space_check: false,
         trial: None,
         stall_timeout: StallTimeout::Off,
+        check_ffmpeg: false,
     };
     let clock = Instant::now();
     let summary = scheduler::work_with(&PlanDir::new(dir), &options, &Silent, tiny_publish)

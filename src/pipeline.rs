@@ -183,6 +183,7 @@ pub fn run(
         space_check: false,
         trial: fresh.then(|| Arc::new(TrialGate::new(Trial::of(&loaded)))),
         stall_timeout: job.stall_timeout,
+        check_ffmpeg: true,
     };
     let summary = scheduler::work(dir, &options, observer);
     if let Some(rejected) = options.trial.as_ref().and_then(|t| t.take_rejection()) {

@@ -110,3 +110,74 @@ fn man_pages_cover_every_verb_with_its_example() {
         );
     }
 }
+
+#[test]
+fn parser_errors_speak_as_vre_does_and_help_of_help_is_the_top_level_help() {
+    for (args, named) in [
+        (
+            vec!["plan", "in.mp4", "-o", "x.vre", "--bogus"],
+            "'--bogus'",
+        ),
+        (vec!["work", "x.vre", "-j", "0"], "'0'"),
+        (
+            vec!["plan", "in.mp4", "-o", "x.vre", "--range", "ten"],
+            "START:END",
+        ),
+    ] {
+        let out = run_vre(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {err}");
+        assert!(err.starts_with("vre: error: "), "{args:?}: {err}");
+        assert!(err.contains(named), "{args:?}: {err}");
+    }
+    for flag in ["--help", "-h"] {
+        let out = vre_ok(["help", flag]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage: vre [OPTIONS] <COMMAND>"), "{text}");
+    }
+}
+
+/// Whether `text` is an RFC 3339 time in UTC with milliseconds (`2026-12-08T03:35:52.123Z`).
+fn is_rfc3339_utc(text: &str) -> bool {
+    let shape = "dddd-dd-ddTdd:dd:dd.dddZ";
+    text.len() == shape.len()
+        && text
+            .chars()
+            .zip(shape.chars())
+            .all(|(c, s)| if s == 'd' { c.is_ascii_digit() } else { c == s })
+}
+
+#[test]
+fn every_event_and_log_line_says_when_and_where_it_happened() {
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 1.0,
+        audio: false,
+        ..VideoSpec::default()
+    });
+    let plan_dir = tmp.path().join("job.vre");
+    vre_plan(&input, &plan_dir, ["--chunks", "2", "-q"]);
+    let copy = tmp.path().join("copy.vre");
+    let out = vre_ok(args!["work", plan_dir, "--json"]);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(events.len() >= 4, "{events:?}");
+    let pid = events[0]["pid"].as_u64().unwrap();
+    for event in &events {
+        assert!(is_rfc3339_utc(event["time"].as_str().unwrap()), "{event}");
+        assert_eq!(event["host"], vre::sys::host::host_name(), "{event}");
+        assert_eq!(event["pid"].as_u64(), Some(pid), "{event}");
+        assert_eq!(event["plan_dir"], plan_dir.display().to_string(), "{event}");
+        assert!(event["event"].is_string(), "{event}");
+    }
+    // Log lines on a stderr that is not a terminal end with their time.
+    vre_plan(&input, &copy, ["--chunks", "2", "-q"]);
+    let logged = vre_ok(args!["work", copy]);
+    let lines: Vec<String> = stderr(&logged).lines().map(str::to_string).collect();
+    assert!(!lines.is_empty());
+    for line in lines.iter().filter(|l| l.starts_with("vre: ")) {
+        let time = line.rsplit_once(" time=").map(|(_, t)| t).unwrap_or("");
+        assert!(is_rfc3339_utc(time), "{line}");
+    }
+}

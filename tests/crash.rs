@@ -213,9 +213,12 @@ fn a_render_that_always_fails_uses_exactly_max_attempts_and_is_reported() {
         "{log}"
     );
 
-    let status: Value =
-        serde_json::from_slice(&vre_ok(args!["status", plan_dir, "--json"]).stdout).unwrap();
+    let status = run_vre(args!["status", plan_dir, "--json"]);
+    assert_eq!(status.status.code(), Some(80), "failed chunks: exit 80");
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["failed"], 2);
+    let text = run_vre(args!["status", plan_dir]);
+    assert_eq!(text.status.code(), Some(80));
     let chunk0 = &status["tasks"][0];
     assert_eq!(chunk0["state"], "failed");
     assert_eq!(chunk0["failed_attempts"], 3);

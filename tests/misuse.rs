@@ -210,9 +210,22 @@ fn bad_inputs_and_misuses_get_their_documented_codes_and_a_clear_sentence() {
         ),
         case(
             "inverted range",
-            args!["plan", input, "-o", new_dir, "--range", "40:10"],
+            args!["plan", input, "-o", new_dir, "--range", "2s:1s"],
             64,
-            "--range",
+            "not after its start",
+        ),
+        case(
+            "a time that is not one",
+            args![
+                "plan",
+                input,
+                "-o",
+                new_dir,
+                "--range",
+                "00:01:75..00:02:00"
+            ],
+            64,
+            "[HH:]MM:SS",
         ),
         case(
             "malformed range",

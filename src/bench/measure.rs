@@ -87,10 +87,14 @@ impl Machine {
         let ffmpeg_version = runner::run_capture(&query::version(), Path::new("ffmpeg"))
             .ok()
             .and_then(|stdout| {
-                String::from_utf8_lossy(&stdout)
-                    .lines()
-                    .next()
-                    .map(str::to_string)
+                // `ffmpeg version 5.1.9-0+deb12u1`, without the copyright that follows.
+                String::from_utf8_lossy(&stdout).lines().next().map(|line| {
+                    line.split(" Copyright")
+                        .next()
+                        .unwrap_or(line)
+                        .trim()
+                        .to_string()
+                })
             })
             .unwrap_or_else(|| "unknown".to_string());
         Machine {

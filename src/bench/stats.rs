@@ -18,9 +18,11 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// The serial fraction Amdahl's law gives for speedup `speedup` at `workers` workers:
-/// (N/S − 1)/(N − 1); `None` for one worker.
+/// (N/S − 1)/(N − 1); `None` for one worker, or when vre was slower than serial ffmpeg.
 fn serial_fraction(workers: u32, speedup: f64) -> Option<f64> {
-    (workers > 1 && speedup > 0.0).then(|| {
+    // Slower than serial ffmpeg (S < 1) gives a fraction above 1, which Amdahl's law cannot
+    // have: no fit then.
+    (workers > 1 && speedup >= 1.0).then(|| {
         let n = f64::from(workers);
         (n / speedup - 1.0) / (n - 1.0)
     })
@@ -150,6 +152,7 @@ mod tests {
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert_eq!(median(&[]), 0.0);
         assert_eq!(serial_fraction(1, 0.9), None);
+        assert_eq!(serial_fraction(2, 0.19), None, "slower than ffmpeg: no fit");
         assert!((serial_fraction(2, 2.0).unwrap()).abs() < 1e-12);
         assert!((serial_fraction(2, 1.0).unwrap() - 1.0).abs() < 1e-12);
         let f = serial_fraction(4, 2.5).unwrap();

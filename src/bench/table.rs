@@ -142,6 +142,19 @@ fn footer(out: &mut String, result: &BenchResult) {
             );
         }
     }
+    if let Some(slower) = result
+        .vre
+        .iter()
+        .filter(|c| c.workers > 1 && c.speedup < 1.0)
+        .max_by_key(|c| c.workers)
+        .filter(|_| result.amdahl.is_none())
+    {
+        let _ = writeln!(
+            out,
+            "Amdahl: no fit: {} was slower than serial ffmpeg (speedup {:.2})",
+            slower.name, slower.speedup
+        );
+    }
     if let Some(a) = result.amdahl {
         let _ = writeln!(
             out,

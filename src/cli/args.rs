@@ -28,6 +28,10 @@ pub struct Cli {
     /// Say more: debug lines, among them every ffmpeg command line.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The ffmpeg to run (its ffprobe is taken from the same directory) [default: ffmpeg and
+    /// ffprobe on PATH].
+    #[arg(long, global = true, env = "VRE_FFMPEG", value_name = "PATH")]
+    pub ffmpeg: Option<std::path::PathBuf>,
     /// The verb.
     #[command(subcommand)]
     pub command: Command,

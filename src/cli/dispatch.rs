@@ -9,21 +9,37 @@ use crate::ffmpeg::runner;
 use crate::sys::log;
 use clap::Parser;
 
+/// Whether the command line is `vre help --help` (or `-h`), which clap's own `help` verb does
+/// not take: it means the top-level help.
+fn asks_help_of_help() -> bool {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    matches!(args.as_slice(), [help, flag] if help == "help" && (flag == "--help" || flag == "-h"))
+}
+
 /// Parses the command line, runs the verb, and returns the process exit code. Errors are
 /// printed as one sentence on stderr.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return if e.use_stderr() {
-                Code::Usage.number()
-            } else {
-                Code::Success.number()
-            };
+            return Code::Success.number();
+        }
+        Err(_) if asks_help_of_help() => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            return Code::Success.number();
+        }
+        Err(e) => {
+            // One style for every error: the parser's as vre's own (`vre: error: …`).
+            let text = e.render().to_string();
+            eprint!("vre: {}", text.trim_start());
+            return Code::Usage.number();
         }
     };
     log::set_level(cli.quiet, cli.verbose);
+    if let Some(ffmpeg) = &cli.ffmpeg {
+        crate::ffmpeg::argv::use_ffmpeg(ffmpeg.clone());
+    }
     // A second Ctrl-C ends vre at once (the first one stops it cleanly).
     runner::on_second_signal(|| std::process::exit(Code::Interrupted.number()));
     let result = match &cli.command {

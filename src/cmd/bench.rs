@@ -159,7 +159,7 @@ fn run_vre(args: &BenchArgs, jobs: u32, out: &Path, plan_dir: &Path) -> Result<(
         overwrite: true,
         stall_timeout: StallTimeout::FromPlan,
     };
-    let observer = events::observer_for(false);
+    let observer = events::observer_for(false, job.plan_dir.root());
     match pipeline::run(&job, observer.as_ref(), &mut |_, _| {}) {
         Ok(Finished::Done { .. }) => Ok(()),
         Ok(Finished::Stopped { code, .. }) => Err(Coded::new(

@@ -113,7 +113,8 @@ pub struct PlanOptions {
     /// rounded to a multiple of N, as ffmpeg's scale does (-2x720, 1280x-2).
     #[arg(long, value_name = "WxH", value_parser = parse_size, allow_hyphen_values = true)]
     pub size: Option<SizeRequest>,
-    /// Render only part of the timeline: frames START:END (END exclusive), or seconds 5s:12.5s.
+    /// Render only part of the timeline: frames START:END (END exclusive), seconds 5s:12.5s,
+    /// or times START..END as [HH:]MM:SS[.mmm] (00:01:30..00:02:00.5); either side may be empty.
     #[arg(long, value_name = "START:END", value_parser = parse_range)]
     pub range: Option<RangeSpec>,
     /// Add an audio track: file=PATH[,offset=S][,seek=S][,rate=R][,volume=V][,fade-in=S][,fade-out=S][,loop].
@@ -326,15 +327,22 @@ impl PlanOptions {
     }
 }
 
-/// Parses `START:END` where each side is a frame number, seconds with an `s` suffix, or empty.
+/// Parses `START:END` where each side is a frame number, seconds with an `s` suffix, or empty;
+/// or `START..END`, where a side may also be a time `[HH:]MM:SS[.mmm]`.
 pub fn parse_range(text: &str) -> Result<RangeSpec, String> {
     let (start, end) = text
-        .split_once(':')
-        .ok_or_else(|| format!("'{text}' is not START:END (e.g. 0:300 or 5s:12.5s)"))?;
+        .split_once("..")
+        .or_else(|| text.split_once(':'))
+        .ok_or_else(|| {
+            format!("'{text}' is not START:END or START..END (e.g. 0:300, 5s:12.5s, 00:01:30..00:02:00.5)")
+        })?;
     let bound = |side: &str| -> Result<Option<RangeBound>, String> {
         let side = side.trim();
         if side.is_empty() {
             return Ok(None);
+        }
+        if side.contains(':') {
+            return parse_clock(side).map(|v| Some(RangeBound::Seconds(v)));
         }
         if let Some(secs) = side.strip_suffix('s') {
             let v: f64 = secs
@@ -353,6 +361,29 @@ pub fn parse_range(text: &str) -> Result<RangeSpec, String> {
         start: bound(start)?,
         end: bound(end)?,
     })
+}
+
+/// Parses a time `[HH:]MM:SS[.mmm]` into seconds.
+fn parse_clock(text: &str) -> Result<f64, String> {
+    let wrong = || format!("'{text}' is not a time [HH:]MM:SS[.mmm] (e.g. 01:30 or 00:01:30.5)");
+    let parts: Vec<&str> = text.split(':').collect();
+    if !(2..=3).contains(&parts.len()) {
+        return Err(wrong());
+    }
+    let (whole, seconds) = parts.split_at(parts.len() - 1);
+    let seconds: f64 = seconds[0].parse().map_err(|_| wrong())?;
+    if !(0.0..60.0).contains(&seconds) {
+        return Err(wrong());
+    }
+    let mut total = 0.0;
+    for (i, part) in whole.iter().enumerate() {
+        let value: u64 = part.parse().map_err(|_| wrong())?;
+        if i > 0 && value >= 60 {
+            return Err(wrong());
+        }
+        total = total * 60.0 + value as f64;
+    }
+    Ok(total * 60.0 + seconds)
 }
 
 /// Parses `--size WxH`: positive even sides, or `-N` for a side that keeps the aspect ratio.
@@ -399,6 +430,27 @@ mod tests {
                 end: None
             }
         );
+        assert_eq!(
+            parse_range("00:01:30..2:00.5").unwrap(),
+            RangeSpec {
+                start: Some(RangeBound::Seconds(90.0)),
+                end: Some(RangeBound::Seconds(120.5))
+            }
+        );
+        assert_eq!(
+            parse_range("5.5s..600").unwrap(),
+            RangeSpec {
+                start: Some(RangeBound::Seconds(5.5)),
+                end: Some(RangeBound::Frame(600))
+            }
+        );
+        assert_eq!(
+            parse_range("..1:00:00").unwrap().end,
+            Some(RangeBound::Seconds(3600.0))
+        );
+        for bad in ["1:60..", "1:2:3:4..", "x:10..", "01:30.5.5.."] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
         assert!(parse_range("10").is_err());
         assert!(parse_range("a:b").is_err());
         assert!(parse_range("-1s:").is_err());

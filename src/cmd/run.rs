@@ -119,7 +119,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Code> {
             eprint!("{}", summary::describe_plan(&job.plan_dir, loaded, outcome));
         }
     };
-    let observer = events::observer_for(false);
+    let observer = events::observer_for(false, job.plan_dir.root());
     let finished = pipeline::run(&job, observer.as_ref(), &mut on_planned)?;
     let (loaded, assembled, seconds) = match finished {
         Finished::Stopped { code, .. } => {

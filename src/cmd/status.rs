@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// `vre status`.
+/// `vre status`: exits 0, or 80 (`chunks-failed`) when a task has run out of attempts.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The planDir.
@@ -41,7 +41,11 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<Code> {
         println!("{}", status::summary_line(&status));
         print!("{}", status::task_table(&status));
     }
-    Ok(Code::Success)
+    // A task that ran out of attempts will not finish by itself: say so to scripts too.
+    Ok(match status.failed {
+        0 => Code::Success,
+        _ => Code::ChunksFailed,
+    })
 }
 
 /// Redraws the live view whenever the planDir changes (notify), until every task is done (exit

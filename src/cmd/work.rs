@@ -35,6 +35,10 @@ pub struct WorkArgs {
     /// Start even if the remaining chunks look too big for the planDir's filesystem.
     #[arg(long = "no-space-check")]
     pub no_space_check: bool,
+    /// Render even with an ffmpeg whose version or build differs from the plan's (its chunks
+    /// may differ in bytes from other hosts').
+    #[arg(long = "any-ffmpeg")]
+    pub any_ffmpeg: bool,
     /// Kill a render that makes no progress (no progress report from ffmpeg, no CPU time) for
     /// SECONDS and count it as a failed attempt; 0 turns the watchdog off [default: 100 frames'
     /// time at the slowest speed a published chunk showed, at least 120]
@@ -53,8 +57,9 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<Code> {
         space_check: !args.no_space_check,
         trial: None,
         stall_timeout: StallTimeout::from_flag(args.stall_timeout),
+        check_ffmpeg: !args.any_ffmpeg,
     };
-    let observer = events::observer_for(args.json);
+    let observer = events::observer_for(args.json, &args.plan_dir);
     let summary = scheduler::work(&PlanDir::new(&args.plan_dir), &options, observer.as_ref())?;
     Ok(summary.code())
 }

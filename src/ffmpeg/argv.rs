@@ -5,8 +5,31 @@
 //! still opened as a plain local file and nothing else.
 
 use std::ffi::{OsStr, OsString};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The ffmpeg chosen with `--ffmpeg` / `VRE_FFMPEG` (unset: the ones on PATH).
+static FFMPEG: OnceLock<PathBuf> = OnceLock::new();
+
+/// Makes every ffmpeg vre starts the one at `ffmpeg`, and every ffprobe the one beside it. Set
+/// once, before anything runs (later calls change nothing).
+pub fn use_ffmpeg(ffmpeg: PathBuf) {
+    let _ = FFMPEG.set(ffmpeg);
+}
+
+/// Where `program` (`ffmpeg` or `ffprobe`) is, when an ffmpeg was chosen.
+pub fn chosen_path(program: &str) -> Option<PathBuf> {
+    FFMPEG.get().map(|ffmpeg| match program {
+        "ffmpeg" => ffmpeg.clone(),
+        _ => ffmpeg.with_file_name(program),
+    })
+}
+
+/// What to start for `program`: the chosen one, else its name (found on PATH).
+fn program_path(program: &'static str) -> OsString {
+    chosen_path(program).map_or_else(|| program.into(), PathBuf::into_os_string)
+}
 
 /// A program and its arguments.
 #[derive(Debug, Clone)]
@@ -79,7 +102,7 @@ impl Argv {
 
     /// A `Command` ready to spawn (stdin closed; stdout and stderr left for the caller to set).
     pub(super) fn command(&self) -> Command {
-        let mut cmd = Command::new(self.program);
+        let mut cmd = Command::new(program_path(self.program));
         cmd.args(&self.args).stdin(Stdio::null());
         cmd
     }
@@ -87,7 +110,8 @@ impl Argv {
     /// The command line as a person would type it, quoted for a POSIX shell (for logs only;
     /// vre itself never runs a shell).
     pub fn display(&self) -> String {
-        std::iter::once(OsStr::new(self.program))
+        let program = program_path(self.program);
+        std::iter::once(program.as_os_str())
             .chain(self.args.iter().map(OsString::as_os_str))
             .map(shell_quote)
             .collect::<Vec<_>>()

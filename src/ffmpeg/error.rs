@@ -7,11 +7,13 @@ use std::path::PathBuf;
 /// Errors from running ffmpeg or ffprobe.
 #[derive(Debug, thiserror::Error)]
 pub enum FfmpegError {
-    /// The program is not installed.
-    #[error("{program} is not installed or not on PATH; install ffmpeg (on Debian: `apt-get install ffmpeg`, or `make deps`)")]
+    /// The program is not installed (or not where `--ffmpeg` / `VRE_FFMPEG` points).
+    #[error("{}", missing(program, chosen.as_deref()))]
     Missing {
         /// ffmpeg or ffprobe.
         program: &'static str,
+        /// Where it was looked for, when chosen with `--ffmpeg` / `VRE_FFMPEG`.
+        chosen: Option<PathBuf>,
     },
     /// The program could not be started.
     #[error("cannot start {program}: {source}")]
@@ -50,10 +52,26 @@ impl HasCode for FfmpegError {
     }
 }
 
+/// What to say of a program that is not there.
+fn missing(program: &str, chosen: Option<&std::path::Path>) -> String {
+    match chosen {
+        Some(path) => format!(
+            "{program} is not at {} (the ffmpeg chosen with --ffmpeg or VRE_FFMPEG; its ffprobe must be beside it)",
+            path.display()
+        ),
+        None => format!(
+            "{program} is not installed or not on PATH; install ffmpeg (on Debian: `apt-get install ffmpeg`, or `make deps`), or choose one with --ffmpeg PATH"
+        ),
+    }
+}
+
 /// Maps a spawn error to [`FfmpegError`], telling "not installed" apart.
 pub fn spawn_error(program: &'static str, source: io::Error) -> FfmpegError {
     if source.kind() == io::ErrorKind::NotFound {
-        FfmpegError::Missing { program }
+        FfmpegError::Missing {
+            program,
+            chosen: crate::ffmpeg::argv::chosen_path(program),
+        }
     } else {
         FfmpegError::Spawn { program, source }
     }

@@ -126,6 +126,8 @@ pub struct MediaInfo {
     pub stream_count: usize,
     /// The version of the ffprobe that read it (ffmpeg's, e.g. `5.1.9-0+deb12u1`).
     pub tool_version: String,
+    /// That ffmpeg's build configuration (`--enable-libx264 …`).
+    pub tool_configuration: String,
     /// What the container holds besides the pictures and sound: tags, chapters, every stream.
     pub container: ContainerFacts,
 }
@@ -441,6 +443,17 @@ impl Scanned {
     }
 }
 
+/// The version and build configuration of the ffmpeg this process runs (`ffprobe
+/// -show_program_version`, which reports the libraries ffmpeg is built from).
+pub fn installed_ffmpeg() -> Result<(String, String), FfmpegError> {
+    let stdout = ffmpeg::runner::run_capture(&ffmpeg::query::program_version(), Path::new(""))?;
+    let output: ProbeOutput = serde_json::from_slice(&stdout).unwrap_or_default();
+    Ok((
+        text(&output.program_version, "version").unwrap_or_else(|| "unknown".to_string()),
+        text(&output.program_version, "configuration").unwrap_or_default(),
+    ))
+}
+
 /// [`probe`], and the packets of every video stream: one ffprobe reads both. The packets tell
 /// which video streams are empty, so [`MediaInfo::video`] is the stream ffmpeg's default choice
 /// takes ([`default_video_stream`]).
@@ -589,6 +602,7 @@ fn media_info(output: &ProbeOutput) -> MediaInfo {
         stream_count: streams.len(),
         tool_version: text(&output.program_version, "version")
             .unwrap_or_else(|| "unknown".to_string()),
+        tool_configuration: text(&output.program_version, "configuration").unwrap_or_default(),
         container: container_facts(output),
     }
 }

@@ -11,6 +11,13 @@ pub fn version() -> Argv {
     argv
 }
 
+/// ffprobe's own version and build configuration, as JSON.
+pub fn program_version() -> Argv {
+    let mut argv = Argv::ffprobe();
+    argv.push("-show_program_version");
+    argv
+}
+
 /// The md5 of every frame decoded from a file's first video stream (ffmpeg's framemd5), or,
 /// with `concat`, from the files an ffconcat list names, decoded as one stream.
 pub fn decoded_frame_hashes(path: &Path, concat: bool) -> Argv {

@@ -1505,7 +1505,17 @@ fn encoder_settings(
 fn frame_range(req: &PlanRequest, rate: Rational, total: u64) -> Result<(u64, u64), PlanError> {
     let start = req.range.start.map_or(0, |b| resolve_bound(b, rate));
     let end = req.range.end.map_or(total, |b| resolve_bound(b, rate));
-    if start >= end || end > total {
+    if start >= end {
+        return Err(bad(
+            "--range",
+            format!(
+                "it ends at frame {end} ({:.3} s), which is not after its start, frame {start} ({:.3} s); give START:END with END later",
+                rate.seconds_of(end),
+                rate.seconds_of(start)
+            ),
+        ));
+    }
+    if end > total {
         return Err(bad(
             "--range",
             format!(
@@ -1708,6 +1718,7 @@ fn plan_untried(req: &PlanRequest) -> Result<LoadedPlan, PlanError> {
         format_version: plandir::schema::FORMAT_VERSION,
         vre_version: env!("CARGO_PKG_VERSION").to_string(),
         ffmpeg_version: info.tool_version.clone(),
+        ffmpeg_configuration: info.tool_configuration.clone(),
         input,
         source: source_facts(&info, video, &decoded, lead),
         index: index.record(&encoded_index),

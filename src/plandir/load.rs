@@ -364,6 +364,7 @@ mod tests {
             format_version: FORMAT_VERSION,
             vre_version: "test".to_string(),
             ffmpeg_version: "5.1".to_string(),
+            ffmpeg_configuration: String::new(),
             input: InputRecord {
                 path: PathBuf::from("/in.mp4"),
                 stamp: FileStamp {

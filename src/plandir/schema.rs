@@ -693,6 +693,11 @@ pub struct Plan {
     pub vre_version: String,
     /// ffmpeg version the plan was made with.
     pub ffmpeg_version: String,
+    /// That ffmpeg's build configuration; a worker whose ffmpeg differs in version or
+    /// configuration refuses (empty in plans written before it was recorded: the version
+    /// alone is compared).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ffmpeg_configuration: String,
     /// The input.
     pub input: InputRecord,
     /// Facts about the input's video.

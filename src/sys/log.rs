@@ -77,12 +77,41 @@ pub fn format_line(level: Level, message: &str, fields: &[(&str, String)]) -> St
     line
 }
 
-/// Prints a message with structured fields, if its level is enabled.
+/// A time as RFC 3339 in UTC with milliseconds (`2026-12-08T03:35:52.123Z`).
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let since = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (days, rest) = (since.as_secs() / 86_400, since.as_secs() % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Prints a message with structured fields, if its level is enabled. Where stderr is not a
+/// terminal (a log file, a scheduler's output) each line also carries its time (`time=…`).
 pub fn log(level: Level, message: &str, fields: &[(&str, String)]) {
     if !enabled(level) {
         return;
     }
-    let line = format_line(level, message, fields);
+    let mut line = format_line(level, message, fields);
+    if !std::io::stderr().is_terminal() {
+        line.push_str(&format!(" time={}", rfc3339(std::time::SystemTime::now())));
+    }
     let mut err = std::io::stderr().lock();
     let _ = if use_color() {
         let label = format!("vre: {}:", level.label());
@@ -105,5 +134,21 @@ mod tests {
             &[("index", "3".into()), ("worker", "a b".into())],
         );
         assert_eq!(line, r#"vre: info: chunk done index=3 worker="a b""#);
+    }
+
+    #[test]
+    fn times_are_rfc3339_in_utc() {
+        let at = |secs: u64, millis: u64| {
+            rfc3339(
+                std::time::UNIX_EPOCH
+                    + std::time::Duration::from_secs(secs)
+                    + std::time::Duration::from_millis(millis),
+            )
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        // 2000-02-29 (a leap day of a century leap year) and 2026-12-08.
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_796_700_952, 123), "2026-12-08T03:35:52.123Z");
+        assert_eq!(at(4_107_542_399, 999), "2100-02-28T23:59:59.999Z");
     }
 }

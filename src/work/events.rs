@@ -7,6 +7,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// A task as events name it.
@@ -332,12 +333,14 @@ impl Observer for Bars {
     }
 }
 
-/// The observer a verb uses: JSON lines with `--json`; bars on a terminal (unless `-q`); log
-/// lines otherwise.
-pub fn observer_for(json: bool) -> Box<dyn Observer> {
+/// The observer a verb uses: JSON lines about `plan_dir` with `--json`; bars on a terminal
+/// (unless `-q`); log lines otherwise.
+pub fn observer_for(json: bool, plan_dir: &Path) -> Box<dyn Observer> {
     use std::io::IsTerminal;
     if json {
-        Box::new(JsonLines)
+        Box::new(JsonLines {
+            plan_dir: plan_dir.to_path_buf(),
+        })
     } else if std::io::stderr().is_terminal() && log::enabled(Level::Info) {
         Box::new(Bars::new())
     } else {
@@ -345,12 +348,34 @@ pub fn observer_for(json: bool) -> Box<dyn Observer> {
     }
 }
 
-/// Prints every event as one JSON object per line on stdout.
-pub struct JsonLines;
+/// Prints every event as one JSON object per line on stdout, with when (RFC 3339, UTC), where
+/// (host, pid) and for which planDir it happened.
+pub struct JsonLines {
+    /// The planDir the events are about.
+    pub plan_dir: PathBuf,
+}
+
+/// An event with its time, host, process and planDir.
+#[derive(Serialize)]
+struct Stamped<'a> {
+    time: String,
+    host: String,
+    pid: u32,
+    plan_dir: &'a Path,
+    #[serde(flatten)]
+    event: &'a Event,
+}
 
 impl Observer for JsonLines {
     fn on(&self, event: &Event) {
-        if let Ok(line) = serde_json::to_string(event) {
+        let stamped = Stamped {
+            time: log::rfc3339(std::time::SystemTime::now()),
+            host: crate::sys::host::host_name(),
+            pid: std::process::id(),
+            plan_dir: &self.plan_dir,
+            event,
+        };
+        if let Ok(line) = serde_json::to_string(&stamped) {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
             let _ = out.flush();

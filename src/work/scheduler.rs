@@ -45,6 +45,8 @@ pub struct WorkOptions {
     pub trial: Option<Arc<TrialGate>>,
     /// How long a render may make no progress before it is killed as stalled.
     pub stall_timeout: StallTimeout,
+    /// Compare this host's ffmpeg with the plan's and refuse to render with another one.
+    pub check_ffmpeg: bool,
 }
 
 /// How long a render may make no progress — no progress report from ffmpeg and no CPU time used
@@ -157,6 +159,15 @@ pub enum WorkError {
     /// The remaining chunks cannot fit.
     #[error(transparent)]
     Space(#[from] crate::sys::disk::SpaceError),
+    /// This host's ffmpeg cannot be asked who it is.
+    #[error("cannot tell which ffmpeg this is: {0}")]
+    Ffmpeg(#[from] crate::ffmpeg::error::FfmpegError),
+    /// This host's ffmpeg is not the plan's.
+    #[error("this host's ffmpeg is not the one the plan was made with ({difference}): its chunks would not be byte-identical to the others'; run the plan's ffmpeg here (--ffmpeg PATH or VRE_FFMPEG), plan again with this one (`vre plan --force`), or render anyway with `vre work --any-ffmpeg`")]
+    OtherFfmpeg {
+        /// What differs.
+        difference: String,
+    },
 }
 
 impl crate::exit::HasCode for WorkError {
@@ -164,6 +175,8 @@ impl crate::exit::HasCode for WorkError {
         match self {
             WorkError::PlanDir(e) => e.code(),
             WorkError::Space(e) => e.code(),
+            WorkError::Ffmpeg(e) => e.code(),
+            WorkError::OtherFfmpeg { .. } => crate::exit::Code::Unavailable,
         }
     }
 }
@@ -400,11 +413,44 @@ fn open_for_work(
     claim::self_test(dir)?;
     let loaded = dir.load()?;
     crate::plandir::write::check_input_unchanged(&loaded.plan)?;
+    if options.check_ffmpeg {
+        check_ffmpeg(&loaded.plan)?;
+    }
     if options.space_check {
         let needed = crate::plandir::estimate::estimate_remaining(dir, &loaded);
         crate::sys::disk::ensure_free(dir.root(), "the remaining chunks", needed)?;
     }
     Ok((plan_lock, loaded))
+}
+
+/// Refuses to render with an ffmpeg other than the one the plan was made with: another version
+/// or build makes other bytes, and a plan promises chunks that are the same whoever renders them.
+fn check_ffmpeg(plan: &crate::plandir::schema::Plan) -> Result<(), WorkError> {
+    let (version, configuration) = crate::ffmpeg::probe::installed_ffmpeg()?;
+    let same_build =
+        plan.ffmpeg_configuration.is_empty() || plan.ffmpeg_configuration == configuration;
+    if version == plan.ffmpeg_version && same_build {
+        return Ok(());
+    }
+    let flags =
+        |text: &str| -> Vec<String> { text.split_whitespace().map(str::to_string).collect() };
+    let (planned, found) = (flags(&plan.ffmpeg_configuration), flags(&configuration));
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter()
+            .filter(|f| !b.contains(f))
+            .take(4)
+            .cloned()
+            .collect()
+    };
+    let difference = match (version == plan.ffmpeg_version, same_build) {
+        (false, _) => format!("version {version}, the plan's is {}", plan.ffmpeg_version),
+        (true, _) => format!(
+            "version {version} as planned, but built otherwise (only the plan's: {}; only this one: {})",
+            only(&planned, &found).join(" "),
+            only(&found, &planned).join(" ")
+        ),
+    };
+    Err(WorkError::OtherFfmpeg { difference })
 }
 
 impl Scheduler<'_> {

@@ -468,6 +468,7 @@ pub fn synthetic_plan_dir(
         format_version: FORMAT_VERSION,
         vre_version: "0.1.0".to_string(),
         ffmpeg_version: "5.1".to_string(),
+        ffmpeg_configuration: String::new(),
         input: InputRecord {
             path: PathBuf::from("/nonexistent/input <clip>.mp4"),
             stamp: FileStamp {
