@@ -181,3 +181,16 @@ fn every_event_and_log_line_says_when_and_where_it_happened() {
         assert!(is_rfc3339_utc(time), "{line}");
     }
 }
+
+#[test]
+fn the_top_level_examples_fit_their_lines() {
+    let out = vre_ok(["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    let examples = help.split("Examples:").nth(1).unwrap();
+    let examples = examples.split("\n\n").next().unwrap();
+    for line in examples.lines().filter(|l| !l.trim().is_empty()) {
+        // Each example stays on its own line: none wraps into a fragment of the line above.
+        assert!(line.starts_with("  vre "), "wrapped: {line:?}");
+    }
+    assert!(help.lines().all(|l| l.chars().count() <= 100), "{help}");
+}

@@ -8,14 +8,14 @@ const EXAMPLES: &str = "\
 Examples:
   vre run in.mp4 -o out.mp4 -j 2 --vf 'hqdn3d,unsharp'    plan, render with 2 workers, assemble
   vre plan in.mp4 -o job.vre --chunks 40                  plan into a shared directory
-  vre work job.vre                                        start in as many shells/machines as you like
+  vre work job.vre                                        in any number of shells and machines
   vre status job.vre                                      where it stands
   vre assemble job.vre -o out.mp4                         verify and concatenate
-  vre report job.vre -o report.html                       timeline, speed and stages as one HTML page
+  vre report job.vre -o report.html                       timeline, speed and stages as HTML
 
-Exit codes: 0 done, 64 usage, 65 bad data, 66 missing input, 69 ffmpeg missing or locks that
-do not work, 73 cannot create output, 74 I/O error, 75 retry later, 80 chunks failed,
-130 interrupted.";
+Exit codes: 0 done, 64 usage, 65 bad data, 66 missing input, 69 ffmpeg missing, not the
+plan's, or locks that do not work, 73 cannot create output, 74 I/O error, 75 retry later,
+80 chunks failed, 130 interrupted.";
 
 /// vre renders video in chunks across independent worker processes that share one directory,
 /// and resumes exactly where it stopped after any crash.

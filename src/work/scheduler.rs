@@ -442,13 +442,14 @@ fn check_ffmpeg(plan: &crate::plandir::schema::Plan) -> Result<(), WorkError> {
             .cloned()
             .collect()
     };
-    let difference = match (version == plan.ffmpeg_version, same_build) {
-        (false, _) => format!("version {version}, the plan's is {}", plan.ffmpeg_version),
-        (true, _) => format!(
+    let difference = if version != plan.ffmpeg_version {
+        format!("version {version}, the plan's is {}", plan.ffmpeg_version)
+    } else {
+        format!(
             "version {version} as planned, but built otherwise (only the plan's: {}; only this one: {})",
             only(&planned, &found).join(" "),
             only(&found, &planned).join(" ")
-        ),
+        )
     };
     Err(WorkError::OtherFfmpeg { difference })
 }
