@@ -4,10 +4,54 @@
 use clap::CommandFactory;
 use std::path::{Path, PathBuf};
 
-/// Writes every page into `dir` (created if missing) and returns their paths, sorted.
+/// The environment vre reads, for the main page's ENVIRONMENT section.
+const ENVIRONMENT: [(&str, &str); 5] = [
+    (
+        "VRE_FFMPEG",
+        "The ffmpeg to run, as --ffmpeg; its ffprobe is taken from the same directory.",
+    ),
+    (
+        "SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, PBS_ARRAY_INDEX",
+        "The chunk vre work claims first, as --index.",
+    ),
+    (
+        "NO_COLOR",
+        "Set and not empty: no colour on a terminal either.",
+    ),
+    ("TERM", "dumb: no colour."),
+    (
+        "PATH",
+        "Where ffmpeg and ffprobe are found without --ffmpeg.",
+    ),
+];
+
+/// Writes every page into `dir` (created if missing) and returns their paths, sorted. The main
+/// page ends with the exit codes (EXIT STATUS) and the environment vre reads.
 pub fn write_pages(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     clap_mangen::generate_to(vre::cli::args::Cli::command(), dir)?;
+    let escape = |text: &str| text.replace('\\', "\\e").replace('-', "\\-");
+    let mut sections = String::from(".SH \"EXIT STATUS\"\n");
+    for code in vre::exit::Code::ALL {
+        sections.push_str(&format!(
+            ".TP\n\\fB{}\\fR ({})\n{}\n",
+            code.number(),
+            escape(code.name()),
+            escape(code.meaning())
+        ));
+    }
+    sections.push_str(".SH ENVIRONMENT\n");
+    for (name, meaning) in ENVIRONMENT {
+        sections.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            escape(name),
+            escape(meaning)
+        ));
+    }
+    let main_page = dir.join("vre.1");
+    let mut text = std::fs::read_to_string(&main_page)?;
+    text.push_str(&sections);
+    std::fs::write(&main_page, text)?;
     let mut pages: Vec<PathBuf> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;

@@ -85,6 +85,23 @@ impl Code {
         }
     }
 
+    /// What the code means, in one line (the man page's EXIT STATUS).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Code::Success => "everything asked for is done",
+            Code::Failure => "an unexpected failure (a bug, or an error vre could not classify)",
+            Code::Usage => "a bad command line, or settings ffmpeg or the input cannot take",
+            Code::DataErr => "unusable data: not a video, an edited plan, a changed input, a chunk that does not match its sidecar",
+            Code::NoInput => "a file that must exist does not: the input, the planDir, an audio track",
+            Code::Unavailable => "ffmpeg is missing or not the plan's, or the planDir's locks do not work",
+            Code::CantCreate => "an output cannot be created, or the planDir holds another plan",
+            Code::IoErr => "reading or writing failed (retry)",
+            Code::TempFail => "try again later: a lock is held, the disk is full, the work is not done (retry)",
+            Code::ChunksFailed => "tasks ran out of attempts; see vre status, then vre work --retry-failed",
+            Code::Interrupted => "stopped by SIGINT or SIGTERM; the same command resumes",
+        }
+    }
+
     /// Whether a scheduler should run the same command again (the failure may go away).
     pub fn is_retryable(self) -> bool {
         matches!(self, Code::IoErr | Code::TempFail | Code::Interrupted)

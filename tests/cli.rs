@@ -95,6 +95,15 @@ fn man_pages_cover_every_verb_with_its_example() {
     let pages = man::write_pages(tmp.path()).unwrap();
     let main_page = std::fs::read_to_string(tmp.path().join("vre.1")).unwrap();
     assert!(main_page.starts_with(".ie"), "a roff page");
+    // Every exit code and the environment, after the generated sections.
+    assert!(main_page.contains(".SH \"EXIT STATUS\""), "{main_page}");
+    for code in vre::exit::Code::ALL {
+        assert!(
+            main_page.contains(&format!("\\fB{}\\fR", code.number())),
+            "exit {code} in vre.1"
+        );
+    }
+    assert!(main_page.contains(".SH ENVIRONMENT") && main_page.contains("VRE_FFMPEG"));
     for verb in verbs() {
         let page = tmp.path().join(format!("vre-{verb}.1"));
         assert!(pages.contains(&page), "{} in {pages:?}", page.display());
