@@ -180,14 +180,18 @@ fn every_event_and_log_line_says_when_and_where_it_happened() {
         assert_eq!(event["plan_dir"], plan_dir.display().to_string(), "{event}");
         assert!(event["event"].is_string(), "{event}");
     }
-    // Log lines on a stderr that is not a terminal end with their time.
+    // Log lines on a stderr that is not a terminal start with their time.
     vre_plan(&input, &copy, ["--chunks", "2", "-q"]);
     let logged = vre_ok(args!["work", copy]);
-    let lines: Vec<String> = stderr(&logged).lines().map(str::to_string).collect();
-    assert!(!lines.is_empty());
-    for line in lines.iter().filter(|l| l.starts_with("vre: ")) {
-        let time = line.rsplit_once(" time=").map(|(_, t)| t).unwrap_or("");
-        assert!(is_rfc3339_utc(time), "{line}");
+    let lines: Vec<String> = stderr(&logged)
+        .lines()
+        .filter(|l| l.contains(" vre: "))
+        .map(str::to_string)
+        .collect();
+    assert!(lines.len() >= 3, "{}", stderr(&logged));
+    for line in &lines {
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert!(is_rfc3339_utc(time) && rest.starts_with("vre: "), "{line}");
     }
 }
 

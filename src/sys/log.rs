@@ -103,14 +103,14 @@ pub fn rfc3339(time: std::time::SystemTime) -> String {
 }
 
 /// Prints a message with structured fields, if its level is enabled. Where stderr is not a
-/// terminal (a log file, a scheduler's output) each line also carries its time (`time=…`).
+/// terminal (a log file, a scheduler's output) each line starts with its time (RFC 3339).
 pub fn log(level: Level, message: &str, fields: &[(&str, String)]) {
     if !enabled(level) {
         return;
     }
     let mut line = format_line(level, message, fields);
     if !std::io::stderr().is_terminal() {
-        line.push_str(&format!(" time={}", rfc3339(std::time::SystemTime::now())));
+        line = format!("{} {line}", rfc3339(std::time::SystemTime::now()));
     }
     let mut err = std::io::stderr().lock();
     let _ = if use_color() {
