@@ -97,7 +97,7 @@ impl Code {
             Code::CantCreate => "an output cannot be created, or the planDir holds another plan",
             Code::IoErr => "reading or writing failed (retry)",
             Code::TempFail => "try again later: a lock is held, the disk is full, the work is not done (retry)",
-            Code::ChunksFailed => "tasks ran out of attempts; see vre status, then vre work --retry-failed",
+            Code::ChunksFailed => "tasks ran out of attempts: vre work --retry-failed gives them more",
             Code::Interrupted => "stopped by SIGINT or SIGTERM; the same command resumes",
         }
     }
