@@ -183,7 +183,10 @@ pub fn run(
         space_check: false,
         trial: fresh.then(|| Arc::new(TrialGate::new(Trial::of(&loaded)))),
         stall_timeout: job.stall_timeout,
-        check_ffmpeg: true,
+        // The plan was just made (or kept, being the same) with this process's ffmpeg: a plan
+        // of another build is a different plan, replaced only with --force, and the task keys
+        // name the build, so its chunks render again.
+        check_ffmpeg: false,
     };
     let summary = scheduler::work(dir, &options, observer);
     if let Some(rejected) = options.trial.as_ref().and_then(|t| t.take_rejection()) {

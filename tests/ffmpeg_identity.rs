@@ -111,3 +111,66 @@ fn a_worker_with_another_ffmpeg_refuses_naming_the_difference_unless_told_otherw
         "{err}"
     );
 }
+
+#[test]
+fn vre_run_resumed_with_another_build_renders_again_what_the_old_one_made() {
+    let (tmp, input) = scratch_input(VideoSpec {
+        seconds: 1.0,
+        audio: false,
+        ..VideoSpec::default()
+    });
+    let (out, plan_dir) = (tmp.path().join("out.mp4"), tmp.path().join("job.vre"));
+    let run = |extra: &[&std::ffi::OsStr]| {
+        let mut args = args![
+            "run",
+            &input,
+            "-o",
+            &out,
+            "-y",
+            "--plan-dir",
+            &plan_dir,
+            "--keep-temp",
+            "--chunks",
+            "2",
+            "-q"
+        ];
+        args.extend(extra.iter().map(|a| a.to_os_string()));
+        vre_ok(args);
+    };
+    let started = || read_json(&plan_dir.join("chunks/chunk-000000.json"))["started_at"].clone();
+    run(&[]);
+    let first = started();
+    // Run again with this ffmpeg: nothing to render.
+    run(&[]);
+    assert_eq!(started(), first, "the same build keeps the chunk");
+    // Run again with another build: another plan, refused without --force; with it the plan
+    // names the build, and the chunk is rendered again.
+    let rebuilt = disguised_ffmpeg(
+        &tmp.path().join("rebuilt"),
+        "s/--enable-libx264/--enable-libx264-rebuilt/",
+    );
+    let refused = run_vre(args![
+        "run",
+        &input,
+        "-o",
+        &out,
+        "-y",
+        "--plan-dir",
+        &plan_dir,
+        "--chunks",
+        "2",
+        "--ffmpeg",
+        &rebuilt,
+        "-q"
+    ]);
+    assert_eq!(refused.status.code(), Some(73), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("--force"));
+    assert_eq!(started(), first);
+    run(&["--ffmpeg".as_ref(), rebuilt.as_os_str(), "--force".as_ref()]);
+    let plan = read_json(&plan_dir.join("plan.json"));
+    assert!(plan["ffmpeg_configuration"]
+        .as_str()
+        .unwrap()
+        .contains("--enable-libx264-rebuilt"));
+    assert_ne!(started(), first, "another build renders the chunk again");
+}

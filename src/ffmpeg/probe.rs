@@ -446,7 +446,8 @@ impl Scanned {
 /// The version and build configuration of the ffmpeg this process runs (`ffprobe
 /// -show_program_version`, which reports the libraries ffmpeg is built from).
 pub fn installed_ffmpeg() -> Result<(String, String), FfmpegError> {
-    let stdout = ffmpeg::runner::run_capture(&ffmpeg::query::program_version(), Path::new(""))?;
+    let stdout =
+        ffmpeg::runner::run_capture(&ffmpeg::query::program_version(), Path::new("ffprobe"))?;
     let output: ProbeOutput = serde_json::from_slice(&stdout).unwrap_or_default();
     Ok((
         text(&output.program_version, "version").unwrap_or_else(|| "unknown".to_string()),

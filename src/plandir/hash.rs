@@ -88,6 +88,17 @@ fn add_filter_files(basis: &mut Value, plan: &Plan, chain: FilterChain) {
     }
 }
 
+/// Adds to a task key's basis the build of the ffmpeg the plan was made with: another build of
+/// the same version makes other bytes. None in the keys of plans that do not record it.
+fn add_ffmpeg_build(basis: &mut Value, plan: &Plan) {
+    if let (Value::Object(map), false) = (basis, plan.ffmpeg_configuration.is_empty()) {
+        map.insert(
+            "ffmpeg_configuration".to_string(),
+            Value::String(plan.ffmpeg_configuration.clone()),
+        );
+    }
+}
+
 /// What every video chunk of a plan depends on, apart from its own frame range.
 fn video_basis(plan: &Plan) -> Value {
     let mut basis = serde_json::json!({
@@ -103,6 +114,7 @@ fn video_basis(plan: &Plan) -> Value {
         "encoder": to_value(&plan.encoder),
     });
     add_filter_files(&mut basis, plan, FilterChain::Video);
+    add_ffmpeg_build(&mut basis, plan);
     basis
 }
 
@@ -136,6 +148,7 @@ pub fn audio_task_key(plan: &Plan, task: TaskId) -> String {
     if task.audio_output() == Some(0) {
         add_filter_files(&mut basis, plan, FilterChain::Audio);
     }
+    add_ffmpeg_build(&mut basis, plan);
     if let TaskId::AudioPart(_, part) = task {
         basis["part"] = serde_json::json!(part);
     }
@@ -145,6 +158,45 @@ pub fn audio_task_key(plan: &Plan, task: TaskId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn another_ffmpeg_build_changes_every_task_key_and_no_build_keeps_the_old_keys() {
+        let mut counter = 0.0;
+        let (plan, _, _) = crate::plandir::load::tests::plan_with_floats(&mut || {
+            counter += 0.5;
+            counter
+        });
+        let chunk = Chunk {
+            index: 0,
+            start_frame: 0,
+            end_frame: 10,
+            reason: String::new(),
+        };
+        let keys = |plan: &Plan| {
+            (
+                chunk_task_key(plan, &chunk),
+                audio_task_key(plan, TaskId::Audio(0)),
+            )
+        };
+        let unrecorded = Plan {
+            ffmpeg_configuration: String::new(),
+            ..plan.clone()
+        };
+        let built = |configuration: &str| Plan {
+            ffmpeg_configuration: configuration.to_string(),
+            ..plan.clone()
+        };
+        let (a, b) = (
+            keys(&built("--enable-libx264")),
+            keys(&built("--enable-libx265")),
+        );
+        assert_ne!(a.0, b.0);
+        assert_ne!(a.1, b.1);
+        assert_ne!(keys(&unrecorded), a);
+        // A plan that records no build keys its tasks as before the build was recorded.
+        let basis = video_basis(&unrecorded);
+        assert!(basis.get("ffmpeg_configuration").is_none());
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_depth() {

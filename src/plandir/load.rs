@@ -280,7 +280,7 @@ fn validate_chunks(output: &OutputSpec, chunks: &[Chunk]) -> Result<(), String> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::codecs::{AudioCodec, Container, VideoCodec};
     use crate::plandir::schema::*;
@@ -353,7 +353,9 @@ mod tests {
         }
     }
     /// A plan whose floats are all drawn from `next`, with one chunk over ten frames.
-    fn plan_with_floats(next: &mut impl FnMut() -> f64) -> (Plan, Vec<Chunk>, FrameIndex) {
+    pub(crate) fn plan_with_floats(
+        next: &mut impl FnMut() -> f64,
+    ) -> (Plan, Vec<Chunk>, FrameIndex) {
         let rate = Rational { num: 25, den: 1 };
         let index = FrameIndex::constant_rate(rate, 10);
         let encoded = index.encode();
