@@ -135,13 +135,14 @@ fn vre_run_resumed_with_another_build_renders_again_what_the_old_one_made() {
             "-q"
         ];
         args.extend(extra.iter().map(|a| a.to_os_string()));
-        vre_ok(args);
+        run_vre(args)
     };
+    let ok = |out: std::process::Output| assert!(out.status.success(), "{}", stderr(&out));
     let started = || read_json(&plan_dir.join("chunks/chunk-000000.json"))["started_at"].clone();
-    run(&[]);
+    ok(run(&[]));
     let first = started();
     // Run again with this ffmpeg: nothing to render.
-    run(&[]);
+    ok(run(&[]));
     assert_eq!(started(), first, "the same build keeps the chunk");
     // Run again with another build: another plan, refused without --force; with it the plan
     // names the build, and the chunk is rendered again.
@@ -149,24 +150,15 @@ fn vre_run_resumed_with_another_build_renders_again_what_the_old_one_made() {
         &tmp.path().join("rebuilt"),
         "s/--enable-libx264/--enable-libx264-rebuilt/",
     );
-    let refused = run_vre(args![
-        "run",
-        &input,
-        "-o",
-        &out,
-        "-y",
-        "--plan-dir",
-        &plan_dir,
-        "--chunks",
-        "2",
-        "--ffmpeg",
-        &rebuilt,
-        "-q"
-    ]);
+    let refused = run(&["--ffmpeg".as_ref(), rebuilt.as_os_str()]);
     assert_eq!(refused.status.code(), Some(73), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("--force"));
     assert_eq!(started(), first);
-    run(&["--ffmpeg".as_ref(), rebuilt.as_os_str(), "--force".as_ref()]);
+    ok(run(&[
+        "--ffmpeg".as_ref(),
+        rebuilt.as_os_str(),
+        "--force".as_ref(),
+    ]));
     let plan = read_json(&plan_dir.join("plan.json"));
     assert!(plan["ffmpeg_configuration"]
         .as_str()
