@@ -249,13 +249,14 @@ fn a_sigkilled_worker_leaves_no_orphan_and_a_rerun_completes_frame_exact() {
     // nlmeans is slow enough that a chunk takes well over the one second an orphan may live.
     let filter = "nlmeans=s=2,hue=s=0";
     vre_plan_lossless(&input, &plan_dir, "3", filter);
+    // One chunk at a time (the default fills the host): killed while it renders its second
+    // chunk, after one publication, at the next claim.
     let mut worker = vre()
-        .args(args!["work", plan_dir, "--json"])
+        .args(args!["work", plan_dir, "-j", "1", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it while it renders its second chunk: after one publication, at the next claim.
     let mut lines = BufReader::new(worker.stdout.take().unwrap()).lines();
     let mut chunk_seconds = None;
     for line in lines.by_ref() {
